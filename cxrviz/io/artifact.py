@@ -1,0 +1,154 @@
+"""Write and read the artifact: the one contract between precompute and the app.
+
+Writing builds the whole folder under a temporary name beside the target and renames it into
+place, so readers see either the previous artifact or the new one, never half of one. Reading
+checks the schema version, that every listed file is there and, on request, their hashes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxrviz import schema as S
+
+CHECKED_FILES = (S.IMAGES_FILE, S.TRAJECTORIES_FILE, S.DENSITY_FILE, S.FEATURES_FILE, S.UMAP_FILE)
+
+
+class ArtifactError(Exception):
+    """The folder is not a usable artifact; the message says what is wrong and how to fix it."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectories: pd.DataFrame,
+                   density: dict, features: np.ndarray, umap_bytes: bytes, display: dict) -> Path:
+    """Write all files into a temp folder beside `out_dir`, then swap it into place."""
+    out_dir = Path(out_dir).expanduser().resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        images.to_parquet(tmp / S.IMAGES_FILE, index=False)
+        trajectories.to_parquet(tmp / S.TRAJECTORIES_FILE, index=False)
+        with open(tmp / S.DENSITY_FILE, "wb") as fh:
+            np.savez_compressed(fh, **{S.DENSITY_X: density[S.DENSITY_X],
+                                       S.DENSITY_Y: density[S.DENSITY_Y],
+                                       S.DENSITY_Z: density[S.DENSITY_Z]})
+        np.save(tmp / S.FEATURES_FILE, np.ascontiguousarray(features, dtype=np.float32))
+        (tmp / S.UMAP_FILE).write_bytes(umap_bytes)
+        (tmp / S.DISPLAY_DIR).mkdir()
+        for image_id, jpeg in display.items():
+            (tmp / S.DISPLAY_DIR / f"{image_id}{S.DISPLAY_SUFFIX}").write_bytes(jpeg)
+        manifest = dict(manifest)
+        manifest[S.M_FILES] = {name: _sha256(tmp / name) for name in CHECKED_FILES}
+        # The manifest goes last: a folder without one is, by definition, unfinished.
+        (tmp / S.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=False,
+                                                      default=_json_default))
+        os.chmod(tmp, 0o755)
+        _swap_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+    if not out_dir.exists():
+        os.rename(tmp, out_dir)
+        return
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    os.rename(out_dir, old)
+    os.rename(tmp, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+BUILD_HINT = ("Build one with:\n    python -m precompute --dataset PATH/covid-chestxray-dataset "
+              "--out artifacts/covid\n(or `make run`, which builds the default artifact).")
+
+
+@dataclass
+class Artifact:
+    path: Path
+    manifest: dict
+    images: pd.DataFrame
+    trajectories: pd.DataFrame
+    density: dict
+
+    @property
+    def pathologies(self) -> list:
+        return list(self.manifest[S.M_PATHOLOGIES])
+
+    @property
+    def pretrained(self) -> bool:
+        return bool(self.manifest[S.M_WEIGHTS][S.W_PRETRAINED])
+
+    def display_path(self, image_id: str) -> Path:
+        return self.path / S.DISPLAY_DIR / f"{image_id}{S.DISPLAY_SUFFIX}"
+
+    def features(self) -> np.ndarray:
+        return np.load(self.path / S.FEATURES_FILE, mmap_mode="r")
+
+
+def read_manifest(path) -> dict:
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise ArtifactError(f"no artifact at {path}: the folder does not exist.\n{BUILD_HINT}")
+    mpath = path / S.MANIFEST_FILE
+    if not mpath.is_file():
+        raise ArtifactError(f"{path} is not a finished artifact ({S.MANIFEST_FILE} is missing: an "
+                            f"interrupted or foreign folder).\n{BUILD_HINT}")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{mpath} is unreadable ({exc}).\n{BUILD_HINT}") from None
+    version = manifest.get(S.M_SCHEMA_VERSION)
+    if version != S.SCHEMA_VERSION:
+        raise ArtifactError(f"{path} has schema_version {version!r}; this cxrviz reads "
+                            f"{S.SCHEMA_VERSION}. Rebuild it with this version.\n{BUILD_HINT}")
+    return manifest
+
+
+def read_artifact(path, *, verify_hashes: bool = False) -> Artifact:
+    path = Path(path).expanduser().resolve()
+    manifest = read_manifest(path)
+    listed = manifest.get(S.M_FILES, {})
+    for name in CHECKED_FILES:
+        if not (path / name).is_file():
+            raise ArtifactError(f"{path} is incomplete: {name} is missing.\n{BUILD_HINT}")
+        if verify_hashes and listed.get(name) != _sha256(path / name):
+            raise ArtifactError(f"{path}/{name} does not match the manifest's sha256 (modified "
+                                f"after it was written).\n{BUILD_HINT}")
+    images = pd.read_parquet(path / S.IMAGES_FILE)
+    want = S.image_columns(manifest[S.M_PATHOLOGIES])
+    lacking = [c for c in want if c not in images.columns]
+    if lacking:
+        raise ArtifactError(f"{path}/{S.IMAGES_FILE} lacks columns {lacking}.\n{BUILD_HINT}")
+    trajectories = pd.read_parquet(path / S.TRAJECTORIES_FILE)
+    with np.load(path / S.DENSITY_FILE) as d:
+        density = {k: d[k] for k in (S.DENSITY_X, S.DENSITY_Y, S.DENSITY_Z)}
+    return Artifact(path, manifest, images, trajectories, density)

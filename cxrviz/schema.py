@@ -1,0 +1,128 @@
+"""Every name shared by precompute and the app: columns, files and manifest keys.
+
+The artifact is the contract between the two halves of cxrviz, so its vocabulary lives here and
+nowhere else. Bump SCHEMA_VERSION when a reader of an older artifact would misread a newer one.
+"""
+
+SCHEMA_VERSION = 1
+
+# Bump when anything between the image file and the model input changes (decoding, normalisation,
+# crop, resize): cached per-image results keyed by an older version are then recomputed.
+PREPROCESS_VERSION = "xrv-224-v1"
+
+# ---- files inside an artifact directory -------------------------------------------------------
+MANIFEST_FILE = "manifest.json"
+IMAGES_FILE = "images.parquet"
+TRAJECTORIES_FILE = "trajectories.parquet"
+DENSITY_FILE = "density.npz"
+FEATURES_FILE = "features.npy"
+UMAP_FILE = "umap.joblib"
+DISPLAY_DIR = "display"
+DISPLAY_SUFFIX = ".jpg"
+DISPLAY_MAX_SIDE = 512
+
+# ---- sources ------------------------------------------------------------------------------------
+SOURCE_COVID = "covid"
+SOURCE_RSNA = "rsna"
+
+# ---- images.parquet columns ---------------------------------------------------------------------
+IMAGE_ID = "image_id"
+SOURCE = "source"
+FILENAME = "filename"
+PATIENTID = "patientid"
+OFFSET = "offset"
+VIEW = "view"
+SEX = "sex"
+AGE = "age"
+FINDING = "finding"
+FINDING_GROUP = "finding_group"
+SURVIVAL = "survival"
+INTUBATED = "intubated"
+INTUBATION_PRESENT = "intubation_present"
+WENT_ICU = "went_icu"
+IN_ICU = "in_icu"
+LOCATION = "location"
+COUNTRY = "country"
+SUBREGION = "subregion"
+CONTINENT = "continent"
+DOI = "doi"
+URL = "url"
+LICENSE = "license"
+CLINICAL_NOTES = "clinical_notes"
+STATE = "state"
+STATE_REASON = "state_reason"
+BAD_DENSITY = "bad_density"
+X = "x"
+Y = "y"
+LOGIT_PREFIX = "logit:"
+
+# Y/N columns of the covid metadata, normalised to YES / NO / UNKNOWN.
+YES, NO, UNKNOWN = "Y", "N", "unknown"
+YN_COLUMNS = (SURVIVAL, INTUBATED, INTUBATION_PRESENT, WENT_ICU, IN_ICU)
+
+METADATA_COLUMNS = (
+    IMAGE_ID, SOURCE, FILENAME, PATIENTID, OFFSET, VIEW, SEX, AGE, FINDING, FINDING_GROUP,
+    SURVIVAL, INTUBATED, INTUBATION_PRESENT, WENT_ICU, IN_ICU, LOCATION, COUNTRY, SUBREGION,
+    CONTINENT, DOI, URL, LICENSE, CLINICAL_NOTES,
+)
+DERIVED_COLUMNS = (STATE, STATE_REASON, BAD_DENSITY, X, Y)
+
+
+def logit_column(pathology: str) -> str:
+    return f"{LOGIT_PREFIX}{pathology}"
+
+
+def image_columns(pathologies) -> list:
+    """All columns of images.parquet, in order."""
+    return [*METADATA_COLUMNS, *DERIVED_COLUMNS, *(logit_column(p) for p in pathologies)]
+
+
+# ---- views --------------------------------------------------------------------------------------
+VIEW_PA, VIEW_AP, VIEW_AP_SUPINE = "PA", "AP", "AP Supine"
+FRONTAL_VIEWS = (VIEW_PA, VIEW_AP, VIEW_AP_SUPINE)
+
+# ---- finding groups -----------------------------------------------------------------------------
+FINDING_GROUPS = (
+    "COVID-19", "other viral", "bacterial", "fungal", "lipoid", "aspiration", "no finding",
+    "unknown",
+)
+
+# ---- states -------------------------------------------------------------------------------------
+STATE_GOOD, STATE_BAD, STATE_UNKNOWN = "good", "bad", "unknown"
+STATES = (STATE_GOOD, STATE_BAD, STATE_UNKNOWN)
+
+# ---- trajectories.parquet columns ---------------------------------------------------------------
+FROM_IMAGE_ID = "from_image_id"
+TO_IMAGE_ID = "to_image_id"
+FROM_OFFSET = "from_offset"
+TO_OFFSET = "to_offset"
+TO_STATE = "to_state"
+TRAJECTORY_COLUMNS = (PATIENTID, FROM_IMAGE_ID, TO_IMAGE_ID, FROM_OFFSET, TO_OFFSET, TO_STATE,
+                      SURVIVAL)
+
+# ---- density.npz keys ---------------------------------------------------------------------------
+DENSITY_X, DENSITY_Y, DENSITY_Z = "x", "y", "z"
+
+# ---- manifest.json keys -------------------------------------------------------------------------
+M_SCHEMA_VERSION = "schema_version"
+M_CREATED = "created"
+M_INPUTS = "inputs"
+M_WEIGHTS = "weights"
+M_PATHOLOGIES = "pathologies"
+M_UMAP = "umap"
+M_KDE = "kde"
+M_STATE_RULES = "state_rules"
+M_COUNTS = "counts"
+M_SKIPPED = "skipped"
+M_TIMINGS = "timings"
+M_VERSIONS = "versions"
+M_PREPROCESS = "preprocess"
+M_NOTES = "notes"
+M_FILES = "files"
+
+W_NAME, W_SHA256, W_PRETRAINED = "name", "sha256", "pretrained"
+C_METADATA_ROWS = "metadata_rows"
+C_FRONTAL_XRAY = "frontal_xray"
+C_EMBEDDED_COVID = "embedded_covid"
+C_EMBEDDED_RSNA = "embedded_rsna"
+C_SKIPPED = "skipped"

@@ -1,0 +1,80 @@
+"""python -m precompute --dataset PATH --out artifacts/covid [...]: build a map artifact."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cxrviz.compute.embedding import MIN_DIST, N_NEIGHBORS
+
+EXIT_USAGE, EXIT_INPUT, EXIT_WEIGHTS, EXIT_FAILED = 2, 3, 4, 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m precompute",
+        description="Embed the COVID-19 CXR collection with torchxrayvision's DenseNet, project "
+                    "with UMAP, derive states, trajectories and the bad-state density, and write "
+                    "a versioned artifact for the cxrviz app.")
+    p.add_argument("--dataset", required=True,
+                   help="folder of a covid-chestxray-dataset clone (holds metadata.csv, images/)")
+    p.add_argument("--out", default="artifacts/covid", help="artifact folder to (re)write")
+    p.add_argument("--rsna", help="Kaggle RSNA Pneumonia folder (stage_2_train_images/ inside)")
+    p.add_argument("--rsna-subset", choices=("pneumonia", "all"), default="pneumonia",
+                   help="RSNA images to add as the reference cloud (default: pneumonia, as the "
+                        "paper's figure)")
+    p.add_argument("--weights", default="densenet121-res224-all",
+                   help="a torchxrayvision weight name (from its cache folder; downloaded when "
+                        "online), a local .pt file (release format or state_dict), or 'random' "
+                        "(untrained, for tests)")
+    p.add_argument("--weights-untrained", action="store_true",
+                   help="record a local weights file as NOT pretrained (e.g. a test's own file)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16 is ~2x faster on CPUs with bf16 support; logits drift slightly "
+                        "(see README)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--workers", type=int, default=1,
+                   help="decoding processes running beside the model (0: decode in-process)")
+    p.add_argument("--seed", type=int, default=0, help="seed for UMAP and random weights")
+    p.add_argument("--umap-neighbors", type=int, default=N_NEIGHBORS)
+    p.add_argument("--umap-min-dist", type=float, default=MIN_DIST)
+    p.add_argument("--limit", type=int, help="use only the first N images of each source")
+    p.add_argument("--cache-dir", help="per-image result cache (default: <out>/../.cache)")
+    p.add_argument("--no-download", action="store_true",
+                   help="never try to download weights; fail if they are not in the cache")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    from cxrviz.compute.model import WeightsUnavailable
+    from cxrviz.data.covid import DatasetError
+    from precompute.pipeline import Config, build_artifact
+
+    if args.batch_size < 1 or args.workers < 0 or (args.limit is not None and args.limit < 1):
+        print("error: --batch-size and --limit must be >= 1, --workers >= 0", file=sys.stderr)
+        return EXIT_USAGE
+    cfg = Config(dataset=args.dataset, out=args.out, rsna=args.rsna, rsna_subset=args.rsna_subset,
+                 weights=args.weights,
+                 weights_pretrained=False if args.weights_untrained else None,
+                 precision=args.precision, batch_size=args.batch_size, workers=args.workers,
+                 seed=args.seed, umap_neighbors=args.umap_neighbors,
+                 umap_min_dist=args.umap_min_dist, limit=args.limit, cache_dir=args.cache_dir,
+                 progress=not args.quiet, allow_download=not args.no_download)
+    try:
+        summary = build_artifact(cfg)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except WeightsUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_WEIGHTS
+    except (RuntimeError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(summary.text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""config -> load -> features -> UMAP -> states / trajectories / density -> artifact."""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxrviz import schema as S
+from cxrviz.compute.cache import ResultCache, key_of
+from cxrviz.compute.density import BadStateDensity
+from cxrviz.compute.embedding import MIN_DIST, N_NEIGHBORS
+from cxrviz.compute.features import DISPLAY_VERSION, embed_files
+from cxrviz.compute.model import DEFAULT_WEIGHTS, load_embedder
+from cxrviz.compute.states import STATE_RULES, assign_states
+from cxrviz.compute.trajectories import build_trajectories
+from cxrviz.data.covid import read_covid
+from cxrviz.io.artifact import write_artifact
+
+
+@dataclass
+class Config:
+    dataset: str
+    out: str = "artifacts/covid"
+    rsna: str | None = None
+    rsna_subset: str = "pneumonia"
+    weights: str = DEFAULT_WEIGHTS
+    weights_pretrained: bool | None = None  # override for local files
+    precision: str = "fp32"
+    batch_size: int = 16
+    workers: int = 1
+    seed: int = 0
+    umap_neighbors: int = N_NEIGHBORS
+    umap_min_dist: float = MIN_DIST
+    limit: int | None = None
+    cache_dir: str | None = None  # default: <out>/../.cache
+    progress: bool = True
+    allow_download: bool = True
+
+    def resolved_cache_dir(self) -> Path:
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser()
+        return Path(self.out).expanduser().resolve().parent / ".cache"
+
+
+@dataclass
+class Summary:
+    out: Path
+    embedded: dict
+    skipped: list
+    timings: dict
+    computed: int
+    from_cache: int
+    pretrained: bool
+    weights_name: str
+    notes: list = field(default_factory=list)
+
+    def text(self) -> str:
+        lines = [f"artifact: {self.out}"]
+        lines += [f"embedded {source}: {n} images" for source, n in self.embedded.items()]
+        lines.append(f"model runs this time: {self.computed} images; from cache: "
+                     f"{self.from_cache}")
+        lines.append(f"skipped: {len(self.skipped)} images")
+        for s in self.skipped:
+            lines.append(f"  - [{s['source']}] {s['filename']}: {s['reason']}")
+        lines.append("time per stage: " + ", ".join(f"{k} {v:.1f}s"
+                                                    for k, v in self.timings.items()))
+        if not self.pretrained:
+            lines.append(f"WARNING: weights '{self.weights_name}' are not pretrained: the map is "
+                         "not meaningful (fine for tests and demos).")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+@contextmanager
+def _timed(timings: dict, stage: str):
+    start = time.perf_counter()
+    yield
+    timings[stage] = round(time.perf_counter() - start, 3)
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("cxrviz", "torch", "torchxrayvision", "umap-learn", "numpy", "pandas",
+                "scikit-learn", "pyarrow", "pydicom", "pillow", "scikit-image"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _umap_cached(logits, cfg: Config, cache: ResultCache):
+    """Coordinates and reducer bytes for these logits and parameters, fitted at most once."""
+    from importlib.metadata import version
+
+    key = key_of(_array_sha(logits), cfg.umap_neighbors, cfg.umap_min_dist, cfg.seed,
+                 version("umap-learn"))
+    hit = cache.get_arrays("umap", key)
+    blob = cache.get_bytes("umap", key, ".joblib")
+    if hit is not None and blob is not None:
+        return hit["coords"], blob, json.loads(str(hit["params"]))
+    from cxrviz.compute.embedding import fit_umap, reducer_bytes
+
+    coords, reducer, params = fit_umap(logits, n_neighbors=cfg.umap_neighbors,
+                                       min_dist=cfg.umap_min_dist, seed=cfg.seed)
+    blob = reducer_bytes(reducer)
+    cache.put_bytes("umap", key, blob, ".joblib")
+    cache.put_arrays("umap", key, coords=coords, params=np.array(json.dumps(params)))
+    return coords, blob, params
+
+
+def _array_sha(arr) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr, np.float32).tobytes()).hexdigest()
+
+
+def build_artifact(cfg: Config) -> Summary:
+    timings: dict = {}
+    notes: list = []
+    cache = ResultCache(cfg.resolved_cache_dir())
+
+    with _timed(timings, "load"):
+        covid = read_covid(cfg.dataset)
+        rows = covid.frame
+        if cfg.limit is not None:
+            rows = rows.head(cfg.limit)
+        frames = [rows]
+        rsna_info = None
+        if cfg.rsna:
+            from cxrviz.data.rsna import read_rsna
+
+            rsna_info = read_rsna(cfg.rsna, cfg.rsna_subset)
+            r = rsna_info.frame if cfg.limit is None else rsna_info.frame.head(cfg.limit)
+            frames.append(r)
+            if rsna_info.labelled_absent:
+                notes.append(f"RSNA: {rsna_info.labelled_absent} labelled images of subset "
+                             f"'{cfg.rsna_subset}' are not in {cfg.rsna}")
+        table = pd.concat(frames, ignore_index=True)
+
+    with _timed(timings, "weights"):
+        embedder = load_embedder(cfg.weights, precision=cfg.precision, batch_size=cfg.batch_size,
+                                 seed=cfg.seed, allow_download=cfg.allow_download,
+                                 pretrained=cfg.weights_pretrained, id_cache=cache)
+
+    with _timed(timings, "features"):
+        result = embed_files(table["path"].tolist(), embedder, cache, workers=cfg.workers,
+                             progress=cfg.progress)
+
+    skipped = []
+    if rsna_info is not None:
+        skipped += [{"source": S.SOURCE_RSNA, "filename": f,
+                     "reason": "no label for this patientId in torchxrayvision's RSNA labels"}
+                    for f in rsna_info.unlabelled]
+    keep = table["path"].isin(result.features.keys())
+    for _, row in table[~keep].iterrows():
+        skipped.append({"source": row[S.SOURCE], "filename": row[S.FILENAME],
+                        "reason": result.skipped.get(row["path"], "unknown")})
+    images = table[keep].reset_index(drop=True)
+    if len(images) < 4:
+        raise RuntimeError(f"only {len(images)} images could be embedded; a map needs at least 4."
+                           " See the skipped list:\n" + "\n".join(
+                               f"  {s['filename']}: {s['reason']}" for s in skipped))
+    features = np.stack([result.features[p] for p in images["path"]]).astype(np.float32)
+    logits = np.stack([result.logits[p] for p in images["path"]]).astype(np.float32)
+
+    with _timed(timings, "umap"):
+        coords, umap_blob, umap_params = _umap_cached(logits, cfg, cache)
+
+    with _timed(timings, "states"):
+        images[S.X], images[S.Y] = coords[:, 0], coords[:, 1]
+        is_covid = images[S.SOURCE] == S.SOURCE_COVID
+        states = pd.DataFrame({S.STATE: S.STATE_UNKNOWN,
+                               S.STATE_REASON: "reference image (no outcome data)"},
+                              index=images.index)
+        states.loc[is_covid] = assign_states(images[is_covid])
+        images[S.STATE], images[S.STATE_REASON] = states[S.STATE], states[S.STATE_REASON]
+        trajectories = build_trajectories(images[is_covid])
+        kde = BadStateDensity().fit(coords[(images[S.STATE] == S.STATE_BAD).to_numpy()])
+        gx, gy, gz = kde.grid(coords)
+        images[S.BAD_DENSITY] = kde.score(coords)
+        for j, name in enumerate(embedder.pathologies):
+            images[S.logit_column(name)] = logits[:, j]
+
+    display = {iid: result.display[p] for iid, p in zip(images[S.IMAGE_ID], images["path"])}
+    images = images[S.image_columns(embedder.pathologies)]
+    images = images.astype({S.OFFSET: "float64", S.AGE: "float64", S.X: "float32",
+                            S.Y: "float32", S.BAD_DENSITY: "float64"})
+
+    if covid.shared_files:
+        notes.append(
+            f"{len(covid.shared_files)} image files are listed under more than one metadata row "
+            "(different patient ids); each row is its own point with the same image: "
+            + "; ".join(f"{name}: {', '.join(ids)}" for name, ids in covid.shared_files))
+    counts = {
+        S.C_METADATA_ROWS: covid.metadata_rows,
+        S.C_FRONTAL_XRAY: int(len(covid.frame)),
+        S.C_EMBEDDED_COVID: int((images[S.SOURCE] == S.SOURCE_COVID).sum()),
+        S.C_EMBEDDED_RSNA: int((images[S.SOURCE] == S.SOURCE_RSNA).sum()),
+        S.C_SKIPPED: len(skipped),
+    }
+    manifest = {
+        S.M_SCHEMA_VERSION: S.SCHEMA_VERSION,
+        S.M_CREATED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        S.M_INPUTS: {"dataset": str(Path(cfg.dataset).expanduser().resolve()),
+                     "metadata_sha256": covid.metadata_sha256,
+                     "rsna": str(Path(cfg.rsna).expanduser().resolve()) if cfg.rsna else None,
+                     "rsna_subset": cfg.rsna_subset if cfg.rsna else None,
+                     "limit": cfg.limit},
+        S.M_WEIGHTS: {S.W_NAME: embedder.name, S.W_SHA256: embedder.sha256,
+                      S.W_PRETRAINED: embedder.pretrained, "path": embedder.path,
+                      "precision": embedder.precision, "batch_size": embedder.batch_size,
+                      "outputs": "features2 (1024-d) and classifier logits; op_threshs=None"},
+        S.M_PATHOLOGIES: list(embedder.pathologies),
+        S.M_PREPROCESS: {"version": S.PREPROCESS_VERSION, "display": DISPLAY_VERSION,
+                         "steps": "normalize(img, maxval of real bit depth) -> first channel -> "
+                                  "XRayCenterCrop -> XRayResizer(224, skimage)"},
+        S.M_UMAP: umap_params,
+        S.M_KDE: kde.params(),
+        S.M_STATE_RULES: STATE_RULES,
+        S.M_COUNTS: counts,
+        S.M_SKIPPED: skipped,
+        S.M_NOTES: notes,
+        S.M_TIMINGS: timings,
+        S.M_VERSIONS: _versions(),
+        "config": {k: v for k, v in asdict(cfg).items() if k not in ("progress",)},
+    }
+    with _timed(timings, "write"):
+        out = write_artifact(cfg.out, manifest=manifest, images=images,
+                             trajectories=trajectories,
+                             density={S.DENSITY_X: gx, S.DENSITY_Y: gy, S.DENSITY_Z: gz},
+                             features=features, umap_bytes=umap_blob, display=display)
+    embedded = {"covid": counts[S.C_EMBEDDED_COVID]}
+    if cfg.rsna:
+        embedded["rsna"] = counts[S.C_EMBEDDED_RSNA]
+    return Summary(out, embedded, skipped, timings, result.computed, result.from_cache,
+                   embedder.pretrained, embedder.name, notes)
+
