@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
                    help="bf16 is ~2x faster on CPUs with bf16 support; logits drift slightly "
                         "(see README)")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int, default=2,
                    help="decoding processes running beside the model (0: decode in-process)")
     p.add_argument("--seed", type=int, default=0, help="seed for UMAP and random weights")
     p.add_argument("--umap-neighbors", type=int, default=N_NEIGHBORS)

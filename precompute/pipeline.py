@@ -35,7 +35,7 @@ class Config:
     weights_pretrained: bool | None = None  # override for local files
     precision: str = "fp32"
     batch_size: int = 16
-    workers: int = 1
+    workers: int = 2
     seed: int = 0
     umap_neighbors: int = N_NEIGHBORS
     umap_min_dist: float = MIN_DIST

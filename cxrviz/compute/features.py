@@ -15,6 +15,7 @@ from cxrviz.data.images import (DISPLAY_QUALITY, ImageSkip, decode_xray, display
                                 model_input)
 from cxrviz.schema import DISPLAY_MAX_SIDE, PREPROCESS_VERSION
 
+NICE = 10
 DISPLAY_VERSION = f"display-{DISPLAY_MAX_SIDE}-q{DISPLAY_QUALITY}-v1"
 
 
@@ -73,9 +74,13 @@ class _Files:
 
 
 def _worker_init(_):
+    """One thread per decoder, at lower priority: the model's threads wait for each other."""
+    import os
+
     import torch
 
     torch.set_num_threads(1)
+    os.nice(NICE)
 
 
 def _keep_item(item):

@@ -139,11 +139,11 @@ def display_pixels(image: XrayImage, max_side: int = DISPLAY_MAX_SIDE) -> Image.
         arr = np.clip(arr.astype(np.float64) * (255.0 / image.maxval), 0, 255).round().astype(np.uint8)
     im = Image.fromarray(np.ascontiguousarray(arr))
     if max(im.size) > max_side:
-        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
     return im
 
 
 def display_jpeg(image: XrayImage, max_side: int = DISPLAY_MAX_SIDE) -> bytes:
     buf = io.BytesIO()
-    display_pixels(image, max_side).save(buf, format="JPEG", quality=DISPLAY_QUALITY, optimize=True)
+    display_pixels(image, max_side).save(buf, format="JPEG", quality=DISPLAY_QUALITY)
     return buf.getvalue()

@@ -1,0 +1,97 @@
+"""metadata.csv of the real collection, in its June 2020 schema and rewritten in the later one."""
+import csv
+import os
+
+import pytest
+
+from cxrviz import schema as S
+from cxrviz.data.covid import (DatasetError, finding_group, normalise_view, normalise_yn,
+                               read_covid)
+
+MISSING_FRONTAL = {  # absent from this snapshot on purpose (../shared/data/README.md)
+    "covid-19-pneumonia-14-PA.png", "2C10A413-AABE-4807-8CCE-6A2025594067.jpeg",
+    "E1724330-1866-4581-8CD8-CEC9B8AFEDDE.jpeg", "7E335538-2F86-424E-A0AB-6397783A38D0.jpeg",
+    "parapneumonic-effusion-1-PA.png", "chlamydia-pneumonia-PA.png",
+    "cavitating-pneumonia-4-day28-PA.png", "pneumocystis-jiroveci-pneumonia-4-PA.png",
+    "covid-19-pneumonia-24-day6.jpg", "case_71_figura1.png", "covid-19-caso-86-RX-Torace-2.jpg",
+}
+
+
+def test_counts_and_views(dataset):
+    rows = read_covid(dataset)
+    assert rows.metadata_rows == 751
+    f = rows.frame
+    assert len(f) == 570
+    assert set(f[S.VIEW]) == {"PA", "AP", "AP Supine"}
+    assert f[S.IMAGE_ID].is_unique
+    absent = {r[S.FILENAME] for _, r in f.iterrows() if not os.path.exists(r["path"])}
+    assert absent == MISSING_FRONTAL
+
+
+def test_rows_sharing_a_file_stay_separate_points(dataset):
+    rows = read_covid(dataset)
+    shared = dict(rows.shared_files)
+    assert set(shared) == {"000001-24.jpg", "000001-27.jpg", "000006-17.jpg", "000007-15.jpg"}
+    patients = rows.frame.set_index(S.IMAGE_ID).loc[shared["000001-24.jpg"], S.PATIENTID]
+    assert sorted(patients) == ["285", "339"]
+
+
+def test_normalisation_rules():
+    assert normalise_yn("Y") == "Y" and normalise_yn(" n ") == "N"
+    assert normalise_yn("Not visible") == "unknown" and normalise_yn("") == "unknown"
+    assert normalise_yn("Would have been stated") == "unknown"
+    assert normalise_view("APS") == "AP Supine" and normalise_view("ap supine") == "AP Supine"
+    assert normalise_view("Bettaufnahme") == "AP Supine" and normalise_view("L") == "L"
+    flat = {"COVID-19": "COVID-19", "COVID-19, ARDS": "COVID-19", "SARS": "other viral",
+            "Streptococcus": "bacterial", "Pneumocystis": "fungal", "Lipoid": "lipoid",
+            "No Finding": "no finding", "todo": "unknown", "Pneumonia": "unknown",
+            "Aspiration": "aspiration", "ARDS": "unknown"}
+    path = {"Pneumonia/Viral/COVID-19": "COVID-19", "Pneumonia/Viral/SARS": "other viral",
+            "Pneumonia/Bacterial/Streptococcus": "bacterial",
+            "Pneumonia/Fungal/Pneumocystis": "fungal", "Pneumonia/Lipoid": "lipoid",
+            "Pneumonia/Aspiration": "aspiration", "Pneumonia": "unknown"}
+    for text, group in {**flat, **path}.items():
+        assert finding_group(text) == group, text
+
+
+def test_regions_from_free_text_location(dataset):
+    f = read_covid(dataset).frame
+    first = f.iloc[0]  # "Cho Ray Hospital, Ho Chi Minh City, Vietnam"
+    assert (first[S.COUNTRY], first[S.SUBREGION], first[S.CONTINENT]) == (
+        "Vietnam", "South-eastern Asia", "Asia")
+    assert (f[S.LOCATION] == "").sum() == (f[S.COUNTRY] == "unknown").sum()
+    assert set(f[S.CONTINENT]) <= {"Europe", "Asia", "America", "Oceania", "Africa", "unknown"}
+
+
+NEW_SCHEMA_FINDING = {
+    "COVID-19": "Pneumonia/Viral/COVID-19", "COVID-19, ARDS": "Pneumonia/Viral/COVID-19",
+    "SARS": "Pneumonia/Viral/SARS", "Streptococcus": "Pneumonia/Bacterial/Streptococcus",
+    "Pneumocystis": "Pneumonia/Fungal/Pneumocystis", "Lipoid": "Pneumonia/Lipoid",
+    "Klebsiella": "Pneumonia/Bacterial/Klebsiella", "Varicella": "Pneumonia/Viral/Varicella",
+}
+
+
+def test_later_schema_reads_the_same(dataset, tmp_path):
+    """The newer upstream schema: path-form `finding` and `RT_PCR_positive` after it."""
+    with open(dataset / "metadata.csv", newline="", encoding="utf-8", errors="replace") as fh:
+        rows = list(csv.DictReader(fh))
+    header = list(rows[0].keys())
+    header.insert(header.index("finding") + 1, "RT_PCR_positive")
+    for r in rows:
+        r["RT_PCR_positive"] = "Y" if r["finding"].startswith("COVID") else ""
+        r["finding"] = NEW_SCHEMA_FINDING.get(r["finding"], r["finding"])
+    with open(tmp_path / "metadata.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=header)
+        w.writeheader()
+        w.writerows(rows)
+    (tmp_path / "images").symlink_to(dataset / "images")
+    old, new = read_covid(dataset).frame, read_covid(tmp_path).frame
+    assert len(new) == len(old) == 570
+    assert (new[S.FINDING_GROUP] == old[S.FINDING_GROUP]).all()
+    assert new[S.FINDING].str.startswith("Pneumonia/Viral/COVID-19").sum() == (
+        old[S.FINDING_GROUP] == "COVID-19").sum()
+
+
+def test_missing_dataset_says_how_to_get_it(tmp_path):
+    with pytest.raises(DatasetError, match="git clone https://github.com/ieee8023/covid-chestxray"):
+        read_covid(tmp_path / "nowhere")
