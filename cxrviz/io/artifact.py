@@ -39,7 +39,8 @@ def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectorie
     """Write all files into a temp folder beside `out_dir`, then swap it into place."""
     out_dir = Path(out_dir).expanduser().resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    _remove_leftovers(out_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
     try:
         images.to_parquet(tmp / S.IMAGES_FILE, index=False)
         trajectories.to_parquet(tmp / S.TRAJECTORIES_FILE, index=False)
@@ -63,6 +64,24 @@ def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectorie
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _remove_leftovers(out_dir: Path) -> None:
+    """Temp folders of killed runs (their process is gone) are deleted; live ones are left."""
+    for stale in out_dir.parent.glob(f".{out_dir.name}.tmp-*-*"):
+        pid = stale.name.split(".tmp-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _swap_into_place(tmp: Path, out_dir: Path) -> None:
