@@ -1,0 +1,50 @@
+"""cxrviz app: python app.py --artifact artifacts/covid [--host 127.0.0.1] [--port 8050] [--debug]
+
+Teams: CXRVIZ_ARTIFACT=artifacts/covid gunicorn 'app:server' -w 2 -b 127.0.0.1:8050
+Reads the artifact only; never imports torch or umap at start-up.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from cxrviz.io.artifact import ArtifactError
+
+DEFAULT_ARTIFACT = "artifacts/covid"
+
+
+def build(artifact: str):
+    from cxrviz.app import create_app
+
+    return create_app(artifact)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python app.py", description=__doc__.splitlines()[0])
+    p.add_argument("--artifact", default=os.environ.get("CXRVIZ_ARTIFACT", DEFAULT_ARTIFACT))
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    p.add_argument("--port", type=int, default=8050)
+    p.add_argument("--debug", action="store_true", help="Dash debug mode (never in production)")
+    args = p.parse_args(argv)
+    try:
+        app = build(args.artifact)
+    except ArtifactError as exc:
+        print(f"error: cannot serve {args.artifact}: {exc}", file=sys.stderr)
+        return 2
+    print(f"cxrviz: serving {args.artifact} on http://{args.host}:{args.port}/")
+    app.run(host=args.host, port=args.port, debug=args.debug)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def __getattr__(name):
+    """gunicorn 'app:server': built on first access from CXRVIZ_ARTIFACT (or the default)."""
+    if name == "server":
+        server = build(os.environ.get("CXRVIZ_ARTIFACT", DEFAULT_ARTIFACT)).server
+        globals()["server"] = server
+        return server
+    raise AttributeError(name)

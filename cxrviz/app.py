@@ -1,0 +1,80 @@
+"""The Dash app over one artifact: created once per process, reads nothing after start-up."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from urllib.parse import parse_qsl, urlsplit
+
+from flask import abort, has_request_context, request, send_file
+from werkzeug.datastructures import MultiDict
+
+from cxrviz.appstate import set_store
+from cxrviz.store import Store
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+MAX_CALLBACK_BYTES = 256 * 1024
+_CALLBACK_KEYS = ("output", "outputs", "inputs", "changedPropIds")
+
+
+def page_query() -> MultiDict:
+    """The page's query string while Dash fetches the layout.
+
+    The browser asks for /_dash-layout with the page's URL as Referer (same origin), so the view
+    in a shared URL is rendered directly, with no second round of callbacks.
+    """
+    if not has_request_context():
+        return MultiDict()
+    if request.path.endswith("/_dash-layout") and request.referrer:
+        ref = urlsplit(request.referrer)
+        if ref.netloc == request.host:
+            return MultiDict(parse_qsl(ref.query))
+    return request.args
+
+
+def create_app(artifact_path):
+    """Load the artifact (refusing a bad one with ArtifactError) and build the Dash app."""
+    import dash
+
+    store = Store.open(artifact_path)
+    set_store(store)
+    from cxrviz.pages import map as map_page  # registers the page's callbacks
+
+    app = dash.Dash(__name__, title="cxrviz", assets_folder=str(ASSETS),
+                    update_title=None, suppress_callback_exceptions=False)
+    app.layout = lambda: map_page.layout(page_query())
+    server = app.server
+    server.config["MAX_CONTENT_LENGTH"] = MAX_CALLBACK_BYTES
+
+    @server.route("/display/<image_id>.jpg")
+    def display_image(image_id):
+        """By id only: anything that is not a known image id is a 404, never a path."""
+        path = store.display_file(image_id)
+        if path is None or not path.is_file():
+            abort(404)
+        return send_file(path, mimetype="image/jpeg", max_age=86400)
+
+    @server.before_request
+    def refuse_other_display_paths():
+        """"../x", "%2e%2e/x", "//etc/passwd", ...: under /display only exact ids are served."""
+        if request.path.startswith("/display") and request.endpoint != "display_image":
+            abort(404)
+
+    @server.before_request
+    def refuse_malformed_callbacks():
+        if request.path.endswith("/_dash-update-component") and request.method == "POST":
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict) or not all(k in body for k in _CALLBACK_KEYS):
+                abort(400, "malformed callback request")
+            if body["output"] not in app.callback_map:
+                abort(400, "unknown callback output")
+            if not isinstance(body["inputs"], list) or not all(
+                    isinstance(i, (dict, list)) for i in body["inputs"]):
+                abort(400, "malformed callback inputs")
+
+    @server.errorhandler(400)
+    def bad_request(err):
+        return json.dumps({"error": getattr(err, "description", "bad request")}), 400, {
+            "Content-Type": "application/json"}
+
+    return app

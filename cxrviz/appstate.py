@@ -1,0 +1,15 @@
+"""The one Store a running app serves (set at start-up by cxrviz.app.create_app)."""
+from __future__ import annotations
+
+_STORE = None
+
+
+def set_store(store) -> None:
+    global _STORE
+    _STORE = store
+
+
+def get_store():
+    if _STORE is None:
+        raise RuntimeError("no artifact loaded: start the app with create_app(artifact_path)")
+    return _STORE

@@ -1,0 +1,302 @@
+"""Pure figure builders (go.Figure in, nothing else touched), shared by the app and the exporter.
+
+The map's traces always come in the same order (see TRACE), so callbacks can patch one trace of
+the figure in the browser (dash.Patch) instead of sending the whole figure again.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from cxrviz import schema as S
+from cxrviz.store import CATEGORICAL, Store
+
+# Okabe & Ito's colour-blind-safe palette.
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+             "#000000"]
+GREY = "#B8B8B8"
+STATE_COLORS = {S.STATE_GOOD: "#0072B2", S.STATE_BAD: "#D55E00", S.STATE_UNKNOWN: GREY}
+SURVIVAL_COLORS = {S.YES: "#009E73", S.NO: "#CC79A7", S.UNKNOWN: "#9A9A9A"}
+SURVIVAL_NAMES = {S.YES: "survived", S.NO: "died", S.UNKNOWN: "outcome unknown"}
+CONTINUOUS_SCALE = "Viridis"
+DENSITY_SCALE = "OrRd"
+
+TRACE = {"density": 0, "rsna": 1, "path_Y": 2, "path_N": 3, "path_unknown": 4, "arrows": 5,
+         "points": 6, "highlight": 7, "selected": 8}
+LEGEND_START = 9  # legend-only traces for the categorical colours follow, in fixed slots
+LEGEND_SLOTS = 12
+DIM_OPACITY = 0.12
+POINT_OPACITY = 0.85
+
+COLOR_LABELS = {
+    S.STATE: "state", S.SURVIVAL: "survival", S.FINDING_GROUP: "finding group", S.VIEW: "view",
+    S.CONTINENT: "continent", S.SEX: "sex", S.AGE: "age (years)", S.OFFSET: "offset (days)",
+    S.BAD_DENSITY: "bad-state density",
+}
+
+
+def color_options(pathologies) -> list:
+    opts = [{"label": label, "value": col} for col, label in COLOR_LABELS.items()]
+    return opts + [{"label": f"model output: {p}", "value": S.logit_column(p)}
+                   for p in pathologies]
+
+
+def category_colors(store: Store, column: str) -> dict:
+    cats = store.categories(column)
+    if column == S.STATE:
+        return {c: STATE_COLORS.get(c, GREY) for c in cats}
+    if column == S.SURVIVAL:
+        return {c: SURVIVAL_COLORS.get(c, GREY) for c in cats}
+    named = [c for c in cats if c != S.UNKNOWN]
+    colors = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(named)}
+    if S.UNKNOWN in cats:
+        colors[S.UNKNOWN] = GREY
+    return colors
+
+
+def point_colors(store: Store, column: str) -> dict:
+    """Marker colour settings for the main trace (and legend entries for categories)."""
+    if column in CATEGORICAL:
+        colors = category_colors(store, column)
+        cats = list(colors)
+        code = {c: i for i, c in enumerate(cats)}
+        values = store.covid[column].map(code).fillna(len(cats) - 1).to_numpy(dtype=int)
+        k = max(len(cats), 1)
+        scale = []
+        for i, c in enumerate(cats):
+            scale += [[i / k, colors[c]], [(i + 1) / k, colors[c]]]
+        return {"marker": {"color": values, "colorscale": scale or [[0, GREY], [1, GREY]],
+                           "cmin": -0.5, "cmax": k - 0.5, "showscale": False},
+                "legend": colors, "title": COLOR_LABELS[column]}
+    values = store.covid[column].to_numpy(dtype=float)
+    if column.startswith(S.LOGIT_PREFIX):
+        values = 1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))
+        title = f"P({column[len(S.LOGIT_PREFIX):]})"
+    else:
+        title = COLOR_LABELS.get(column, column)
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    return {"marker": {"color": values,
+                       "colorscale": CONTINUOUS_SCALE, "cmin": lo, "cmax": hi, "showscale": True,
+                       "colorbar": {"title": {"text": title, "side": "top"}, "orientation": "h",
+                                    "x": 0.75, "xanchor": "center", "y": -0.02,
+                                    "yanchor": "top", "len": 0.45, "thickness": 10}},
+            "legend": {}, "title": title}
+
+
+def legend_slots(colors: dict) -> list:
+    """LEGEND_SLOTS trace updates: one per category colour, the rest hidden."""
+    items = list(colors["legend"].items())[:LEGEND_SLOTS]
+    title = {"text": colors["title"]}
+    slots = [{"name": str(cat), "marker": {"color": color, "size": 9}, "visible": True,
+              "showlegend": True, "legendgrouptitle": title} for cat, color in items]
+    slots += [{"name": "", "marker": {"color": GREY, "size": 9}, "visible": False,
+               "showlegend": False, "legendgrouptitle": title}
+              for _ in range(LEGEND_SLOTS - len(items))]
+    return slots
+
+
+def hover_text(store: Store) -> list:
+    c = store.covid
+    offs = c[S.OFFSET].map(lambda v: "unknown" if v != v else f"{v:g}")
+    return [f"patient {p} · day {o}<br>{f} · {v}<br>{co} · state: {st}"
+            for p, o, f, v, co, st in zip(c[S.PATIENTID], offs, c[S.FINDING], c[S.VIEW],
+                                         c[S.COUNTRY], c[S.STATE])]
+
+
+def _segments(store: Store, edges, frac_start=0.0, frac_end=1.0):
+    x, y = store.covid[S.X].to_numpy(), store.covid[S.Y].to_numpy()
+    a, b = edges["from_pos"].to_numpy(), edges["to_pos"].to_numpy()
+    xs = np.empty(len(a) * 3, dtype=object)
+    ys = np.empty(len(a) * 3, dtype=object)
+    xs[0::3] = x[a] + (x[b] - x[a]) * frac_start
+    xs[1::3] = x[a] + (x[b] - x[a]) * frac_end
+    ys[0::3] = y[a] + (y[b] - y[a]) * frac_start
+    ys[1::3] = y[a] + (y[b] - y[a]) * frac_end
+    xs[2::3] = None
+    ys[2::3] = None
+    return xs, ys
+
+
+def arrowheads(store: Store, edges) -> dict:
+    """Arrow markers 80% along each edge, rotated to point from the earlier to the later image.
+
+    The map's axes share one scale (scaleanchor), so data angles are screen angles.
+    """
+    x, y = store.covid[S.X].to_numpy(), store.covid[S.Y].to_numpy()
+    a, b = edges["from_pos"].to_numpy(), edges["to_pos"].to_numpy()
+    dx, dy = x[b] - x[a], y[b] - y[a]
+    angle = np.degrees(np.arctan2(dx, dy))  # plotly: degrees clockwise from "up"
+    return {"x": x[a] + 0.8 * dx, "y": y[a] + 0.8 * dy, "angle": angle,
+            "color": [STATE_COLORS.get(s, GREY) for s in edges[S.TO_STATE]]}
+
+
+def visible_edges(store: Store, keep: np.ndarray):
+    t = store.trajectories
+    return t[keep[t["from_pos"].to_numpy()] & keep[t["to_pos"].to_numpy()]] if len(t) else t
+
+
+def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None = None,
+               filtered_mode: str = "dim", show=("density", "trajectories", "rsna"),
+               density_style: str = "heatmap", density_opacity: float = 0.55,
+               selected: str | None = None, export: bool = False) -> go.Figure:
+    keep = np.ones(len(store.covid), bool) if keep is None else keep
+    show = set(show or ())
+    fig = go.Figure()
+    d = store.artifact.density
+    if density_style == "contours":
+        dens = go.Contour(x=d[S.DENSITY_X], y=d[S.DENSITY_Y], z=d[S.DENSITY_Z],
+                          colorscale=DENSITY_SCALE, contours={"coloring": "lines"},
+                          line={"width": 1.2}, ncontours=8)
+    else:
+        dens = go.Heatmap(x=d[S.DENSITY_X], y=d[S.DENSITY_Y], z=d[S.DENSITY_Z],
+                          colorscale=DENSITY_SCALE, zsmooth="best")
+    dens.update(name="bad-state density", opacity=density_opacity, hoverinfo="skip",
+                visible="density" in show, showscale=True,
+                colorbar={"title": {"text": "bad-state density", "side": "top"},
+                          "orientation": "h", "x": 0.25, "xanchor": "center", "y": -0.02,
+                          "yanchor": "top", "len": 0.45, "thickness": 10})
+    fig.add_trace(dens)
+    fig.add_trace(go.Scattergl(
+        x=store.rsna[S.X], y=store.rsna[S.Y], mode="markers", name="RSNA pneumonia (reference)",
+        marker={"color": "#D9D9D9", "size": 4}, hoverinfo="skip",
+        visible=bool("rsna" in show and len(store.rsna))))
+    edges = visible_edges(store, keep)
+    for survival in (S.YES, S.NO, S.UNKNOWN):
+        part = edges[edges[S.SURVIVAL] == survival] if len(edges) else edges
+        xs, ys = _segments(store, part) if len(part) else ([], [])
+        fig.add_trace(go.Scattergl(
+            x=xs, y=ys, mode="lines", name=f"trajectory: {SURVIVAL_NAMES[survival]}",
+            line={"color": SURVIVAL_COLORS[survival], "width": 1.3}, hoverinfo="skip",
+            opacity=0.8, visible="trajectories" in show))
+    heads = arrowheads(store, edges) if len(edges) else {"x": [], "y": [], "angle": [],
+                                                          "color": []}
+    fig.add_trace(go.Scatter(
+        x=heads["x"], y=heads["y"], mode="markers", name="arrow: state arrived at",
+        marker={"symbol": "arrow", "size": 9, "angle": heads["angle"], "color": heads["color"],
+                "line": {"width": 0}},
+        hoverinfo="skip", showlegend=False, visible="trajectories" in show))
+    colors = point_colors(store, color_by)
+    x, y = store.covid[S.X].to_numpy(), store.covid[S.Y].to_numpy()
+    if filtered_mode == "hide":
+        px, py = np.where(keep, x, None), np.where(keep, y, None)
+        opacity = POINT_OPACITY
+    else:
+        px, py = x, y
+        opacity = np.where(keep, POINT_OPACITY, DIM_OPACITY)
+    fig.add_trace(go.Scattergl(
+        x=px, y=py, mode="markers", name="images", customdata=store.covid[S.IMAGE_ID],
+        text=hover_text(store), hovertemplate="%{text}<extra></extra>", showlegend=False,
+        marker={**colors["marker"], "size": 7, "opacity": opacity,
+                "line": {"width": 0.4, "color": "white"}}))
+    hx, hy = highlight_path(store, selected)
+    fig.add_trace(go.Scatter(x=hx, y=hy, mode="lines+markers", name="selected patient",
+                             line={"color": "#111", "width": 2.5},
+                             marker={"size": 9, "color": "#111", "symbol": "circle-open"},
+                             hoverinfo="skip", showlegend=False))
+    sx, sy = selected_point(store, selected)
+    fig.add_trace(go.Scatter(x=sx, y=sy, mode="markers", name="selected image",
+                             marker={"size": 18, "symbol": "circle-open", "color": "#111",
+                                     "line": {"width": 3}},
+                             hoverinfo="skip", showlegend=False))
+    for slot in legend_slots(colors):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", legendgroup="colors",
+                                 hoverinfo="skip", **slot))
+    fig.update_layout(
+        template="plotly_white", margin={"l": 10, "r": 10, "t": 40 if store.warning else 10,
+                                         "b": 10},
+        xaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None},
+        yaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None,
+               "scaleanchor": "x", "scaleratio": 1},
+        legend={"x": 1.01, "y": 1.0, "xanchor": "left", "yanchor": "top",
+                "itemsizing": "constant", "tracegroupgap": 6},
+        clickmode="event+select", dragmode="zoom", uirevision="map", hovermode="closest",
+        paper_bgcolor="white", plot_bgcolor="white")
+    if store.warning:
+        fig.add_annotation(text=f"⚠ {store.warning}", xref="paper", yref="paper", x=0.5,
+                           y=1.0, yanchor="bottom", showarrow=False,
+                           font={"color": "#B00020", "size": 16}, bgcolor="#FFF0F0",
+                           bordercolor="#B00020", borderwidth=1)
+    if export:
+        fig.update_layout(uirevision=None)
+    return fig
+
+
+def highlight_path(store: Store, selected: str | None):
+    row = store.row(selected) if selected else None
+    if row is None or row[S.SOURCE] != S.SOURCE_COVID:
+        return [], []
+    rows = store.patient_images(row[S.PATIENTID])
+    rows = rows[rows[S.OFFSET].notna()] if rows[S.OFFSET].notna().sum() > 1 else rows
+    return rows[S.X].tolist(), rows[S.Y].tolist()
+
+
+def selected_point(store: Store, selected: str | None):
+    row = store.row(selected) if selected else None
+    return ([float(row[S.X])], [float(row[S.Y])]) if row is not None else ([], [])
+
+
+def outputs_figure(pathologies, logits, title: str = "Model outputs") -> go.Figure:
+    """The 18 outputs as probabilities (sigmoid of the raw logit), sorted; logit on hover."""
+    logits = np.asarray(logits, dtype=float)
+    probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
+    order = np.argsort(probs)
+    fig = go.Figure(go.Bar(
+        x=probs[order], y=[pathologies[i] for i in order], orientation="h",
+        customdata=logits[order], marker={"color": "#0072B2"},
+        hovertemplate="%{y}<br>probability %{x:.3f}<br>logit %{customdata:.3f}<extra></extra>"))
+    fig.update_layout(template="plotly_white", title={"text": title, "font": {"size": 13}},
+                      height=max(260, 18 * len(pathologies) + 60),
+                      margin={"l": 10, "r": 10, "t": 30, "b": 30},
+                      xaxis={"range": [0, 1], "title": "sigmoid(logit)"},
+                      yaxis={"automargin": True})
+    return fig
+
+
+def image_figure(src: str, width: int, height: int) -> go.Figure:
+    """A display image in a zoomable plotly figure (scroll / box zoom, double-click resets)."""
+    fig = go.Figure(go.Image(source=src, hoverinfo="skip"))
+    fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=320,
+                      xaxis={"visible": False, "range": [0, width]},
+                      yaxis={"visible": False, "range": [height, 0], "scaleanchor": "x"},
+                      dragmode="zoom", plot_bgcolor="black", paper_bgcolor="white")
+    return fig
+
+
+# ---- export presets (figures for papers) ----------------------------------------------------
+MM_PER_INCH = 25.4
+CSS_DPI = 96
+PRESETS = {
+    "single": {"label": "single column (89 mm)", "width_mm": 89, "height_mm": 80, "font": 7},
+    "double": {"label": "double column (183 mm)", "width_mm": 183, "height_mm": 120, "font": 8},
+}
+EXPORT_DPI = 300
+
+
+def export_figure(fig: go.Figure, preset: str, caption: str | None = None) -> tuple:
+    """-> (figure styled for print, width px, height px, scale) at 300 dpi for raster formats."""
+    p = PRESETS[preset]
+    width = round(p["width_mm"] / MM_PER_INCH * CSS_DPI)
+    height = round(p["height_mm"] / MM_PER_INCH * CSS_DPI)
+    out = go.Figure(fig)
+    out.update_layout(width=width, height=height, font={"size": p["font"], "family": "Arial"},
+                      paper_bgcolor="white", plot_bgcolor="white", template="plotly_white",
+                      legend={"font": {"size": p["font"] - 1}, "tracegroupgap": 2,
+                              "itemwidth": 30},
+                      margin={"l": 4, "r": 4, "t": 18 if fig.layout.annotations else 4,
+                              "b": 16 if caption else 4})
+    for tr in out.data:
+        if tr.type in ("heatmap", "contour"):
+            tr.colorbar.update(thickness=6, tickfont={"size": p["font"] - 1})
+        if tr.type == "scattergl" and tr.marker is not None and tr.marker.size == 7:
+            tr.marker.size = 3.5
+            if tr.marker.showscale:
+                tr.marker.colorbar.update(thickness=6)
+    for ann in out.layout.annotations:
+        ann.font.size = p["font"] + 1
+    if caption:
+        out.add_annotation(text=caption, xref="paper", yref="paper", x=0, y=0,
+                           xanchor="left", yanchor="top", showarrow=False, yshift=-2,
+                           font={"size": p["font"] - 1, "color": "#444"})
+    return out, width, height, EXPORT_DPI / CSS_DPI
+

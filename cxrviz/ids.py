@@ -1,0 +1,43 @@
+"""Every Dash component id, in one place (pages and tests import them from here)."""
+
+URL = "url"
+BANNER = "banner"
+MAP = "map"
+COUNT = "count"
+
+# controls
+COLOR_BY = "color-by"
+SHOW = "show-layers"  # checklist: density, trajectories, rsna
+DENSITY_STYLE = "density-style"
+DENSITY_OPACITY = "density-opacity"
+FILTERED_MODE = "filtered-mode"  # hide | dim
+F_CONTINENT = "f-continent"
+F_SUBREGION = "f-subregion"
+F_COUNTRY = "f-country"
+F_VIEW = "f-view"
+F_FINDING = "f-finding-group"
+F_SEX = "f-sex"
+F_AGE = "f-age"
+F_SURVIVAL = "f-survival"
+F_ICU = "f-icu"
+F_INTUBATION = "f-intubation"
+F_STATE = "f-state"
+F_MIN_IMAGES = "f-min-images"
+F_PATIENT = "f-patient"
+RESET = "reset-filters"
+
+# selection and detail
+SELECTED = "selected-image"  # dcc.Store: image_id or None
+DETAIL = "detail"
+DETAIL_IMAGE = "detail-image"
+DETAIL_OUTPUTS = "detail-outputs"
+TIMELINE = "timeline"
+TIMELINE_THUMB = "timeline-thumb"  # pattern-matching type
+SELECTION_SUMMARY = "selection-summary"
+
+# export
+EXPORT_PRESET = "export-preset"
+EXPORT_SCOPE = "export-scope"
+EXPORT_BUTTON = "export-button"  # pattern-matching type, index = format
+EXPORT_DOWNLOAD = "export-download"
+EXPORT_STATUS = "export-status"

@@ -1,0 +1,147 @@
+"""Read-only access to one artifact for the app: loaded once, filtered in memory, never re-read.
+
+Everything a callback needs is derived here at start-up (category codes, per-patient counts,
+density percentiles, id -> row lookups), so callbacks only index numpy arrays.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxrviz import schema as S
+from cxrviz.io.artifact import Artifact, read_artifact
+
+UNTRAINED_WARNING = "Embedding from an untrained network: not meaningful"
+
+# Columns a user can colour by: categorical ones, then continuous ones (plus the 18 outputs).
+CATEGORICAL = {
+    S.STATE: list(S.STATES),
+    S.SURVIVAL: [S.YES, S.NO, S.UNKNOWN],
+    S.FINDING_GROUP: list(S.FINDING_GROUPS),
+    S.VIEW: list(S.FRONTAL_VIEWS),
+    S.CONTINENT: None,  # categories from the data
+    S.SEX: ["M", "F", S.UNKNOWN],
+}
+CONTINUOUS = [S.AGE, S.OFFSET, S.BAD_DENSITY]
+
+# filter key -> column, for list-valued ("is one of") filters
+LIST_FILTERS = {
+    "continent": S.CONTINENT, "subregion": S.SUBREGION, "country": S.COUNTRY, "view": S.VIEW,
+    "finding_group": S.FINDING_GROUP, "sex": S.SEX, "survival": S.SURVIVAL, "icu": S.IN_ICU,
+    "intubation": S.INTUBATION_PRESENT, "state": S.STATE,
+}
+
+
+@dataclass
+class Store:
+    artifact: Artifact
+    covid: pd.DataFrame  # covid rows, positional index 0..n-1 (the map's main trace)
+    rsna: pd.DataFrame
+    trajectories: pd.DataFrame  # with from_pos / to_pos into `covid`
+    position: dict  # image_id -> row position in covid
+    images_per_patient: np.ndarray  # per covid row: how many images its patient has
+    density_percentile: np.ndarray  # per covid row: % of the collection at or below its density
+    age_range: tuple
+    rsna_ids: frozenset
+
+    @classmethod
+    def open(cls, path) -> "Store":
+        return cls.from_artifact(read_artifact(path))
+
+    @classmethod
+    def from_artifact(cls, art: Artifact) -> "Store":
+        images = art.images
+        covid = images[images[S.SOURCE] == S.SOURCE_COVID].reset_index(drop=True)
+        rsna = images[images[S.SOURCE] == S.SOURCE_RSNA].reset_index(drop=True)
+        position = {iid: i for i, iid in enumerate(covid[S.IMAGE_ID])}
+        traj = art.trajectories.copy()
+        traj["from_pos"] = traj[S.FROM_IMAGE_ID].map(position)
+        traj["to_pos"] = traj[S.TO_IMAGE_ID].map(position)
+        traj = traj.dropna(subset=["from_pos", "to_pos"]).astype({"from_pos": int, "to_pos": int})
+        per_patient = covid.groupby(S.PATIENTID)[S.IMAGE_ID].transform("size").to_numpy()
+        dens = covid[S.BAD_DENSITY].to_numpy()
+        ranks = np.searchsorted(np.sort(dens), dens, side="right")
+        percentile = 100.0 * ranks / max(len(dens), 1)
+        ages = covid[S.AGE].dropna()
+        age_range = (int(np.floor(ages.min())), int(np.ceil(ages.max()))) if len(ages) else (0, 100)
+        return cls(art, covid, rsna, traj, position, per_patient, percentile, age_range,
+                   frozenset(rsna[S.IMAGE_ID]))
+
+    # ---- facts --------------------------------------------------------------------------------
+    @property
+    def pathologies(self) -> list:
+        return self.artifact.pathologies
+
+    @property
+    def pretrained(self) -> bool:
+        return self.artifact.pretrained
+
+    @property
+    def warning(self) -> str | None:
+        return None if self.pretrained else UNTRAINED_WARNING
+
+    def categories(self, column: str) -> list:
+        known = CATEGORICAL.get(column)
+        present = sorted(self.covid[column].dropna().unique(), key=lambda v: (v == S.UNKNOWN, v))
+        if known is None:
+            return present
+        return [c for c in known if c in set(present)] + [c for c in present if c not in known]
+
+    def options(self, column: str) -> list:
+        return sorted(self.covid[column].dropna().unique(), key=lambda v: (v == S.UNKNOWN, v))
+
+    # ---- filtering ----------------------------------------------------------------------------
+    def mask(self, filters: dict | None) -> np.ndarray:
+        """Boolean per covid row: does it pass every active filter?"""
+        f = filters or {}
+        keep = np.ones(len(self.covid), dtype=bool)
+        for key, column in LIST_FILTERS.items():
+            values = f.get(key)
+            if values:
+                keep &= self.covid[column].isin(list(values)).to_numpy()
+        age = f.get("age")
+        if age and (age[0] > self.age_range[0] or age[1] < self.age_range[1]):
+            a = self.covid[S.AGE].to_numpy()
+            keep &= (a >= age[0]) & (a <= age[1])  # unknown ages drop out of a narrowed range
+        min_images = f.get("min_images")
+        if min_images and int(min_images) > 1:
+            keep &= self.images_per_patient >= int(min_images)
+        patient = (f.get("patient") or "").strip()
+        if patient:
+            keep &= (self.covid[S.PATIENTID].astype(str) == patient).to_numpy()
+        return keep
+
+    def count_text(self, keep: np.ndarray) -> str:
+        n, total = int(keep.sum()), len(keep)
+        patients = self.covid.loc[keep, S.PATIENTID].nunique()
+        return f"{n} of {total} images, {patients} patients"
+
+    # ---- single images ------------------------------------------------------------------------
+    def row(self, image_id: str):
+        pos = self.position.get(image_id)
+        if pos is not None:
+            return self.covid.iloc[pos]
+        if image_id in self.rsna_ids:
+            return self.rsna[self.rsna[S.IMAGE_ID] == image_id].iloc[0]
+        return None
+
+    def logits(self, image_id: str) -> np.ndarray:
+        row = self.row(image_id)
+        return row[[S.logit_column(p) for p in self.pathologies]].to_numpy(dtype=float)
+
+    def patient_images(self, patientid: str) -> pd.DataFrame:
+        rows = self.covid[self.covid[S.PATIENTID] == patientid]
+        return rows.sort_values([S.OFFSET, S.FILENAME], na_position="last", kind="mergesort")
+
+    def display_file(self, image_id: str) -> Path | None:
+        """Path of the display JPEG for a known id; None for anything else (no path building)."""
+        if image_id in self.position or image_id in self.rsna_ids:
+            return self.artifact.display_path(image_id)
+        return None
+
+    def percentile_of(self, density: float) -> float:
+        dens = np.sort(self.covid[S.BAD_DENSITY].to_numpy())
+        return 100.0 * np.searchsorted(dens, density, side="right") / max(len(dens), 1)
