@@ -168,26 +168,22 @@ def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None
         fig.add_trace(go.Scattergl(
             x=xs, y=ys, mode="lines", name=f"trajectory: {SURVIVAL_NAMES[survival]}",
             line={"color": SURVIVAL_COLORS[survival], "width": 1.3}, hoverinfo="skip",
-            opacity=0.8, visible="trajectories" in show))
+            opacity=path_opacity(selected), visible="trajectories" in show))
     heads = arrowheads(store, edges) if len(edges) else {"x": [], "y": [], "angle": [],
                                                           "color": []}
     fig.add_trace(go.Scatter(
         x=heads["x"], y=heads["y"], mode="markers", name="arrow: state arrived at",
         marker={"symbol": "arrow", "size": 9, "angle": heads["angle"], "color": heads["color"],
                 "line": {"width": 0}},
-        hoverinfo="skip", showlegend=False, visible="trajectories" in show))
+        hoverinfo="skip", showlegend=False, visible="trajectories" in show,
+        opacity=arrow_opacity(selected)))
     colors = point_colors(store, color_by)
-    x, y = store.covid[S.X].to_numpy(), store.covid[S.Y].to_numpy()
-    if filtered_mode == "hide":
-        px, py = np.where(keep, x, None), np.where(keep, y, None)
-        opacity = POINT_OPACITY
-    else:
-        px, py = x, y
-        opacity = np.where(keep, POINT_OPACITY, DIM_OPACITY)
+    points = point_positions(store, keep, filtered_mode, selected)
     fig.add_trace(go.Scattergl(
-        x=px, y=py, mode="markers", name="images", customdata=store.covid[S.IMAGE_ID],
+        x=points["x"], y=points["y"], mode="markers", name="images",
+        customdata=store.covid[S.IMAGE_ID],
         text=hover_text(store), hovertemplate="%{text}<extra></extra>", showlegend=False,
-        marker={**colors["marker"], "size": 7, "opacity": opacity,
+        marker={**colors["marker"], "size": 7, "opacity": points["opacity"],
                 "line": {"width": 0.4, "color": "white"}}))
     hx, hy = highlight_path(store, selected)
     fig.add_trace(go.Scatter(x=hx, y=hy, mode="lines+markers", name="selected patient",
@@ -220,6 +216,27 @@ def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None
     if export:
         fig.update_layout(uirevision=None)
     return fig
+
+
+def point_positions(store: Store, keep: np.ndarray, filtered_mode: str, selected) -> dict:
+    """x, y and opacity of the main trace: filtered-out points hidden (no x/y) or dimmed; with a
+    patient selected, everyone else is dimmed too."""
+    x, y = store.covid[S.X].to_numpy(), store.covid[S.Y].to_numpy()
+    base = np.full(len(keep), POINT_OPACITY)
+    if selected and selected in store.position:
+        patient = store.covid[S.PATIENTID].iat[store.position[selected]]
+        base = np.where(store.covid[S.PATIENTID].to_numpy() == patient, 1.0, 0.3)
+    if filtered_mode == "hide":
+        return {"x": np.where(keep, x, None), "y": np.where(keep, y, None), "opacity": base}
+    return {"x": x, "y": y, "opacity": np.where(keep, base, DIM_OPACITY)}
+
+
+def path_opacity(selected) -> float:
+    return 0.25 if selected else 0.8
+
+
+def arrow_opacity(selected) -> float:
+    return 0.3 if selected else 1.0
 
 
 def highlight_path(store: Store, selected: str | None):

@@ -101,3 +101,13 @@ def test_rgb_dicom_is_refused(tmp_path):
                        photometric="RGB")
     with pytest.raises(ImageSkip, match="not a grey X-ray"):
         decode_xray(path.read_bytes())
+
+
+def test_model_input_is_bit_identical_to_torchxrayvision_transforms(dataset):
+    import torchxrayvision as xrv
+
+    for name in sorted((dataset / "images").iterdir())[:25:3]:
+        img = decode_xray(name.read_bytes())
+        ref = xrv.utils.normalize(img.pixels, img.maxval)[None]
+        ref = xrv.datasets.XRayResizer(224)(xrv.datasets.XRayCenterCrop()(ref))
+        np.testing.assert_array_equal(model_input(img), ref)

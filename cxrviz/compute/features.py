@@ -16,7 +16,7 @@ from cxrviz.data.images import (DISPLAY_QUALITY, ImageSkip, decode_xray, display
 from cxrviz.schema import DISPLAY_MAX_SIDE, PREPROCESS_VERSION
 
 NICE = 10
-DISPLAY_VERSION = f"display-{DISPLAY_MAX_SIDE}-q{DISPLAY_QUALITY}-v1"
+DISPLAY_VERSION = f"display-{DISPLAY_MAX_SIDE}-q{DISPLAY_QUALITY}-v2"
 
 
 @dataclass

@@ -124,12 +124,23 @@ def _decode_dicom(data: bytes) -> XrayImage:
 
 
 def model_input(image: XrayImage) -> np.ndarray:
-    """(1, 224, 224) float32 in [-1024, 1024], exactly as torchxrayvision's datasets prepare it."""
+    """(1, 224, 224) float32 in [-1024, 1024], exactly as torchxrayvision's datasets prepare it.
+
+    The same operations as normalize -> XRayCenterCrop -> XRayResizer(224), reordered where that
+    changes nothing: the crop (a slice) comes first so only kept pixels are converted, and the
+    resize runs on the 2-D array with XRayResizer's own skimage arguments. The result is
+    bit-identical to torchxrayvision's (tests/test_images.py checks it on real images).
+    """
+    import skimage.transform
     import torchxrayvision as xrv
 
-    arr = xrv.utils.normalize(image.pixels, image.maxval)[None, :, :]
-    arr = xrv.datasets.XRayCenterCrop()(arr)
-    return xrv.datasets.XRayResizer(MODEL_SIZE)(arr)
+    cropped = xrv.datasets.XRayCenterCrop()(image.pixels[None])[0]
+    arr = xrv.utils.normalize(cropped, image.maxval)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = skimage.transform.resize(arr, (MODEL_SIZE, MODEL_SIZE), mode="constant",
+                                       preserve_range=True)
+    return out.astype(np.float32)[None]
 
 
 def display_pixels(image: XrayImage, max_side: int = DISPLAY_MAX_SIDE) -> Image.Image:
@@ -139,7 +150,7 @@ def display_pixels(image: XrayImage, max_side: int = DISPLAY_MAX_SIDE) -> Image.
         arr = np.clip(arr.astype(np.float64) * (255.0 / image.maxval), 0, 255).round().astype(np.uint8)
     im = Image.fromarray(np.ascontiguousarray(arr))
     if max(im.size) > max_side:
-        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        im.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
     return im
 
 

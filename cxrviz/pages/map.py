@@ -336,14 +336,14 @@ def update_map(color_by, show, density_style, opacity, mode, *rest):
             xs, ys = figures._segments(store, part) if len(part) else ([], [])
             patch["data"][T[f"path_{survival}"]]["x"] = xs
             patch["data"][T[f"path_{survival}"]]["y"] = ys
-            patch["data"][T[f"path_{survival}"]]["opacity"] = 0.25 if selected else 0.8
+            patch["data"][T[f"path_{survival}"]]["opacity"] = figures.path_opacity(selected)
         heads = figures.arrowheads(store, edges) if len(edges) else {
             "x": [], "y": [], "angle": [], "color": []}
         patch["data"][T["arrows"]]["x"] = heads["x"]
         patch["data"][T["arrows"]]["y"] = heads["y"]
         patch["data"][T["arrows"]]["marker"]["angle"] = heads["angle"]
         patch["data"][T["arrows"]]["marker"]["color"] = heads["color"]
-        patch["data"][T["arrows"]]["opacity"] = 0.3 if selected else 1.0
+        patch["data"][T["arrows"]]["opacity"] = figures.arrow_opacity(selected)
     if ids.SELECTED in changed:
         hx, hy = figures.highlight_path(store, selected)
         sx, sy = figures.selected_point(store, selected)
@@ -354,18 +354,9 @@ def update_map(color_by, show, density_style, opacity, mode, *rest):
 
 def _patch_points(patch, store, keep, mode, selected):
     T = figures.TRACE["points"]
-    x, y = store.covid[S.X].to_numpy(), store.covid[S.Y].to_numpy()
-    base = np.full(len(keep), figures.POINT_OPACITY)
-    if selected and selected in store.position:  # dim everything but the selected patient
-        patient = store.covid[S.PATIENTID].iat[store.position[selected]]
-        base = np.where(store.covid[S.PATIENTID].to_numpy() == patient, 1.0, 0.3)
-    if mode == "hide":
-        patch["data"][T]["x"] = np.where(keep, x, None)
-        patch["data"][T]["y"] = np.where(keep, y, None)
-        patch["data"][T]["marker"]["opacity"] = base
-    else:
-        patch["data"][T]["x"], patch["data"][T]["y"] = x, y
-        patch["data"][T]["marker"]["opacity"] = np.where(keep, base, figures.DIM_OPACITY)
+    points = figures.point_positions(store, keep, mode, selected)
+    patch["data"][T]["x"], patch["data"][T]["y"] = points["x"], points["y"]
+    patch["data"][T]["marker"]["opacity"] = points["opacity"]
 
 
 @callback(Output(ids.F_CONTINENT, "value"), Output(ids.F_SUBREGION, "value"),
