@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 from flask import abort, has_request_context, request, send_file
 from werkzeug.datastructures import MultiDict
 
-from cxrviz.appstate import set_store
+from cxrviz.appstate import get_store, set_store
 from cxrviz.store import Store
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -32,12 +32,25 @@ def page_query() -> MultiDict:
     return request.args
 
 
+_APP = None
+
+
 def create_app(artifact_path):
-    """Load the artifact (refusing a bad one with ArtifactError) and build the Dash app."""
+    """Load the artifact (refusing a bad one with ArtifactError) and return the Dash app.
+
+    One Dash app per process: `@callback`s register globally and the first app takes them all,
+    so later calls (tests opening another artifact) swap the store under the same app.
+    """
+    global _APP
+    set_store(Store.open(artifact_path))
+    if _APP is None:
+        _APP = _build_app()
+    return _APP
+
+
+def _build_app():
     import dash
 
-    store = Store.open(artifact_path)
-    set_store(store)
     from cxrviz.pages import map as map_page  # registers the page's callbacks
 
     app = dash.Dash(__name__, title="cxrviz", assets_folder=str(ASSETS),
@@ -49,7 +62,7 @@ def create_app(artifact_path):
     @server.route("/display/<image_id>.jpg")
     def display_image(image_id):
         """By id only: anything that is not a known image id is a 404, never a path."""
-        path = store.display_file(image_id)
+        path = get_store().display_file(image_id)
         if path is None or not path.is_file():
             abort(404)
         return send_file(path, mimetype="image/jpeg", max_age=86400)

@@ -1,0 +1,147 @@
+"""The app in a real browser (Debian's chromium via chromedriver, dash[testing]'s dash_duo).
+
+Run with `pytest --headless` (make test does). The artifact is the real collection, random weights.
+"""
+import json
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from PIL import Image
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+from cxrviz import figures, ids
+
+POINTS = figures.TRACE["points"]
+
+# The screen position of the point that stands most apart from the others (safe to click).
+FIND_POINT = """
+const gd = document.querySelector('#%s .js-plotly-plot');
+const tr = gd._fullData[%d], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+const px = [], py = [];
+for (let i = 0; i < tr.x.length; i++) { px.push(xa._offset + xa.l2p(tr.x[i]));
+                                         py.push(ya._offset + ya.l2p(tr.y[i])); }
+let best = -1, bestGap = -1;
+for (let i = 0; i < px.length; i++) {
+  let gap = 1e9;
+  for (let j = 0; j < px.length; j++) if (j !== i) {
+    gap = Math.min(gap, Math.hypot(px[i] - px[j], py[i] - py[j])); }
+  if (gap > bestGap) { bestGap = gap; best = i; }
+}
+const r = gd.getBoundingClientRect();
+return {x: r.left + px[best], y: r.top + py[best], id: tr.customdata[best], gap: bestGap};
+""" % (ids.MAP, POINTS)
+
+
+@pytest.fixture
+def started(dash_duo, covid_artifact):
+    from cxrviz.app import create_app
+
+    app = create_app(covid_artifact.out)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.MAP} .js-plotly-plot", timeout=30)
+    dash_duo.wait_for_contains_text(f"#{ids.COUNT}", "of 559 images", timeout=30)
+    return dash_duo
+
+
+def click_lonely_point(duo, attempts=4):
+    """A real mouse click on a WebGL point; retried while the plot is still settling."""
+    for _ in range(attempts):
+        target = duo.driver.execute_script(FIND_POINT)
+        actions = ActionBuilder(duo.driver)
+        actions.pointer_action.move_to_location(int(round(target["x"])), int(round(target["y"])))
+        actions.pointer_action.click()
+        actions.perform()
+        try:
+            wait_until(lambda: f"image={target['id']}" in duo.driver.current_url, timeout=5)
+            return target["id"]
+        except AssertionError:
+            continue
+    raise AssertionError("clicking the point never selected it")
+
+
+def wait_until(fn, timeout=20, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_for_detail(duo, patient):
+    def text():
+        return " ".join(duo.find_element(f"#{ids.DETAIL}").text.split()) + " "
+
+    try:
+        wait_until(lambda: f"Patient {patient} " in text(), what=f"patient {patient} detail")
+    except AssertionError:
+        raise AssertionError(f"patient {patient} not in detail panel: {text()[:300]}") from None
+
+
+def test_page_loads_without_console_errors(started):
+    duo = started
+    assert duo.find_element(f"#{ids.BANNER}").text.startswith("⚠ Embedding from an untrained")
+    n = duo.driver.execute_script(
+        f"return document.querySelector('#{ids.MAP} .js-plotly-plot')._fullData[{POINTS}]"
+        ".x.length")
+    assert n == 559
+    assert duo.get_logs() == []
+
+
+def test_click_shows_patient_and_outputs(started, covid_artifact):
+    from cxrviz.appstate import get_store
+
+    duo = started
+    image_id = click_lonely_point(duo)
+    row = get_store().row(image_id)
+    wait_for_detail(duo, row["patientid"])
+    n_outputs = wait_until(lambda: duo.driver.execute_script(
+        f"const g = document.querySelector('#{ids.DETAIL_OUTPUTS} .js-plotly-plot');"
+        "return g && g.data ? g.data[0].y.length : 0;"), what="outputs chart")
+    assert n_outputs == 18
+    assert parse_qs(urlsplit(duo.driver.current_url).query)["image"] == [image_id]
+    assert duo.get_logs() == []
+
+
+def test_continent_filter_changes_count_and_url_restores_view(started):
+    from cxrviz.appstate import get_store
+
+    duo = started
+    europe = int(get_store().mask({"continent": ["Europe"]}).sum())
+    assert 0 < europe < 559
+    duo.select_dcc_dropdown(f"#{ids.F_CONTINENT}", value="Europe")
+    duo.wait_for_contains_text(f"#{ids.COUNT}", f"{europe} of 559 images", timeout=20)
+    image_id = click_lonely_point(duo)
+    wait_until(lambda: "image=" in duo.driver.current_url, what="URL update")
+    url = duo.driver.current_url
+    assert parse_qs(urlsplit(url).query)["continent"] == ["Europe"]
+    duo.driver.delete_all_cookies()
+    duo.driver.get("about:blank")
+    duo.driver.get(url)  # a fresh page load from the copied URL
+    duo.wait_for_contains_text(f"#{ids.COUNT}", f"{europe} of 559 images", timeout=30)
+    assert "Europe" in duo.find_element(f"#{ids.F_CONTINENT}").text
+    patient = get_store().row(image_id)["patientid"]
+    wait_for_detail(duo, patient)
+    assert duo.get_logs() == []
+
+
+@pytest.mark.parametrize("fmt,check", [
+    ("png", lambda p: Image.open(p).format == "PNG"),
+    ("svg", lambda p: p.read_bytes().lstrip().startswith(b"<svg")),
+    ("pdf", lambda p: p.read_bytes()[:5] == b"%PDF-"),
+    ("csv", lambda p: p.read_text().splitlines()[0].startswith("image_id,patientid")),
+])
+def test_export_downloads_a_valid_file(started, fmt, check):
+    duo = started
+    folder = Path(duo.download_path)
+    before = set(folder.glob("*"))
+    button = duo.driver.find_element(
+        "css selector", f"button[id*='\"index\":\"{fmt}\"']")
+    button.click()
+    new = wait_until(lambda: [p for p in set(folder.glob(f"*.{fmt}")) - before
+                              if p.stat().st_size > 0], timeout=60, what=f"{fmt} download")
+    assert check(new[0])
+    assert json.dumps(duo.get_logs()) == "[]"
