@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from urllib.parse import parse_qsl, urlsplit
 
-from flask import abort, has_request_context, request, send_file
+from flask import abort, g, has_request_context, request, send_file
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from cxrviz.appstate import get_store, set_store
 from cxrviz.store import Store
@@ -59,6 +61,18 @@ def _build_app():
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = MAX_CALLBACK_BYTES
 
+    @server.before_request
+    def start_timer():
+        g.cxrviz_start = time.perf_counter()
+
+    @server.after_request
+    def server_timing(response):
+        """Server-Timing: what the server spent (browser dev tools and benchmarks read it)."""
+        start = getattr(g, "cxrviz_start", None)
+        if start is not None:
+            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - start) * 1e3:.2f}"
+        return response
+
     @server.route("/display/<image_id>.jpg")
     def display_image(image_id):
         """By id only: anything that is not a known image id is a 404, never a path."""
@@ -84,6 +98,19 @@ def _build_app():
             if not isinstance(body["inputs"], list) or not all(
                     isinstance(i, (dict, list)) for i in body["inputs"]):
                 abort(400, "malformed callback inputs")
+
+    @server.errorhandler(Exception)
+    def callback_input_errors(err):
+        """A callback fed values no control can produce (hand-made requests) is the client's
+        error: answer 400 and stay up; anything else stays a 500."""
+        if isinstance(err, HTTPException):
+            return err
+        if request.path.endswith("/_dash-update-component") and isinstance(
+                err, (TypeError, ValueError, KeyError, IndexError, AttributeError)):
+            server.logger.warning("rejected callback input: %s: %s", type(err).__name__, err)
+            return bad_request(BadRequest(f"invalid callback input ({type(err).__name__})"))
+        server.logger.exception("unhandled error")
+        return json.dumps({"error": "internal error"}), 500, {"Content-Type": "application/json"}
 
     @server.errorhandler(400)
     def bad_request(err):

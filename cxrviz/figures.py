@@ -21,9 +21,12 @@ SURVIVAL_NAMES = {S.YES: "survived", S.NO: "died", S.UNKNOWN: "outcome unknown"}
 CONTINUOUS_SCALE = "Viridis"
 DENSITY_SCALE = "OrRd"
 
-TRACE = {"density": 0, "rsna": 1, "path_Y": 2, "path_N": 3, "path_unknown": 4, "arrows": 5,
-         "points": 6, "highlight": 7, "selected": 8}
-LEGEND_START = 9  # legend-only traces for the categorical colours follow, in fixed slots
+TRACE = {"density": 0, "rsna": 1, "path_Y": 2, "path_N": 3, "path_unknown": 4,
+         "arrow_good": 5, "arrow_bad": 6, "arrow_unknown": 7, "points": 8, "highlight": 9,
+         "selected": 10}
+TRAJECTORY_TRACES = ("path_Y", "path_N", "path_unknown", "arrow_good", "arrow_bad",
+                     "arrow_unknown")
+LEGEND_START = 11  # legend-only traces for the categorical colours follow, in fixed slots
 LEGEND_SLOTS = 12
 DIM_OPACITY = 0.12
 POINT_OPACITY = 0.85
@@ -96,39 +99,43 @@ def legend_slots(colors: dict) -> list:
     return slots
 
 
-def hover_text(store: Store) -> list:
-    c = store.covid
-    offs = c[S.OFFSET].map(lambda v: "unknown" if v != v else f"{v:g}")
-    return [f"patient {p} · day {o}<br>{f} · {v}<br>{co} · state: {st}"
-            for p, o, f, v, co, st in zip(c[S.PATIENTID], offs, c[S.FINDING], c[S.VIEW],
-                                         c[S.COUNTRY], c[S.STATE])]
+ARROW_AT = 0.8  # arrowheads sit 80% along each edge
+ARROW_SIZE = 0.012  # as a fraction of the map's diagonal
 
 
-def _segments(store: Store, edges, frac_start=0.0, frac_end=1.0):
-    x, y = store.covid[S.X].to_numpy(), store.covid[S.Y].to_numpy()
-    a, b = edges["from_pos"].to_numpy(), edges["to_pos"].to_numpy()
-    xs = np.empty(len(a) * 3, dtype=object)
-    ys = np.empty(len(a) * 3, dtype=object)
-    xs[0::3] = x[a] + (x[b] - x[a]) * frac_start
-    xs[1::3] = x[a] + (x[b] - x[a]) * frac_end
-    ys[0::3] = y[a] + (y[b] - y[a]) * frac_start
-    ys[1::3] = y[a] + (y[b] - y[a]) * frac_end
-    xs[2::3] = None
-    ys[2::3] = None
-    return xs, ys
+def _gapped(columns) -> np.ndarray:
+    """Polylines as one float array: each row of `columns` then a NaN (a gap in the line)."""
+    stacked = np.column_stack([*columns, np.full(len(columns[0]), np.nan)])
+    return stacked.ravel().astype(np.float32)
 
 
-def arrowheads(store: Store, edges) -> dict:
-    """Arrow markers 80% along each edge, rotated to point from the earlier to the later image.
+def trajectory_lines(store: Store, edges) -> dict:
+    """x / y arrays of the six trajectory traces: paths by the patient's survival, arrowheads
+    (chevrons pointing from the earlier to the later image) by the state arrived at.
 
-    The map's axes share one scale (scaleanchor), so data angles are screen angles.
+    Everything is WebGL lines in float arrays (NaN-separated): cheap to send and to draw even
+    for tens of thousands of edges. The map's axes share one scale, so chevrons keep shape.
     """
-    x, y = store.covid[S.X].to_numpy(), store.covid[S.Y].to_numpy()
-    a, b = edges["from_pos"].to_numpy(), edges["to_pos"].to_numpy()
+    x, y = store.covid[S.X].to_numpy(np.float64), store.covid[S.Y].to_numpy(np.float64)
+    a, b = edges["from_pos"].to_numpy(int), edges["to_pos"].to_numpy(int)
+    out = {}
+    for name, survival in (("path_Y", S.YES), ("path_N", S.NO), ("path_unknown", S.UNKNOWN)):
+        m = (edges[S.SURVIVAL] == survival).to_numpy()
+        out[name] = (_gapped([x[a[m]], x[b[m]]]), _gapped([y[a[m]], y[b[m]]]))
+    span = np.hypot(np.ptp(x), np.ptp(y)) if len(x) else 1.0
+    size = ARROW_SIZE * (span or 1.0)
     dx, dy = x[b] - x[a], y[b] - y[a]
-    angle = np.degrees(np.arctan2(dx, dy))  # plotly: degrees clockwise from "up"
-    return {"x": x[a] + 0.8 * dx, "y": y[a] + 0.8 * dy, "angle": angle,
-            "color": [STATE_COLORS.get(s, GREY) for s in edges[S.TO_STATE]]}
+    length = np.hypot(dx, dy)
+    length[length == 0] = 1.0
+    ux, uy = dx / length, dy / length
+    tx, ty = x[a] + ARROW_AT * dx, y[a] + ARROW_AT * dy
+    for name, state in (("arrow_good", S.STATE_GOOD), ("arrow_bad", S.STATE_BAD),
+                        ("arrow_unknown", S.STATE_UNKNOWN)):
+        m = (edges[S.TO_STATE] == state).to_numpy()
+        bx, by = tx[m] - size * ux[m], ty[m] - size * uy[m]
+        nx, ny = -uy[m] * size * 0.55, ux[m] * size * 0.55
+        out[name] = (_gapped([bx + nx, tx[m], bx - nx]), _gapped([by + ny, ty[m], by - ny]))
+    return out
 
 
 def visible_edges(store: Store, keep: np.ndarray):
@@ -161,28 +168,24 @@ def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None
         x=store.rsna[S.X], y=store.rsna[S.Y], mode="markers", name="RSNA pneumonia (reference)",
         marker={"color": "#D9D9D9", "size": 4}, hoverinfo="skip",
         visible=bool("rsna" in show and len(store.rsna))))
-    edges = visible_edges(store, keep)
-    for survival in (S.YES, S.NO, S.UNKNOWN):
-        part = edges[edges[S.SURVIVAL] == survival] if len(edges) else edges
-        xs, ys = _segments(store, part) if len(part) else ([], [])
+    lines = trajectory_lines(store, visible_edges(store, keep))
+    for name in TRAJECTORY_TRACES:
+        is_path = name.startswith("path_")
+        key = name.split("_", 1)[1]
+        color = SURVIVAL_COLORS[key] if is_path else STATE_COLORS[key]
+        label = (f"trajectory: {SURVIVAL_NAMES[key]}" if is_path
+                 else f"arrow into {key} state")
         fig.add_trace(go.Scattergl(
-            x=xs, y=ys, mode="lines", name=f"trajectory: {SURVIVAL_NAMES[survival]}",
-            line={"color": SURVIVAL_COLORS[survival], "width": 1.3}, hoverinfo="skip",
-            opacity=path_opacity(selected), visible="trajectories" in show))
-    heads = arrowheads(store, edges) if len(edges) else {"x": [], "y": [], "angle": [],
-                                                          "color": []}
-    fig.add_trace(go.Scatter(
-        x=heads["x"], y=heads["y"], mode="markers", name="arrow: state arrived at",
-        marker={"symbol": "arrow", "size": 9, "angle": heads["angle"], "color": heads["color"],
-                "line": {"width": 0}},
-        hoverinfo="skip", showlegend=False, visible="trajectories" in show,
-        opacity=arrow_opacity(selected)))
+            x=lines[name][0], y=lines[name][1], mode="lines", name=label,
+            line={"color": color, "width": 1.3 if is_path else 1.8}, hoverinfo="skip",
+            opacity=path_opacity(selected) if is_path else arrow_opacity(selected),
+            visible="trajectories" in show, legendgroup="trajectories"))
     colors = point_colors(store, color_by)
     points = point_positions(store, keep, filtered_mode, selected)
     fig.add_trace(go.Scattergl(
         x=points["x"], y=points["y"], mode="markers", name="images",
-        customdata=store.covid[S.IMAGE_ID],
-        text=hover_text(store), hovertemplate="%{text}<extra></extra>", showlegend=False,
+        customdata=store.image_ids,
+        text=store.hover_text_array, hovertemplate="%{text}<extra></extra>", showlegend=False,
         marker={**colors["marker"], "size": 7, "opacity": points["opacity"],
                 "line": {"width": 0.4, "color": "white"}}))
     hx, hy = highlight_path(store, selected)
@@ -199,7 +202,7 @@ def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", legendgroup="colors",
                                  hoverinfo="skip", **slot))
     fig.update_layout(
-        template="plotly_white", margin={"l": 10, "r": 10, "t": 40 if store.warning else 10,
+        margin={"l": 10, "r": 10, "t": 40 if store.warning else 10,
                                          "b": 10},
         xaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None},
         yaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None,
@@ -221,14 +224,15 @@ def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None
 def point_positions(store: Store, keep: np.ndarray, filtered_mode: str, selected) -> dict:
     """x, y and opacity of the main trace: filtered-out points hidden (no x/y) or dimmed; with a
     patient selected, everyone else is dimmed too."""
-    x, y = store.covid[S.X].to_numpy(), store.covid[S.Y].to_numpy()
-    base = np.full(len(keep), POINT_OPACITY)
+    x, y = store.covid[S.X].to_numpy(np.float32), store.covid[S.Y].to_numpy(np.float32)
+    base = np.full(len(keep), POINT_OPACITY, dtype=np.float32)
     if selected and selected in store.position:
         patient = store.covid[S.PATIENTID].iat[store.position[selected]]
         base = np.where(store.covid[S.PATIENTID].to_numpy() == patient, 1.0, 0.3)
-    if filtered_mode == "hide":
-        return {"x": np.where(keep, x, None), "y": np.where(keep, y, None), "opacity": base}
-    return {"x": x, "y": y, "opacity": np.where(keep, base, DIM_OPACITY)}
+    base = base.astype(np.float32)
+    if filtered_mode == "hide":  # NaN: not drawn, not hoverable
+        return {"x": np.where(keep, x, np.nan), "y": np.where(keep, y, np.nan), "opacity": base}
+    return {"x": x, "y": y, "opacity": np.where(keep, base, DIM_OPACITY).astype(np.float32)}
 
 
 def path_opacity(selected) -> float:
@@ -262,10 +266,12 @@ def outputs_figure(pathologies, logits, title: str = "Model outputs") -> go.Figu
         x=probs[order], y=[pathologies[i] for i in order], orientation="h",
         customdata=logits[order], marker={"color": "#0072B2"},
         hovertemplate="%{y}<br>probability %{x:.3f}<br>logit %{customdata:.3f}<extra></extra>"))
-    fig.update_layout(template="plotly_white", title={"text": title, "font": {"size": 13}},
+    # No layout template: copying one costs ~80 ms, far more than the rest of the detail panel.
+    fig.update_layout(title={"text": title, "font": {"size": 13}},
+                      paper_bgcolor="white", plot_bgcolor="white",
                       height=max(260, 18 * len(pathologies) + 60),
                       margin={"l": 10, "r": 10, "t": 30, "b": 30},
-                      xaxis={"range": [0, 1], "title": "sigmoid(logit)"},
+                      xaxis={"range": [0, 1], "title": "sigmoid(logit)", "gridcolor": "#eee"},
                       yaxis={"automargin": True})
     return fig
 

@@ -6,6 +6,7 @@ density percentiles, id -> row lookups), so callbacks only index numpy arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,23 @@ class Store:
         return cls(art, covid, rsna, traj, position, per_patient, percentile, age_range,
                    frozenset(rsna[S.IMAGE_ID]))
 
+    @cached_property
+    def hover_text(self) -> list:
+        """One hover label per covid row (patient, day, finding, view, country, state)."""
+        c = self.covid
+        offs = c[S.OFFSET].map(lambda v: "unknown" if v != v else f"{v:g}")
+        return [f"patient {p} · day {o}<br>{f} · {v}<br>{co} · state: {st}"
+                for p, o, f, v, co, st in zip(c[S.PATIENTID], offs, c[S.FINDING], c[S.VIEW],
+                                             c[S.COUNTRY], c[S.STATE])]
+
+    @cached_property
+    def hover_text_array(self) -> np.ndarray:
+        return np.array(self.hover_text, dtype=object)  # numpy: plotly validates it in bulk
+
+    @cached_property
+    def image_ids(self) -> np.ndarray:
+        return self.covid[S.IMAGE_ID].to_numpy(dtype=object)
+
     # ---- facts --------------------------------------------------------------------------------
     @property
     def pathologies(self) -> list:
@@ -85,13 +103,17 @@ class Store:
 
     def categories(self, column: str) -> list:
         known = CATEGORICAL.get(column)
-        present = sorted(self.covid[column].dropna().unique(), key=lambda v: (v == S.UNKNOWN, v))
+        present = self.options(column)
         if known is None:
             return present
         return [c for c in known if c in set(present)] + [c for c in present if c not in known]
 
     def options(self, column: str) -> list:
-        return sorted(self.covid[column].dropna().unique(), key=lambda v: (v == S.UNKNOWN, v))
+        cache = self.__dict__.setdefault("_options", {})
+        if column not in cache:
+            cache[column] = sorted(self.covid[column].dropna().unique(),
+                                   key=lambda v: (v == S.UNKNOWN, v))
+        return cache[column]
 
     # ---- filtering ----------------------------------------------------------------------------
     def mask(self, filters: dict | None) -> np.ndarray:

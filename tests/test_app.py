@@ -64,9 +64,10 @@ def test_map_figure_is_pure_and_ordered(store):
     assert list(fig.data[t["points"]].customdata) == store.covid[S.IMAGE_ID].tolist()
     assert fig.data[t["density"]].type == "heatmap"
     n_edges = len(store.trajectories)
-    drawn = sum(sum(v is None for v in fig.data[t[k]].x) for k in ("path_Y", "path_N",
-                                                                   "path_unknown"))
-    assert drawn == n_edges and len(fig.data[t["arrows"]].x) == n_edges
+    paths = sum(np.isnan(fig.data[t[k]].x).sum() for k in ("path_Y", "path_N", "path_unknown"))
+    arrows = sum(np.isnan(fig.data[t[k]].x).sum()
+                 for k in ("arrow_good", "arrow_bad", "arrow_unknown"))
+    assert paths == arrows == n_edges  # one gap-terminated polyline per edge
     legend = [tr.name for tr in fig.data[figures.LEGEND_START:] if tr.visible]
     assert legend == ["good", "bad", "unknown"]
     assert any(UNTRAINED_WARNING in a.text for a in fig.layout.annotations)
@@ -74,11 +75,16 @@ def test_map_figure_is_pure_and_ordered(store):
 
 def test_arrows_point_from_earlier_to_later(store):
     edge = store.trajectories[store.trajectories[S.PATIENTID] == "205"].iloc[0]
-    heads = figures.arrowheads(store, store.trajectories.loc[[edge.name]])
+    lines = figures.trajectory_lines(store, store.trajectories.loc[[edge.name]])
+    name = f"arrow_{edge[S.TO_STATE]}"
+    xs, ys = lines[name]
+    assert all(len(lines[k][0]) == 0 for k in lines if k not in (name, "path_Y"))
     a, b = store.covid.iloc[edge["from_pos"]], store.covid.iloc[edge["to_pos"]]
-    angle = np.radians(heads["angle"][0])  # clockwise from up
-    assert np.isclose(np.sin(angle), (b[S.X] - a[S.X]) / np.hypot(b[S.X] - a[S.X], b[S.Y] - a[S.Y]))
-    assert heads["color"][0] == figures.STATE_COLORS[edge[S.TO_STATE]]
+    direction = np.array([b[S.X] - a[S.X], b[S.Y] - a[S.Y]])
+    tip = np.array([xs[1], ys[1]])
+    np.testing.assert_allclose(tip, [a[S.X], a[S.Y]] + figures.ARROW_AT * direction, rtol=1e-5)
+    for wing in (0, 2):  # both wings trail behind the tip, along the edge's direction
+        assert np.dot(np.array([xs[wing], ys[wing]]) - tip, direction) < 0
 
 
 def test_colour_by_continuous_output(store):

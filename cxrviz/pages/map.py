@@ -8,6 +8,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import numpy as np
+from _plotly_utils.utils import to_typed_array_spec
 from dash import ALL, Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
@@ -308,7 +309,7 @@ def update_map(color_by, show, density_style, opacity, mode, *rest):
     if ids.SHOW in changed:
         patch["data"][T["density"]]["visible"] = "density" in show
         patch["data"][T["rsna"]]["visible"] = bool("rsna" in show and len(store.rsna))
-        for name in ("path_Y", "path_N", "path_unknown", "arrows"):
+        for name in figures.TRAJECTORY_TRACES:
             patch["data"][T[name]]["visible"] = "trajectories" in show
     if ids.DENSITY_STYLE in changed:
         fresh = figures.map_figure(store, show=show, density_style=density_style,
@@ -318,7 +319,7 @@ def update_map(color_by, show, density_style, opacity, mode, *rest):
         patch["data"][T["density"]]["opacity"] = opacity
     if ids.COLOR_BY in changed:
         colors = figures.point_colors(store, color_by)
-        patch["data"][T["points"]]["marker"]["color"] = colors["marker"]["color"]
+        patch["data"][T["points"]]["marker"]["color"] = typed(colors["marker"]["color"])
         for key in ("colorscale", "cmin", "cmax", "showscale"):
             patch["data"][T["points"]]["marker"][key] = colors["marker"][key]
         if "colorbar" in colors["marker"]:
@@ -329,21 +330,14 @@ def update_map(color_by, show, density_style, opacity, mode, *rest):
     filters_changed = bool(changed & (set(FILTER_IDS) | {ids.FILTERED_MODE, ids.SELECTED}))
     if filters_changed:
         count = store.count_text(keep)
-        _patch_points(patch, store, keep, mode, selected)
-        edges = figures.visible_edges(store, keep)
-        for survival in (S.YES, S.NO, S.UNKNOWN):
-            part = edges[edges[S.SURVIVAL] == survival]
-            xs, ys = figures._segments(store, part) if len(part) else ([], [])
-            patch["data"][T[f"path_{survival}"]]["x"] = xs
-            patch["data"][T[f"path_{survival}"]]["y"] = ys
-            patch["data"][T[f"path_{survival}"]]["opacity"] = figures.path_opacity(selected)
-        heads = figures.arrowheads(store, edges) if len(edges) else {
-            "x": [], "y": [], "angle": [], "color": []}
-        patch["data"][T["arrows"]]["x"] = heads["x"]
-        patch["data"][T["arrows"]]["y"] = heads["y"]
-        patch["data"][T["arrows"]]["marker"]["angle"] = heads["angle"]
-        patch["data"][T["arrows"]]["marker"]["color"] = heads["color"]
-        patch["data"][T["arrows"]]["opacity"] = figures.arrow_opacity(selected)
+        _patch_points(patch, store, keep, mode, selected,
+                      positions=mode == "hide" or ids.FILTERED_MODE in changed)
+        lines = figures.trajectory_lines(store, figures.visible_edges(store, keep))
+        for name, (xs, ys) in lines.items():
+            patch["data"][T[name]]["x"], patch["data"][T[name]]["y"] = typed(xs), typed(ys)
+            patch["data"][T[name]]["opacity"] = (figures.path_opacity(selected)
+                                                 if name.startswith("path_")
+                                                 else figures.arrow_opacity(selected))
     if ids.SELECTED in changed:
         hx, hy = figures.highlight_path(store, selected)
         sx, sy = figures.selected_point(store, selected)
@@ -352,11 +346,18 @@ def update_map(color_by, show, density_style, opacity, mode, *rest):
     return patch, count
 
 
-def _patch_points(patch, store, keep, mode, selected):
+def typed(values):
+    """numpy -> plotly.js typed-array spec (base64): a fraction of a JSON list's size."""
+    return to_typed_array_spec(np.asarray(values))
+
+
+def _patch_points(patch, store, keep, mode, selected, positions: bool):
+    """Opacity always; x / y only when hiding (NaN = hidden) or leaving hide mode."""
     T = figures.TRACE["points"]
     points = figures.point_positions(store, keep, mode, selected)
-    patch["data"][T]["x"], patch["data"][T]["y"] = points["x"], points["y"]
-    patch["data"][T]["marker"]["opacity"] = points["opacity"]
+    if positions:
+        patch["data"][T]["x"], patch["data"][T]["y"] = typed(points["x"]), typed(points["y"])
+    patch["data"][T]["marker"]["opacity"] = typed(points["opacity"])
 
 
 @callback(Output(ids.F_CONTINENT, "value"), Output(ids.F_SUBREGION, "value"),

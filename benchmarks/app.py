@@ -1,0 +1,231 @@
+"""App speed: click -> detail, filter change, first page load, memory; optional load test.
+
+    python benchmarks/app.py --artifact /tmp/cxrviz-30k [--artifact artifacts/covid ...]
+                             [--requests 60] [--load-clients 20 --load-seconds 60]
+
+For each artifact: starts `python app.py` on a free loopback port, sends the same callback
+requests the browser sends (clicks: select_image + show_detail; filter changes: update_map) and
+reads the server's own time from the Server-Timing header, plus the response sizes; loads the
+page in headless Chromium (navigation start -> every point drawn); reads the server's RSS.
+With --load-clients, runs a bounded load test against `gunicorn -w 2` on loopback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cxrviz import ids  # noqa: E402
+from cxrviz.io.artifact import read_artifact  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd, port, env=None):
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                return proc
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {cmd}")
+
+
+def p95(values):
+    return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else values[0]
+
+
+class Requests:
+    """The callback requests the page sends, built from the page module's own input lists."""
+
+    def __init__(self, base, artifact):
+        from cxrviz.pages import map as page
+
+        self.base = base
+        self.page = page
+        images = artifact.images
+        self.ids = images[images["source"] == "covid"]["image_id"].tolist()
+        self.continents = sorted(images["continent"].unique())
+        ages = images["age"].dropna()
+        self.age = [int(ages.min()), int(ages.max())]
+
+    def post(self, session, body):
+        r = session.post(f"{self.base}/_dash-update-component", json=body, timeout=60)
+        timing = float(r.headers.get("Server-Timing", "app;dur=nan").split("dur=")[1])
+        return r.status_code, timing, len(r.content)
+
+    def click(self, session, image_id):
+        """select_image (clickData -> selected) then show_detail (selected -> panel)."""
+        select = {"output": f"{ids.SELECTED}.data",
+                  "outputs": {"id": ids.SELECTED, "property": "data"},
+                  "inputs": [{"id": ids.MAP, "property": "clickData",
+                              "value": {"points": [{"customdata": image_id}]}},
+                             []],
+                  "changedPropIds": [f"{ids.MAP}.clickData"], "state": []}
+        detail = {"output": f"{ids.DETAIL}.children",
+                  "outputs": {"id": ids.DETAIL, "property": "children"},
+                  "inputs": [{"id": ids.SELECTED, "property": "data", "value": image_id}],
+                  "changedPropIds": [f"{ids.SELECTED}.data"], "state": []}
+        a = self.post(session, select)
+        b = self.post(session, detail)
+        return (max(a[0], b[0]), a[1] + b[1], a[2] + b[2])
+
+    def filter(self, session, continents):
+        values = {ids.COLOR_BY: "state", ids.SHOW: ["density", "trajectories", "rsna"],
+                  ids.DENSITY_STYLE: "heatmap", ids.DENSITY_OPACITY: 0.55,
+                  ids.FILTERED_MODE: "dim", ids.F_CONTINENT: continents, ids.F_AGE: self.age,
+                  ids.F_MIN_IMAGES: 1, ids.F_PATIENT: "", ids.SELECTED: None}
+        inputs = [{"id": i.component_id, "property": i.component_property,
+                   "value": values.get(i.component_id)}
+                  for i in [*self.page.VIEW_INPUTS, *self.page.FILTER_INPUTS]]
+        inputs.append({"id": ids.SELECTED, "property": "data", "value": None})
+        body = {"output": f"..{ids.MAP}.figure...{ids.COUNT}.children..",
+                "outputs": [{"id": ids.MAP, "property": "figure"},
+                            {"id": ids.COUNT, "property": "children"}],
+                "inputs": inputs, "changedPropIds": [f"{ids.F_CONTINENT}.value"], "state": []}
+        return self.post(session, body)
+
+
+def first_page_load(url, n_points, runs=3) -> list:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    for a in ("--headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage "
+              "--window-size=1600,1000 --disable-background-networking "
+              "--disable-component-update --no-first-run --disable-sync").split():
+        opts.add_argument(a)
+    opts.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    check = ("const g = document.querySelector('#%s .js-plotly-plot');"
+             "const t = g && g._fullData && g._fullData.find(d => d.name === 'images');"
+             "return t && t.x.length === %d ? performance.now() : null;") % (ids.MAP, n_points)
+    times = []
+    try:
+        for _ in range(runs):
+            driver.get("about:blank")
+            driver.get(url)
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                done = driver.execute_script(check)
+                if done:
+                    times.append(done / 1000)
+                    break
+                time.sleep(0.02)
+    finally:
+        driver.quit()
+    return times
+
+
+def measure(artifact_dir, n_requests, rng):
+    art = read_artifact(artifact_dir)
+    port = free_port()
+    proc = start([sys.executable, "app.py", "--artifact", str(artifact_dir), "--port", str(port)],
+                 port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        reqs = Requests(base, art)
+        s = requests.Session()
+        page_bytes = len(s.get(f"{base}/_dash-layout").content)
+        clicks = [reqs.click(s, rng.choice(reqs.ids)) for _ in range(n_requests)]
+        filters = [reqs.filter(s, rng.sample(reqs.continents, k=rng.randint(1, 2)))
+                   for _ in range(n_requests)]
+        errors = sum(c[0] != 200 for c in clicks + filters)
+        n = len(reqs.ids)
+        loads = first_page_load(base, n)
+        rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+    finally:
+        proc.terminate()
+        proc.wait()
+    click_ms = [c[1] for c in clicks]
+    filter_ms = [f[1] for f in filters]
+    print(f"== {artifact_dir}: {n} images ==")
+    print(f"  click -> detail : server p50 {statistics.median(click_ms):.1f} ms, "
+          f"p95 {p95(click_ms):.1f} ms (target <= 50); response p95 "
+          f"{p95([c[2] for c in clicks]) / 1024:.1f} KB (target <= 100 KB)")
+    print(f"  filter change   : server p50 {statistics.median(filter_ms):.1f} ms, "
+          f"p95 {p95(filter_ms):.1f} ms (target <= 150); response p95 "
+          f"{p95([f[2] for f in filters]) / 1024:.0f} KB")
+    print(f"  first page load : {', '.join(f'{t:.2f}' for t in loads)} s in headless Chromium "
+          f"(target <= 2 s); layout {page_bytes / 2**20:.1f} MB")
+    print(f"  app memory (RSS): {rss:.0f} MiB; errors: {errors}")
+
+
+def load_test(artifact_dir, clients, seconds, rng):
+    """gunicorn -w 2 on loopback; `clients` threads mixing clicks and filters for `seconds`."""
+    art = read_artifact(artifact_dir)
+    port = free_port()
+    proc = start([sys.executable, "-m", "gunicorn", "app:server", "-w", "2", "--threads", "4",
+                  "-b", f"127.0.0.1:{port}"], port, env={"CXRVIZ_ARTIFACT": str(artifact_dir)})
+    reqs = Requests(f"http://127.0.0.1:{port}", art)
+    latencies, errors, lock = [], [0], threading.Lock()
+    stop = time.time() + seconds
+
+    def client(seed):
+        local = random.Random(seed)
+        s = requests.Session()
+        while time.time() < stop:
+            start_t = time.perf_counter()
+            try:
+                if local.random() < 0.6:
+                    code = reqs.click(s, local.choice(reqs.ids))[0]
+                else:
+                    code = reqs.filter(s, local.sample(reqs.continents, k=1))[0]
+            except requests.RequestException:
+                code = -1
+            with lock:
+                latencies.append((time.perf_counter() - start_t) * 1e3)
+                errors[0] += code != 200
+
+    threads = [threading.Thread(target=client, args=(rng.random(),)) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    proc.terminate()
+    proc.wait()
+    print(f"== load test {artifact_dir}: {clients} clients x {seconds} s, gunicorn -w 2 ==")
+    print(f"  {len(latencies)} requests ({len(latencies) / seconds:.1f}/s), errors {errors[0]}, "
+          f"latency p50 {statistics.median(latencies):.0f} ms, p95 {p95(latencies):.0f} ms")
+    return errors[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--artifact", action="append", required=True)
+    ap.add_argument("--requests", type=int, default=60)
+    ap.add_argument("--load-clients", type=int, default=0)
+    ap.add_argument("--load-seconds", type=int, default=60)
+    args = ap.parse_args()
+    rng = random.Random(0)
+    for a in args.artifact:
+        measure(a, args.requests, rng)
+    if args.load_clients:
+        for a in args.artifact:
+            load_test(a, args.load_clients, args.load_seconds, rng)
+
+
+if __name__ == "__main__":
+    main()

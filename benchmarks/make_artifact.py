@@ -1,0 +1,134 @@
+"""A realistic synthetic artifact of N images, for measuring the app at scale.
+
+    python benchmarks/make_artifact.py --n 30000 --out /tmp/cxrviz-30k [--from artifacts/covid]
+
+Metadata values are drawn from a real artifact (the shared dataset's, if given) so categories,
+missing values and text lengths look like the collection's; patients have 1-8 images with
+increasing offsets; the map is a mixture of clusters; states, trajectories and the bad-state
+density are computed by the same code precompute uses. Display images are hard links to a few
+JPEGs. The manifest says `synthetic: true` and the weights are marked not pretrained.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cxrviz import schema as S  # noqa: E402
+from cxrviz.compute.density import BadStateDensity  # noqa: E402
+from cxrviz.compute.states import STATE_RULES, assign_states  # noqa: E402
+from cxrviz.compute.trajectories import build_trajectories  # noqa: E402
+from cxrviz.io.artifact import read_artifact, write_artifact  # noqa: E402
+
+PATHOLOGIES = ['Atelectasis', 'Consolidation', 'Infiltration', 'Pneumothorax', 'Edema',
+               'Emphysema', 'Fibrosis', 'Effusion', 'Pneumonia', 'Pleural_Thickening',
+               'Cardiomegaly', 'Nodule', 'Mass', 'Hernia', 'Lung Lesion', 'Fracture',
+               'Lung Opacity', 'Enlarged Cardiomediastinum']
+
+
+def synthetic_images(n: int, source: pd.DataFrame, rng) -> pd.DataFrame:
+    rows, patient = [], 0
+    while len(rows) < n:
+        patient += 1
+        template = source.iloc[rng.integers(len(source))]
+        k = int(min(rng.geometric(0.45), 8, n - len(rows)))
+        offsets = np.sort(rng.choice(40, size=k, replace=False)).astype(float)
+        dated = rng.random() > 0.15
+        survival = template[S.SURVIVAL]
+        for j in range(k):
+            other = source.iloc[rng.integers(len(source))]
+            rows.append({
+                **template.to_dict(),
+                S.IMAGE_ID: f"syn-{patient:06d}-{j}", S.PATIENTID: f"s{patient}",
+                S.FILENAME: f"syn-{patient:06d}-{j}.jpg",
+                S.OFFSET: offsets[j] if dated else np.nan, S.SURVIVAL: survival,
+                S.IN_ICU: other[S.IN_ICU], S.INTUBATION_PRESENT: other[S.INTUBATION_PRESENT],
+                S.VIEW: other[S.VIEW],
+            })
+    return pd.DataFrame(rows[:n])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=30000)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--from", dest="source", help="a real artifact to draw metadata from")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    rng = np.random.default_rng(args.seed)
+    if args.source:
+        source = read_artifact(args.source).images
+        source = source[source[S.SOURCE] == S.SOURCE_COVID]
+    else:
+        source = pd.DataFrame([{c: S.UNKNOWN for c in S.METADATA_COLUMNS} | {
+            S.AGE: 60.0, S.OFFSET: 0.0, S.SOURCE: S.SOURCE_COVID, S.CLINICAL_NOTES: ""}])
+    images = synthetic_images(args.n, source, rng)
+    images[S.SOURCE] = S.SOURCE_COVID
+    n = len(images)
+    centers = rng.normal(0, 6, size=(12, 2))
+    which = rng.integers(len(centers), size=n)
+    xy = (centers[which] + rng.normal(0, 1.2, size=(n, 2))).astype(np.float32)
+    images[S.X], images[S.Y] = xy[:, 0], xy[:, 1]
+    states = assign_states(images)
+    images[S.STATE], images[S.STATE_REASON] = states[S.STATE], states[S.STATE_REASON]
+    kde = BadStateDensity().fit(xy[(images[S.STATE] == S.STATE_BAD).to_numpy()])
+    gx, gy, gz = kde.grid(xy)
+    images[S.BAD_DENSITY] = kde.score(xy)
+    logits = rng.normal(0, 2, size=(n, len(PATHOLOGIES))).astype(np.float32)
+    for j, p in enumerate(PATHOLOGIES):
+        images[S.logit_column(p)] = logits[:, j]
+    images = images[S.image_columns(PATHOLOGIES)].astype(
+        {S.OFFSET: "float64", S.AGE: "float64", S.X: "float32", S.Y: "float32"})
+    trajectories = build_trajectories(images)
+
+    from PIL import Image
+
+    jpegs = []
+    for k in range(8):
+        buf = io.BytesIO()
+        arr = (rng.random((512, 512)) * 60 + 40 * k).clip(0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(buf, format="JPEG", quality=80)
+        jpegs.append(buf.getvalue())
+    manifest = {
+        S.M_SCHEMA_VERSION: S.SCHEMA_VERSION, S.M_CREATED: "synthetic", "synthetic": True,
+        S.M_INPUTS: {"dataset": None, "metadata_sha256": None, "rsna": None},
+        S.M_WEIGHTS: {S.W_NAME: "synthetic", S.W_SHA256: "0" * 64, S.W_PRETRAINED: False},
+        S.M_PATHOLOGIES: PATHOLOGIES, S.M_UMAP: {"synthetic": True}, S.M_KDE: kde.params(),
+        S.M_STATE_RULES: STATE_RULES,
+        S.M_COUNTS: {S.C_METADATA_ROWS: n, S.C_FRONTAL_XRAY: n, S.C_EMBEDDED_COVID: n,
+                     S.C_EMBEDDED_RSNA: 0, S.C_SKIPPED: 0},
+        S.M_SKIPPED: [], S.M_NOTES: ["synthetic artifact for benchmarks"], S.M_TIMINGS: {},
+        S.M_VERSIONS: {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        # display images: a few real JPEG files, hard-linked per id once the folder exists
+        out = write_artifact(args.out, manifest=manifest, images=images,
+                             trajectories=trajectories,
+                             density={S.DENSITY_X: gx, S.DENSITY_Y: gy, S.DENSITY_Z: gz},
+                             features=rng.normal(size=(n, 1024)).astype(np.float32),
+                             umap_bytes=json.dumps({"synthetic": True}).encode(), display={})
+        for k, data in enumerate(jpegs):
+            (Path(tmp) / f"{k}.jpg").write_bytes(data)
+        for i, image_id in enumerate(images[S.IMAGE_ID]):
+            src = Path(tmp) / f"{i % len(jpegs)}.jpg"
+            dst = out / S.DISPLAY_DIR / f"{image_id}{S.DISPLAY_SUFFIX}"
+            try:
+                os.link(src, dst)
+            except OSError:
+                dst.write_bytes(src.read_bytes())
+    print(f"wrote {out}: {n} images, {len(trajectories)} trajectory edges, "
+          f"{images[S.PATIENTID].nunique()} patients")
+
+
+if __name__ == "__main__":
+    main()
