@@ -93,6 +93,15 @@ def main() -> None:
     ceiling, best_bs = model_ceiling(
         inputs, lambda bs: load_embedder("random", precision=args.precision, batch_size=bs))
     print(f"model-only ceiling ({args.precision}): {ceiling:.1f} img/s at batch {best_bs}")
+    if args.precision == "bf16":  # how far bf16 logits drift from fp32, on the same inputs
+        ref = load_embedder("random", precision="fp32", batch_size=16).embed(inputs)[1]
+        low = load_embedder("random", precision="bf16", batch_size=16).embed(inputs)[1]
+        scale = np.abs(ref).max(axis=1, keepdims=True)
+        rel = np.abs(low - ref) / scale
+        print(f"bf16 vs fp32 logits (random weights, {len(inputs)} images): max |diff| / max "
+              f"|logit| per image: median {np.median(rel.max(axis=1)):.2%}, worst {rel.max():.2%};"
+              f" rank correlation of outputs per image: "
+              f"{np.mean([np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1] for a, b in zip(ref, low)]):.3f}")
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Config(dataset=args.dataset, out=f"{tmp}/covid", weights="random",
