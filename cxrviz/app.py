@@ -11,11 +11,12 @@ from flask import abort, g, has_request_context, request, send_file
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from cxrviz.appstate import get_store, set_store
+from cxrviz.appstate import get_store, set_service, set_store
+from cxrviz.placement_service import PlacementService
 from cxrviz.store import Store
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-MAX_CALLBACK_BYTES = 256 * 1024
+MAX_CALLBACK_BYTES = 28 * 1024 * 1024  # a 20 MB upload, base64-encoded, plus the request
 _CALLBACK_KEYS = ("output", "outputs", "inputs", "changedPropIds")
 
 
@@ -44,7 +45,9 @@ def create_app(artifact_path):
     so later calls (tests opening another artifact) swap the store under the same app.
     """
     global _APP
-    set_store(Store.open(artifact_path))
+    store = Store.open(artifact_path)
+    set_store(store)
+    set_service(PlacementService(store.artifact))  # loads the model in the background
     if _APP is None:
         _APP = _build_app()
     return _APP

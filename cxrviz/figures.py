@@ -23,10 +23,10 @@ DENSITY_SCALE = "OrRd"
 
 TRACE = {"density": 0, "rsna": 1, "path_Y": 2, "path_N": 3, "path_unknown": 4,
          "arrow_good": 5, "arrow_bad": 6, "arrow_unknown": 7, "points": 8, "highlight": 9,
-         "selected": 10}
+         "selected": 10, "uploads": 11}
 TRAJECTORY_TRACES = ("path_Y", "path_N", "path_unknown", "arrow_good", "arrow_bad",
                      "arrow_unknown")
-LEGEND_START = 11  # legend-only traces for the categorical colours follow, in fixed slots
+LEGEND_START = 12  # legend-only traces for the categorical colours follow, in fixed slots
 LEGEND_SLOTS = 12
 DIM_OPACITY = 0.12
 POINT_OPACITY = 0.85
@@ -146,7 +146,7 @@ def visible_edges(store: Store, keep: np.ndarray):
 def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None = None,
                filtered_mode: str = "dim", show=("density", "trajectories", "rsna"),
                density_style: str = "heatmap", density_opacity: float = 0.55,
-               selected: str | None = None, export: bool = False) -> go.Figure:
+               selected: str | None = None, uploads=None, export: bool = False) -> go.Figure:
     keep = np.ones(len(store.covid), bool) if keep is None else keep
     show = set(show or ())
     fig = go.Figure()
@@ -198,6 +198,7 @@ def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None
                              marker={"size": 18, "symbol": "circle-open", "color": "#111",
                                      "line": {"width": 3}},
                              hoverinfo="skip", showlegend=False))
+    fig.add_trace(go.Scatter(**uploads_trace(uploads)))
     for slot in legend_slots(colors):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", legendgroup="colors",
                                  hoverinfo="skip", **slot))
@@ -241,6 +242,19 @@ def path_opacity(selected) -> float:
 
 def arrow_opacity(selected) -> float:
     return 0.3 if selected else 1.0
+
+
+def uploads_trace(uploads) -> dict:
+    """Placed new images: numbered stars, distinct from every collection marker."""
+    uploads = uploads or []
+    return {"x": [u["x"] for u in uploads], "y": [u["y"] for u in uploads],
+            "text": [str(u["n"]) for u in uploads], "mode": "markers+text",
+            "name": "your images", "textposition": "top center",
+            "textfont": {"size": 14, "color": "#111"},
+            "marker": {"symbol": "star", "size": 20, "color": "#F0E442",
+                       "line": {"width": 2, "color": "#111"}},
+            "hovertemplate": "your image %{text}<extra></extra>",
+            "showlegend": bool(uploads)}
 
 
 def highlight_path(store: Store, selected: str | None):

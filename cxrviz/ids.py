@@ -41,3 +41,21 @@ EXPORT_SCOPE = "export-scope"
 EXPORT_BUTTON = "export-button"  # pattern-matching type, index = format
 EXPORT_DOWNLOAD = "export-download"
 EXPORT_STATUS = "export-status"
+
+# placing new images (uploads) and saliency
+UPLOAD = "upload"
+UPLOAD_MESSAGE = "upload-message"
+UPLOADS = "uploads"  # dcc.Store: list of placed uploads
+UPLOAD_PANEL = "upload-panel"
+UPLOAD_CLEAR = "upload-clear"
+UPLOAD_K = "upload-k"
+UPLOAD_SPACE = "upload-space"
+MODEL_STATUS = "model-status"
+MODEL_POLL = "model-poll"
+NEIGHBOUR = "neighbour"  # pattern-matching type, index = image_id
+SALIENCY_OUTPUT = "saliency-output"
+SALIENCY_BUTTON = "saliency-button"
+SALIENCY_VIEW = "saliency-view"
+UPLOAD_SALIENCY = "upload-saliency"  # pattern-matching type, index = upload number
+UPLOAD_SALIENCY_OUTPUT = "upload-saliency-output"
+UPLOAD_SALIENCY_VIEW = "upload-saliency-view"

@@ -173,7 +173,7 @@ def test_malformed_callback_requests_get_4xx(app):
              (json.dumps({"output": "nope.children", "outputs": {}, "inputs": [],
                           "changedPropIds": []}), "application/json"),
              (json.dumps({"output": "x"}), "application/json"),
-             ("A" * 300_000, "application/json")]
+             ("A" * 29_000_000, "application/json")]  # over the 28 MB limit: 413
     for body, ctype in cases:
         r = client.post(url, data=body, content_type=ctype)
         assert 400 <= r.status_code < 500, (body[:40], r.status_code)

@@ -145,3 +145,24 @@ def test_export_downloads_a_valid_file(started, fmt, check):
                               if p.stat().st_size > 0], timeout=60, what=f"{fmt} download")
     assert check(new[0])
     assert json.dumps(duo.get_logs()) == "[]"
+
+
+def test_upload_places_a_marker_and_shows_the_panel(started, dataset, tmp_path):
+    from cxrviz.appstate import get_service
+
+    duo = started
+    assert get_service().wait(300) == "ready"
+    duo.wait_for_contains_text(f"#{ids.MODEL_STATUS}", "Model ready", timeout=30)
+    image = sorted((dataset / "images").glob("*.jpg"))[5]
+    duo.find_element(f"#{ids.UPLOAD} input[type=file]").send_keys(str(image))
+    duo.wait_for_contains_text(f"#{ids.UPLOAD_MESSAGE}", "Placed image 1", timeout=60)
+    n = wait_until(lambda: duo.driver.execute_script(
+        f"const g = document.querySelector('#{ids.MAP} .js-plotly-plot');"
+        f"return g._fullData[{figures.TRACE['uploads']}].x.length;"), what="upload marker")
+    assert n == 1
+    card = duo.find_element("#upload-card-1")
+    assert "nearest images" in card.text and "patient" in card.text
+    bars = duo.driver.execute_script(
+        "return document.querySelector('#upload-card-1 .js-plotly-plot').data[0].y.length;")
+    assert bars == 18
+    assert duo.get_logs() == []

@@ -5,6 +5,7 @@ store was loaded once at start-up.
 """
 from __future__ import annotations
 
+import base64
 from urllib.parse import urlencode
 
 import numpy as np
@@ -14,8 +15,16 @@ from dash.exceptions import PreventUpdate
 
 from cxrviz import figures, ids
 from cxrviz import schema as S
-from cxrviz.appstate import get_store
+from cxrviz.appstate import get_service, get_store
+from cxrviz.placement_service import LOADING
 from cxrviz.store import LIST_FILTERS
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+SALIENCY_NOTE = ("Saliency is the magnitude of the gradient of the chosen output's logit with "
+                 "respect to the model's 224 px input, smoothed: where small changes would move "
+                 "that output most. It is not a segmentation, not a localisation of disease and "
+                 "not evidence that the model is right. For collection images it is computed on "
+                 "the artifact's display image.")
 
 LAYERS = [{"label": " bad-state density", "value": "density"},
           {"label": " trajectories", "value": "trajectories"},
@@ -178,6 +187,47 @@ def layout(args) -> html.Div:
         dcc.Loading(html.Div(id=ids.EXPORT_STATUS, className="muted")),
         dcc.Download(id=ids.EXPORT_DOWNLOAD),
     ], className="panel")
+    service = get_service()
+    outputs = [{"label": p, "value": i} for i, p in enumerate(store.pathologies)]
+    default_output = (store.pathologies.index("Lung Opacity")
+                      if "Lung Opacity" in store.pathologies else 0)
+    upload = html.Div([
+        html.H4("Where does my patient fall?"),
+        html.Div(service.message, id=ids.MODEL_STATUS, className="muted"),
+        dcc.Interval(id=ids.MODEL_POLL, interval=1000, disabled=service.state != LOADING),
+        dcc.Upload(id=ids.UPLOAD, max_size=MAX_UPLOAD_BYTES, multiple=False,
+                   accept=".png,.jpg,.jpeg,.dcm,image/png,image/jpeg,application/dicom",
+                   className="upload",
+                   children=html.Div(["Drop a chest X-ray (PNG, JPEG or DICOM, ≤ 20 MB) or ",
+                                      html.A("choose a file")])),
+        html.Div([
+            html.Label("neighbours "), dcc.Input(id=ids.UPLOAD_K, type="number", min=1, max=50,
+                                                 step=1, value=8, debounce=True,
+                                                 className="small-input"),
+            dcc.RadioItems(id=ids.UPLOAD_SPACE, value="logits", inline=True,
+                           options=[{"label": " 18 outputs", "value": "logits"},
+                                    {"label": " 1024-d features", "value": "features"}]),
+        ], className="row"),
+        html.Div(id=ids.UPLOAD_MESSAGE, className="message"),
+        html.Div(id=ids.UPLOAD_PANEL),
+        html.Button("Clear my images", id=ids.UPLOAD_CLEAR, className="button"),
+        _labelled("Saliency for output", dcc.Dropdown(id=ids.UPLOAD_SALIENCY_OUTPUT,
+                                                      options=outputs, value=default_output,
+                                                      clearable=False)),
+        dcc.Loading(html.Div(id=ids.UPLOAD_SALIENCY_VIEW)),
+        html.P("Uploads are processed in memory and never stored; DICOM patient fields are "
+               "never read into the page.", className="muted small"),
+        dcc.Store(id=ids.UPLOADS, data=[]),
+    ], className="panel")
+    saliency = html.Div([
+        html.H4("What drives an output (saliency)"),
+        _labelled("Output", dcc.Dropdown(id=ids.SALIENCY_OUTPUT, options=outputs,
+                                         value=default_output, clearable=False)),
+        html.Button("Show saliency for the selected image", id=ids.SALIENCY_BUTTON,
+                    className="button"),
+        dcc.Loading(html.Div(id=ids.SALIENCY_VIEW)),
+        html.P(SALIENCY_NOTE, className="muted small"),
+    ], className="panel")
     return html.Div([
         dcc.Location(id=ids.URL, refresh=False),
         dcc.Store(id=ids.SELECTED, data=st["selected"]),
@@ -193,11 +243,11 @@ def layout(args) -> html.Div:
                 dcc.Graph(id=ids.MAP, figure=fig, className="map",
                           config={"displaylogo": False, "scrollZoom": True,
                                   "toImageButtonOptions": {"format": "png", "scale": 3}}),
-                html.Div([html.Div(id=ids.SELECTION_SUMMARY, className="panel"), export],
-                         className="below-map"),
+                html.Div([html.Div(id=ids.SELECTION_SUMMARY, className="panel"), upload,
+                          export], className="below-map"),
             ], className="center"),
-            html.Aside(detail_children(store, st["selected"]), id=ids.DETAIL,
-                       className="detail"),
+            html.Aside([html.Div(detail_children(store, st["selected"]), id=ids.DETAIL),
+                        saliency], className="detail"),
         ], className="grid"),
     ], className="page")
 
@@ -218,7 +268,7 @@ def detail_children(store, image_id):
                                          className="muted")]
     row = store.row(image_id)
     pos = store.position.get(image_id)
-    pct = (f"{store.density_percentile[pos]:.0f}th percentile of the collection"
+    pct = (f"percentile {store.density_percentile[pos]:.0f} of the collection"
            if pos is not None else "n/a (reference image)")
     facts = [("Patient", row[S.PATIENTID]), ("Age", _fmt(row[S.AGE])), ("Sex", row[S.SEX]),
              ("Finding", row[S.FINDING]), ("Day (offset)", _fmt(row[S.OFFSET])),
@@ -270,11 +320,12 @@ def timeline(store, row):
 @callback(Output(ids.SELECTED, "data"),
           Input(ids.MAP, "clickData"),
           Input({"type": ids.TIMELINE_THUMB, "index": ALL}, "n_clicks"),
+          Input({"type": ids.NEIGHBOUR, "index": ALL}, "n_clicks"),
           prevent_initial_call=True)
-def select_image(click, _thumb_clicks):
+def select_image(click, _thumb_clicks, _neighbour_clicks=None):
     store = get_store()
     trigger = ctx.triggered_id
-    if isinstance(trigger, dict) and trigger.get("type") == ids.TIMELINE_THUMB:
+    if isinstance(trigger, dict) and trigger.get("type") in (ids.TIMELINE_THUMB, ids.NEIGHBOUR):
         if not any(t["value"] for t in ctx.triggered):
             raise PreventUpdate  # thumbnails re-rendered, not clicked
         image_id = trigger["index"]
@@ -410,11 +461,11 @@ def selection_summary(selected_data):
 @callback(Output(ids.EXPORT_DOWNLOAD, "data"), Output(ids.EXPORT_STATUS, "children"),
           Input({"type": ids.EXPORT_BUTTON, "index": ALL}, "n_clicks"),
           State(ids.EXPORT_PRESET, "value"), State(ids.EXPORT_SCOPE, "value"),
-          State(ids.MAP, "selectedData"), State(ids.SELECTED, "data"),
+          State(ids.MAP, "selectedData"), State(ids.SELECTED, "data"), State(ids.UPLOADS, "data"),
           *[State(i.component_id, i.component_property) for i in VIEW_INPUTS + FILTER_INPUTS],
           prevent_initial_call=True)
-def export(clicks, preset, scope, selected_data, selected, color_by, show, density_style,
-           opacity, mode, *filter_values):
+def export(clicks, preset, scope, selected_data, selected, uploads, color_by, show,
+           density_style, opacity, mode, *filter_values):
     from cxrviz.export import export_csv, export_image
 
     if not ctx.triggered_id or not any(clicks):
@@ -434,6 +485,143 @@ def export(clicks, preset, scope, selected_data, selected, color_by, show, densi
     data, name = export_image(store, fmt, preset, keep=keep, color_by=color_by, show=show,
                               density_style=density_style, density_opacity=opacity,
                               filtered_mode="hide" if scope == "selection" else mode,
-                              selected=selected)
+                              selected=selected, uploads=uploads)
     return dcc.send_bytes(data, name), f"{fmt.upper()} ready ({len(data) // 1024} KB)"
 
+
+
+# ---- placing new images ----------------------------------------------------------------------
+@callback(Output(ids.MODEL_STATUS, "children"), Output(ids.MODEL_POLL, "disabled"),
+          Input(ids.MODEL_POLL, "n_intervals"))
+def model_status(_):
+    service = get_service()
+    return service.message, service.state != LOADING
+
+
+def _upload_bytes(contents: str) -> bytes:
+    if not isinstance(contents, str) or "," not in contents:
+        raise ValueError("the upload arrived incomplete")
+    return base64.b64decode(contents.split(",", 1)[1], validate=False)
+
+
+@callback(Output(ids.UPLOADS, "data"), Output(ids.UPLOAD_MESSAGE, "children"),
+          Output(ids.UPLOAD, "contents"),
+          Input(ids.UPLOAD, "contents"), Input(ids.UPLOAD_CLEAR, "n_clicks"),
+          State(ids.UPLOAD, "filename"), State(ids.UPLOADS, "data"),
+          State(ids.UPLOAD_K, "value"), State(ids.UPLOAD_SPACE, "value"),
+          prevent_initial_call=True)
+def place_upload(contents, _clear, filename, uploads, k, space):
+    """Decode, embed and place one upload, in memory; nothing is written anywhere."""
+    from cxrviz.compute.placement import UploadRejected
+    from cxrviz.data.images import display_jpeg
+
+    if ctx.triggered_id == ids.UPLOAD_CLEAR:
+        return [], "Cleared.", None
+    if not contents:
+        raise PreventUpdate
+    uploads = list(uploads or [])
+    service = get_service()
+    if service.state != "ready":
+        return no_update, service.message, None
+    store = get_store()
+    try:
+        data = _upload_bytes(contents)
+        placed = service.place(data, k=int(k or 8), space=space or "logits")
+        preview = display_jpeg(service.placer.decode(data))
+    except UploadRejected as exc:
+        return no_update, f"Not placed: {exc}", None
+    except ValueError as exc:
+        return no_update, f"Not placed: {exc}", None
+    n = max([u["n"] for u in uploads], default=0) + 1
+    neighbours = []
+    for nb in placed.neighbours:
+        row = store.row(nb["image_id"])
+        neighbours.append({**nb, "patientid": str(row[S.PATIENTID]), "state": row[S.STATE],
+                           "survival": row[S.SURVIVAL], "finding": row[S.FINDING],
+                           "source": row[S.SOURCE]})
+    uploads.append({
+        "n": n, "name": str(filename or f"image {n}")[:80], "x": placed.x, "y": placed.y,
+        "logits": [float(v) for v in placed.logits], "density": placed.density,
+        "percentile": placed.percentile, "neighbours": neighbours, "space": space,
+        "preview": "data:image/jpeg;base64," + base64.b64encode(preview).decode(),
+    })
+    return uploads, f"Placed image {n} at ({placed.x:.2f}, {placed.y:.2f}).", None
+
+
+@callback(Output(ids.UPLOAD_PANEL, "children"), Output(ids.MAP, "figure", allow_duplicate=True),
+          Input(ids.UPLOADS, "data"), prevent_initial_call=True)
+def show_uploads(uploads):
+    store = get_store()
+    patch = Patch()
+    for key, value in figures.uploads_trace(uploads).items():
+        patch["data"][figures.TRACE["uploads"]][key] = value
+    return [upload_card(store, u) for u in uploads or []], patch
+
+
+def upload_card(store, u):
+    rows = [html.Tr([
+        html.Td(nb["rank"]),
+        html.Td(html.Button(f"patient {nb['patientid']}",
+                            id={"type": ids.NEIGHBOUR, "index": nb["image_id"]},
+                            className="link-button", title="select on the map")),
+        html.Td(f"{nb['distance']:.3g}"),
+        html.Td(html.Span(nb["state"], className=f"badge badge-{nb['state']}")),
+        html.Td(f"survival {nb['survival']}")]) for nb in u["neighbours"]]
+    return html.Div([
+        html.H5(f"{u['n']}. {u['name']}"),
+        html.Div([
+            html.Img(src=u["preview"], className="upload-preview", alt=f"your image {u['n']}"),
+            html.Div([
+                html.Div(f"Map position ({u['x']:.2f}, {u['y']:.2f}); bad-state density at this "
+                         f"position: percentile {u['percentile']:.0f} of the collection"),
+                html.Button("Saliency", id={"type": ids.UPLOAD_SALIENCY, "index": u["n"]},
+                            className="button"),
+            ]),
+        ], className="row"),
+        dcc.Graph(figure=figures.outputs_figure(store.pathologies, u["logits"],
+                                                f"Model outputs: your image {u['n']}"),
+                  config={"displayModeBar": False}, className="upload-outputs"),
+        html.H5(f"{len(rows)} nearest images ({'18 outputs' if u['space'] == 'logits' else '1024-d features'})"),
+        html.Table([html.Tr([html.Th("#"), html.Th("image"), html.Th("distance"),
+                             html.Th("state"), html.Th("outcome")]), *rows],
+                   className="neighbours"),
+    ], className="upload-card", id=f"upload-card-{u['n']}")
+
+
+def _saliency_image(png: bytes, caption: str):
+    return html.Figure([html.Img(src="data:image/png;base64," + base64.b64encode(png).decode(),
+                                 className="saliency"),
+                        html.Figcaption(caption, className="muted small")])
+
+
+@callback(Output(ids.SALIENCY_VIEW, "children"), Input(ids.SALIENCY_BUTTON, "n_clicks"),
+          State(ids.SELECTED, "data"), State(ids.SALIENCY_OUTPUT, "value"),
+          prevent_initial_call=True)
+def saliency_for_selected(_, image_id, output):
+    store, service = get_store(), get_service()
+    path = store.display_file(image_id) if image_id else None
+    if path is None:
+        return "Select an image on the map first."
+    if service.state != "ready":
+        return service.message
+    png = service.saliency_png(path.read_bytes(), int(output))
+    return _saliency_image(png, f"{store.pathologies[int(output)]}: image {image_id}")
+
+
+@callback(Output(ids.UPLOAD_SALIENCY_VIEW, "children"),
+          Input({"type": ids.UPLOAD_SALIENCY, "index": ALL}, "n_clicks"),
+          State(ids.UPLOADS, "data"), State(ids.UPLOAD_SALIENCY_OUTPUT, "value"),
+          prevent_initial_call=True)
+def saliency_for_upload(clicks, uploads, output):
+    if not isinstance(ctx.triggered_id, dict) or not any(clicks or []):
+        raise PreventUpdate
+    service = get_service()
+    if service.state != "ready":
+        return service.message
+    n = ctx.triggered_id["index"]
+    upload = next((u for u in uploads or [] if u["n"] == n), None)
+    if upload is None:
+        raise PreventUpdate
+    png = service.saliency_png(_upload_bytes(upload["preview"]), int(output))
+    return _saliency_image(png, f"{get_store().pathologies[int(output)]}: your image {n} "
+                                "(computed on its 512 px preview)")

@@ -1,0 +1,185 @@
+"""Place a new chest X-ray on an artifact's map: same preprocessing, same model, saved UMAP.
+
+Used by the app (in a background thread, after start-up) and by `python -m precompute.place`.
+Everything happens in memory: the image bytes are decoded, run and dropped.
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cxrviz import schema as S
+from cxrviz.compute.density import BadStateDensity
+from cxrviz.compute.model import Embedder, WeightsUnavailable, load_embedder
+from cxrviz.data.images import XrayImage, decode_xray, display_pixels, model_input
+from cxrviz.io.artifact import Artifact
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+DEFAULT_K = 8
+SALIENCY_SIGMA = 4.0  # px at 224: smooths the raw gradient into regions a person can read
+
+
+class UploadRejected(Exception):
+    """Not a readable X-ray (or too big); the message is shown to the user as it is."""
+
+
+@dataclass
+class Placement:
+    x: float
+    y: float
+    logits: np.ndarray
+    features: np.ndarray
+    density: float
+    percentile: float
+    neighbours: list = field(default_factory=list)  # [{image_id, distance, rank}]
+
+    def to_dict(self, pathologies) -> dict:
+        return {"x": self.x, "y": self.y,
+                "outputs": {p: float(v) for p, v in zip(pathologies, self.logits)},
+                "bad_density": self.density, "bad_density_percentile": self.percentile,
+                "neighbours": self.neighbours}
+
+
+def embedder_for(art: Artifact, allow_download: bool = False) -> Embedder:
+    """The artifact's own weights, precision and batch size (so outputs match bit for bit)."""
+    w = art.manifest[S.M_WEIGHTS]
+    name = w[S.W_NAME]
+    kw = {"precision": w.get("precision", "fp32"), "batch_size": int(w.get("batch_size", 16)),
+          "allow_download": allow_download}
+    random = re.fullmatch(r"random\(seed=(\d+)\)", name or "")
+    if random:
+        emb = load_embedder("random", seed=int(random.group(1)), **kw)
+    elif w.get("path") and not name.startswith("densenet121-res224"):
+        emb = load_embedder(w["path"], pretrained=w[S.W_PRETRAINED], **kw)
+    else:
+        emb = load_embedder(name, **kw)
+    if emb.sha256 != w[S.W_SHA256]:
+        raise WeightsUnavailable(
+            f"the weights found for '{name}' (sha256 {emb.sha256[:12]}…) are not the ones this "
+            f"artifact was built with ({w[S.W_SHA256][:12]}…)")
+    return emb
+
+
+def nearest(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple:
+    """Indices and Euclidean distances of the k rows of `matrix` closest to `query`."""
+    d = np.sqrt(((matrix - query[None, :]) ** 2).sum(axis=1))
+    k = min(k, len(d))
+    idx = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
+    idx = idx[np.lexsort((idx, d[idx]))]  # by distance, ties by row
+    return idx, d[idx]
+
+
+class Placer:
+    """umap-learn style: built on an artifact, `load()` once (slow), then `place()` many times."""
+
+    def __init__(self, art: Artifact):
+        self.art = art
+        self.images = art.images
+        logit_cols = [S.logit_column(p) for p in art.pathologies]
+        self.logit_matrix = self.images[logit_cols].to_numpy(np.float32)
+        covid = (self.images[S.SOURCE] == S.SOURCE_COVID).to_numpy()
+        self.collection_density = np.sort(self.images.loc[covid, S.BAD_DENSITY].to_numpy())
+        bad = (self.images[S.STATE] == S.STATE_BAD).to_numpy()
+        kde = art.manifest.get(S.M_KDE, {})
+        self.kde = BadStateDensity(bandwidth=kde.get("bandwidth", 1.0)).fit(
+            self.images.loc[bad, [S.X, S.Y]].to_numpy(np.float64))
+        self.embedder: Embedder | None = None
+        self.reducer = None
+
+    def load(self, allow_download: bool = False) -> "Placer":
+        import joblib
+
+        self.embedder = embedder_for(self.art, allow_download)
+        self.embedder.model  # build the network now, not on the first upload
+        self.reducer = joblib.load(self.art.path / S.UMAP_FILE)
+        self.reducer.transform(self.logit_matrix[:2])  # numba compiles transform: seconds, once
+        return self
+
+    @property
+    def features_matrix(self) -> np.ndarray:
+        return self.art.features()
+
+    def decode(self, data: bytes) -> XrayImage:
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise UploadRejected(f"file too large ({len(data) / 2**20:.1f} MB; the limit is "
+                                 f"{MAX_UPLOAD_BYTES // 2**20} MB)")
+        from cxrviz.data.images import ImageSkip
+
+        try:
+            return decode_xray(data)
+        except ImageSkip as exc:
+            raise UploadRejected(f"not a readable X-ray: {exc}. PNG, JPEG or single-frame "
+                                 "DICOM (MONOCHROME1/2, 8-16 bit) are accepted.") from None
+
+    def place(self, data: bytes, k: int = DEFAULT_K, space: str = "logits") -> Placement:
+        image = self.decode(data)
+        features, logits = self.embedder.embed(model_input(image)[None])
+        logits, features = logits[0], features[0]
+        x, y = (float(v) for v in self.reducer.transform(logits[None])[0])
+        density = float(self.kde.score(np.array([[x, y]]))[0])
+        return Placement(x, y, logits, features, density, self.percentile(density),
+                         self.neighbours(logits, features, k, space))
+
+    def percentile(self, density: float) -> float:
+        dens = self.collection_density
+        return float(100.0 * np.searchsorted(dens, density, side="right") / max(len(dens), 1))
+
+    def neighbours(self, logits, features, k: int = DEFAULT_K, space: str = "logits") -> list:
+        if space == "features":
+            idx, dist = nearest(np.asarray(self.features_matrix), features, k)
+        else:
+            idx, dist = nearest(self.logit_matrix, logits, k)
+        ids = self.images[S.IMAGE_ID].to_numpy()
+        return [{"image_id": str(ids[i]), "distance": float(d), "rank": r + 1}
+                for r, (i, d) in enumerate(zip(idx, dist))]
+
+    def saliency(self, image: XrayImage, output: int, size: tuple) -> np.ndarray:
+        """|d logit / d input|, Gaussian-smoothed, on the model's 224 crop, resized to `size`
+        (width, height) of the display image's centre square; values scaled to [0, 1]."""
+        import torch
+        from scipy.ndimage import gaussian_filter
+
+        x = torch.from_numpy(model_input(image)[None]).requires_grad_(True)
+        model = self.embedder.model
+        with torch.enable_grad():
+            logit = model.classifier(model.features2(x))[0, output]
+            (grad,) = torch.autograd.grad(logit, x)
+        sal = gaussian_filter(grad[0, 0].abs().numpy().astype(np.float64), SALIENCY_SIGMA)
+        sal = (sal - sal.min()) / (np.ptp(sal) or 1.0)
+        from PIL import Image
+
+        return np.asarray(Image.fromarray((sal * 255).astype(np.uint8)).resize(
+            size, Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+
+
+# ---- rendering a saliency overlay (used by the app and the CLI) -----------------------------
+def _inferno_lut() -> np.ndarray:
+    """A 256-entry perceptual colour map (inferno's anchor colours, linearly interpolated)."""
+    anchors = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99],
+                        [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164]], float)
+    pos = np.linspace(0, 255, len(anchors))
+    return np.stack([np.interp(np.arange(256), pos, anchors[:, c]) for c in range(3)], 1)
+
+
+LUT = _inferno_lut()
+
+
+def overlay_png(image: XrayImage, saliency_fn, output: int, alpha: float = 0.45) -> bytes:
+    """The display image (centre square, as the model sees it) with the saliency heatmap."""
+    from PIL import Image
+
+    grey = display_pixels(image)
+    w, h = grey.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    grey = grey.crop((left, top, left + side, top + side))
+    sal = saliency_fn(image, output, (side, side))
+    heat = LUT[(sal * 255).astype(np.uint8)]
+    base = np.stack([np.asarray(grey, np.float32)] * 3, -1)
+    mixed = (1 - alpha * sal[..., None]) * base + alpha * sal[..., None] * heat
+    buf = io.BytesIO()
+    Image.fromarray(mixed.clip(0, 255).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
