@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--dataset", default=str(DEFAULT_DATASET))
     ap.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--naive-images", type=int, default=120)
     ap.add_argument("--ceiling-images", type=int, default=160)
     args = ap.parse_args()

@@ -18,7 +18,7 @@ from cxrviz.compute.cache import ResultCache, key_of
 from cxrviz.compute.density import BadStateDensity
 from cxrviz.compute.embedding import MIN_DIST, N_NEIGHBORS
 from cxrviz.compute.features import DISPLAY_VERSION, embed_files
-from cxrviz.compute.model import DEFAULT_WEIGHTS, load_embedder
+from cxrviz.compute.model import DEFAULT_BATCH_SIZE, DEFAULT_WEIGHTS, load_embedder
 from cxrviz.compute.states import STATE_RULES, assign_states
 from cxrviz.compute.trajectories import build_trajectories
 from cxrviz.data.covid import read_covid
@@ -34,7 +34,7 @@ class Config:
     weights: str = DEFAULT_WEIGHTS
     weights_pretrained: bool | None = None  # override for local files
     precision: str = "fp32"
-    batch_size: int = 16
+    batch_size: int = DEFAULT_BATCH_SIZE
     workers: int = 2
     seed: int = 0
     umap_neighbors: int = N_NEIGHBORS

@@ -16,6 +16,9 @@ import numpy as np
 RANDOM = "random"
 DEFAULT_WEIGHTS = "densenet121-res224-all"
 PRECISIONS = ("fp32", "bf16")
+# Fastest fp32 batch measured on a 2-core CPU (benchmarks/precompute.py); also what a single
+# placed image pays for, since every pass runs at exactly this size.
+DEFAULT_BATCH_SIZE = 8
 
 
 class WeightsUnavailable(Exception):
@@ -36,7 +39,7 @@ class Embedder:
     pathologies: list
     path: str | None = None
     precision: str = "fp32"
-    batch_size: int = 16
+    batch_size: int = DEFAULT_BATCH_SIZE
     seed: int = 0
     _model: object = field(default=None, repr=False)
 
@@ -196,7 +199,8 @@ def _all_labels() -> list:
 
 
 def load_embedder(weights: str = DEFAULT_WEIGHTS, *, precision: str = "fp32",
-                  batch_size: int = 16, seed: int = 0, allow_download: bool = True,
+                  batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0,
+                  allow_download: bool = True,
                   pretrained: bool | None = None, id_cache=None) -> Embedder:
     """Resolve `weights` (a torchxrayvision name, a file path, or 'random') to an Embedder.
 

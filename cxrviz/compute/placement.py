@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -63,9 +64,19 @@ def embedder_for(art: Artifact, allow_download: bool = False) -> Embedder:
     return emb
 
 
-def nearest(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple:
-    """Indices and Euclidean distances of the k rows of `matrix` closest to `query`."""
-    d = np.sqrt(((matrix - query[None, :]) ** 2).sum(axis=1))
+def nearest(matrix: np.ndarray, query: np.ndarray, k: int,
+            sq_norms: np.ndarray | None = None) -> tuple:
+    """Indices and Euclidean distances of the k rows of `matrix` closest to `query`.
+
+    With the rows' squared norms given, distances come from one matrix-vector product
+    (|a|^2 - 2 a.q + |q|^2): milliseconds for 30,000 x 1024.
+    """
+    if sq_norms is None:
+        d = np.sqrt(((matrix - query[None, :]) ** 2).sum(axis=1))
+    else:
+        q = query.astype(np.float64)
+        d2 = sq_norms - 2.0 * (matrix @ query.astype(matrix.dtype)) + q @ q
+        d = np.sqrt(np.maximum(d2, 0.0))
     k = min(k, len(d))
     idx = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
     idx = idx[np.lexsort((idx, d[idx]))]  # by distance, ties by row
@@ -96,11 +107,17 @@ class Placer:
         self.embedder.model  # build the network now, not on the first upload
         self.reducer = joblib.load(self.art.path / S.UMAP_FILE)
         self.reducer.transform(self.logit_matrix[:2])  # numba compiles transform: seconds, once
+        self.features_sq_norms  # the 1024-d neighbour index, built now rather than on a click
         return self
 
-    @property
+    @cached_property
     def features_matrix(self) -> np.ndarray:
-        return self.art.features()
+        return np.ascontiguousarray(self.art.features(), dtype=np.float32)
+
+    @cached_property
+    def features_sq_norms(self) -> np.ndarray:
+        f = self.features_matrix.astype(np.float64)
+        return np.einsum("ij,ij->i", f, f)
 
     def decode(self, data: bytes) -> XrayImage:
         if len(data) > MAX_UPLOAD_BYTES:
@@ -129,7 +146,7 @@ class Placer:
 
     def neighbours(self, logits, features, k: int = DEFAULT_K, space: str = "logits") -> list:
         if space == "features":
-            idx, dist = nearest(np.asarray(self.features_matrix), features, k)
+            idx, dist = nearest(self.features_matrix, features, k, self.features_sq_norms)
         else:
             idx, dist = nearest(self.logit_matrix, logits, k)
         ids = self.images[S.IMAGE_ID].to_numpy()
