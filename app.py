@@ -14,10 +14,12 @@ from cxrviz.io.artifact import ArtifactError
 DEFAULT_ARTIFACT = "artifacts/covid"
 
 
-def build(artifact: str):
+def build(artifact: str, model: bool | None = None):
     from cxrviz.app import create_app
 
-    return create_app(artifact)
+    if model is None:
+        model = os.environ.get("CXRVIZ_NO_MODEL", "") in ("", "0")
+    return create_app(artifact, model=model)
 
 
 def main(argv=None) -> int:
@@ -26,9 +28,12 @@ def main(argv=None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     p.add_argument("--port", type=int, default=8050)
     p.add_argument("--debug", action="store_true", help="Dash debug mode (never in production)")
+    p.add_argument("--no-model", action="store_true",
+                   help="serve the map only: no model in memory, no upload or saliency "
+                        "(or CXRVIZ_NO_MODEL=1)")
     args = p.parse_args(argv)
     try:
-        app = build(args.artifact)
+        app = build(args.artifact, model=False if args.no_model else None)
     except ArtifactError as exc:
         print(f"error: cannot serve {args.artifact}: {exc}", file=sys.stderr)
         return 2

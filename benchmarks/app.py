@@ -44,9 +44,9 @@ def start(cmd, port, env=None):
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200:
                 return proc
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.3)
     proc.kill()
     raise RuntimeError(f"server did not start: {cmd}")
@@ -81,7 +81,7 @@ class Requests:
                   "outputs": {"id": ids.SELECTED, "property": "data"},
                   "inputs": [{"id": ids.MAP, "property": "clickData",
                               "value": {"points": [{"customdata": image_id}]}},
-                             []],
+                             [], []],
                   "changedPropIds": [f"{ids.MAP}.clickData"], "state": []}
         detail = {"output": f"{ids.DETAIL}.children",
                   "outputs": {"id": ids.DETAIL, "property": "children"},
@@ -139,13 +139,44 @@ def first_page_load(url, n_points, runs=3) -> list:
     return times
 
 
+def wait_for_model(base, timeout=300):
+    """Poll the status callback until the background model load has finished."""
+    body = {"output": f"..{ids.MODEL_STATUS}.children...{ids.MODEL_POLL}.disabled..",
+            "outputs": [{"id": ids.MODEL_STATUS, "property": "children"},
+                        {"id": ids.MODEL_POLL, "property": "disabled"}],
+            "inputs": [{"id": ids.MODEL_POLL, "property": "n_intervals", "value": 1}],
+            "changedPropIds": [f"{ids.MODEL_POLL}.n_intervals"], "state": []}
+    end = time.time() + timeout
+    while time.time() < end:
+        r = requests.post(f"{base}/_dash-update-component", json=body, timeout=30).json()
+        if r["response"][ids.MODEL_POLL]["disabled"]:
+            return r["response"][ids.MODEL_STATUS]["children"]
+        time.sleep(0.5)
+    raise RuntimeError("model never became ready")
+
+
+def map_only_rss(artifact_dir) -> float:
+    port = free_port()
+    proc = start([sys.executable, "app.py", "--artifact", str(artifact_dir), "--port", str(port),
+                  "--no-model"], port)
+    try:
+        requests.get(f"http://127.0.0.1:{port}/_dash-layout", timeout=60)
+        return psutil.Process(proc.pid).memory_info().rss / 2**20
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def measure(artifact_dir, n_requests, rng):
     art = read_artifact(artifact_dir)
+    print(f"== {artifact_dir}: {int((art.images['source'] == 'covid').sum())} images ==")
+    rss_map_only = map_only_rss(artifact_dir)
     port = free_port()
     proc = start([sys.executable, "app.py", "--artifact", str(artifact_dir), "--port", str(port)],
                  port)
     base = f"http://127.0.0.1:{port}"
     try:
+        print(f"  (measuring after the background model load: {wait_for_model(base)})")
         reqs = Requests(base, art)
         s = requests.Session()
         page_bytes = len(s.get(f"{base}/_dash-layout").content)
@@ -161,7 +192,6 @@ def measure(artifact_dir, n_requests, rng):
         proc.wait()
     click_ms = [c[1] for c in clicks]
     filter_ms = [f[1] for f in filters]
-    print(f"== {artifact_dir}: {n} images ==")
     print(f"  click -> detail : server p50 {statistics.median(click_ms):.1f} ms, "
           f"p95 {p95(click_ms):.1f} ms (target <= 50); response p95 "
           f"{p95([c[2] for c in clicks]) / 1024:.1f} KB (target <= 100 KB)")
@@ -170,7 +200,8 @@ def measure(artifact_dir, n_requests, rng):
           f"{p95([f[2] for f in filters]) / 1024:.0f} KB")
     print(f"  first page load : {', '.join(f'{t:.2f}' for t in loads)} s in headless Chromium "
           f"(target <= 2 s); layout {page_bytes / 2**20:.1f} MB")
-    print(f"  app memory (RSS): {rss:.0f} MiB; errors: {errors}")
+    print(f"  app memory (RSS): {rss_map_only:.0f} MiB serving the map (--no-model), {rss:.0f} MiB "
+          f"with the placement model loaded; errors: {errors}")
 
 
 def load_test(artifact_dir, clients, seconds, rng):
@@ -180,6 +211,8 @@ def load_test(artifact_dir, clients, seconds, rng):
     proc = start([sys.executable, "-m", "gunicorn", "app:server", "-w", "2", "--threads", "4",
                   "-b", f"127.0.0.1:{port}"], port, env={"CXRVIZ_ARTIFACT": str(artifact_dir)})
     reqs = Requests(f"http://127.0.0.1:{port}", art)
+    for _ in range(8):  # each worker loads its own model: ask until both have answered ready
+        wait_for_model(f"http://127.0.0.1:{port}")
     latencies, errors, lock = [], [0], threading.Lock()
     stop = time.time() + seconds
 

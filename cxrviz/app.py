@@ -38,16 +38,16 @@ def page_query() -> MultiDict:
 _APP = None
 
 
-def create_app(artifact_path):
+def create_app(artifact_path, *, model: bool = True):
     """Load the artifact (refusing a bad one with ArtifactError) and return the Dash app.
 
     One Dash app per process: `@callback`s register globally and the first app takes them all,
     so later calls (tests opening another artifact) swap the store under the same app.
     """
     global _APP
-    store = Store.open(artifact_path)
+    store = Store.open(artifact_path).warm()
     set_store(store)
-    set_service(PlacementService(store.artifact))  # loads the model in the background
+    set_service(PlacementService(store.artifact, start=model))  # loads in the background
     if _APP is None:
         _APP = _build_app()
     return _APP

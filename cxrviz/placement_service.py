@@ -22,6 +22,10 @@ class PlacementService:
         self._thread = threading.Thread(target=self._load, name="cxrviz-model", daemon=True)
         if start:
             self._thread.start()
+        else:
+            self.state = UNAVAILABLE
+            self.message = ("Placing new images is switched off on this server (--no-model); "
+                            "the map works as usual.")
 
     def _load(self):
         started = time.perf_counter()

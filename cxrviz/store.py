@@ -88,6 +88,11 @@ class Store:
     def image_ids(self) -> np.ndarray:
         return self.covid[S.IMAGE_ID].to_numpy(dtype=object)
 
+    def warm(self) -> "Store":
+        """Build the cached lookups now, so no user's first click pays for them."""
+        self.hover_text_array, self.image_ids, self.patient_positions  # noqa: B018
+        return self
+
     # ---- facts --------------------------------------------------------------------------------
     @property
     def pathologies(self) -> list:
@@ -133,7 +138,9 @@ class Store:
             keep &= self.images_per_patient >= int(min_images)
         patient = (f.get("patient") or "").strip()
         if patient:
-            keep &= (self.covid[S.PATIENTID].astype(str) == patient).to_numpy()
+            only = np.zeros(len(keep), dtype=bool)
+            only[self.patient_positions.get(patient, [])] = True
+            keep &= only
         return keep
 
     def count_text(self, keep: np.ndarray) -> str:
@@ -154,15 +161,30 @@ class Store:
         row = self.row(image_id)
         return row[[S.logit_column(p) for p in self.pathologies]].to_numpy(dtype=float)
 
+    @cached_property
+    def patient_positions(self) -> dict:
+        """patientid -> row positions in time order (offset, then filename; undated last)."""
+        order = self.covid.sort_values([S.PATIENTID, S.OFFSET, S.FILENAME],
+                                       na_position="last", kind="mergesort")
+        return {p: grp.index.to_numpy() for p, grp in order.groupby(S.PATIENTID, sort=False)}
+
     def patient_images(self, patientid: str) -> pd.DataFrame:
-        rows = self.covid[self.covid[S.PATIENTID] == patientid]
-        return rows.sort_values([S.OFFSET, S.FILENAME], na_position="last", kind="mergesort")
+        pos = self.patient_positions.get(patientid)
+        return self.covid.iloc[pos] if pos is not None else self.covid.iloc[:0]
 
     def display_file(self, image_id: str) -> Path | None:
         """Path of the display JPEG for a known id; None for anything else (no path building)."""
         if image_id in self.position or image_id in self.rsna_ids:
             return self.artifact.display_path(image_id)
         return None
+
+    def display_size(self, image_id: str) -> tuple:
+        """(width, height) of the display JPEG, from its header (a few hundred bytes)."""
+        from PIL import Image
+
+        path = self.display_file(image_id)
+        with Image.open(path) as im:
+            return im.size
 
     def percentile_of(self, density: float) -> float:
         dens = np.sort(self.covid[S.BAD_DENSITY].to_numpy())

@@ -104,9 +104,11 @@ class Placer:
         import joblib
 
         self.embedder = embedder_for(self.art, allow_download)
-        self.embedder.model  # build the network now, not on the first upload
+        # Warm everything the first upload would otherwise pay for: the network's first pass
+        # (allocations, kernel choice) and numba's compilation of UMAP's transform (seconds).
+        self.embedder.embed(np.zeros((1, 1, 224, 224), np.float32))
         self.reducer = joblib.load(self.art.path / S.UMAP_FILE)
-        self.reducer.transform(self.logit_matrix[:2])  # numba compiles transform: seconds, once
+        self.reducer.transform(self.logit_matrix[:1])
         self.features_sq_norms  # the 1024-d neighbour index, built now rather than on a click
         return self
 

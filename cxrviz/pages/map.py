@@ -286,9 +286,12 @@ def detail_children(store, image_id):
     src = f"/display/{image_id}.jpg"
     return [
         html.H4(f"Image {row[S.FILENAME]}", className="detail-title"),
-        html.A(html.Img(src=src, id=ids.DETAIL_IMAGE, className="detail-image",
-                        alt=f"chest X-ray {row[S.FILENAME]}"),
-               href=src, target="_blank", title="open full size (zoom in the new tab)"),
+        dcc.Graph(id=ids.DETAIL_IMAGE, figure=figures.image_figure(src, *store.display_size(image_id)),
+                  className="detail-image",
+                  config={"scrollZoom": True, "displaylogo": False,
+                          "modeBarButtonsToRemove": ["select2d", "lasso2d"]}),
+        html.Div(["Scroll or drag to zoom, double-click to reset; ",
+                  html.A("open the image", href=src, target="_blank")], className="muted small"),
         html.Table([html.Tr([html.Th(k), html.Td(_fmt(v))]) for k, v in facts],
                    className="facts"),
         html.Div(links, className="links"),
@@ -363,9 +366,8 @@ def update_map(color_by, show, density_style, opacity, mode, *rest):
         for name in figures.TRAJECTORY_TRACES:
             patch["data"][T[name]]["visible"] = "trajectories" in show
     if ids.DENSITY_STYLE in changed:
-        fresh = figures.map_figure(store, show=show, density_style=density_style,
-                                   density_opacity=opacity, keep=keep)
-        patch["data"][T["density"]] = fresh.data[T["density"]].to_plotly_json()
+        patch["data"][T["density"]] = figures.density_trace(
+            store, density_style, opacity, "density" in show).to_plotly_json()
     elif ids.DENSITY_OPACITY in changed:
         patch["data"][T["density"]]["opacity"] = opacity
     if ids.COLOR_BY in changed:
