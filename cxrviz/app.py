@@ -36,6 +36,7 @@ def page_query() -> MultiDict:
 
 
 _APP = None
+_SERVING = None  # (artifact path, model on?) the app serves now
 
 
 def create_app(artifact_path, *, model: bool = True):
@@ -44,12 +45,16 @@ def create_app(artifact_path, *, model: bool = True):
     One Dash app per process: `@callback`s register globally and the first app takes them all,
     so later calls (tests opening another artifact) swap the store under the same app.
     """
-    global _APP
+    global _APP, _SERVING
+    key = (str(Path(artifact_path).expanduser().resolve()), model)
+    if _APP is not None and _SERVING == key:
+        return _APP  # already serving this artifact: keep its store and loaded model
     store = Store.open(artifact_path).warm()
     set_store(store)
     set_service(PlacementService(store.artifact, start=model))  # loads in the background
     if _APP is None:
         _APP = _build_app()
+    _SERVING = key
     return _APP
 
 

@@ -14,7 +14,7 @@ from cxrviz import schema as S
 from cxrviz.io.artifact import read_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
-LIMIT = 56  # 4 batches of 16: kills land between and inside batches
+LIMIT = 56  # 7 batches of 8: kills land between and inside batches
 
 
 def cli(dataset, out, cache, *extra):

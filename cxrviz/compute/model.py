@@ -80,7 +80,9 @@ class Embedder:
     def _forward(self, x):
         import torch
 
-        with torch.inference_mode():
+        # no_grad, not inference_mode: tensors made in inference mode (e.g. while warming up)
+        # cannot take part in the saliency backward pass later in the same process.
+        with torch.no_grad():
             if self.precision == "bf16":
                 x = x.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cpu", dtype=torch.bfloat16):
