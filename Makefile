@@ -34,7 +34,9 @@ artifact: setup
 	  echo "then run 'make run' again (or pass DATASET=/path/to/covid-chestxray-dataset)."; \
 	  exit 3; \
 	else \
-	  $(PY) -m precompute --dataset "$(DATASET)" --out "$(ARTIFACT)" --weights "$(WEIGHTS)"; \
+	  $(PY) -m precompute --dataset "$(DATASET)" --out "$(ARTIFACT)" --weights "$(WEIGHTS)" || { \
+	    rc=$$?; [ $$rc -eq 4 ] && echo "With make: make run WEIGHTS=/path/to/weights.pt, or WEIGHTS=random for an untrained demo."; \
+	    exit $$rc; }; \
 	fi
 
 run: artifact
