@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import base64
 import statistics
 import sys
@@ -91,7 +92,7 @@ def main() -> None:
     args = ap.parse_args()
     from PIL import Image
 
-    from cxrviz.pages import map as page  # noqa: F401  (registers callbacks for _dup_hash)
+    importlib.import_module("cxrviz.pages.map")  # registers the callbacks _dup_hash reads
 
     art = read_artifact(args.artifact)
     covid = art.images[art.images[S.SOURCE] == S.SOURCE_COVID]

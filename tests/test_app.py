@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from cxrviz import figures, ids
 from cxrviz import schema as S
-from cxrviz.store import UNTRAINED_WARNING, Store
+from cxrviz.store import UNTRAINED_WARNING
 from tests.app_helpers import run_callback
 
 ROOT = Path(__file__).resolve().parents[1]
