@@ -185,7 +185,3 @@ class Store:
         path = self.display_file(image_id)
         with Image.open(path) as im:
             return im.size
-
-    def percentile_of(self, density: float) -> float:
-        dens = np.sort(self.covid[S.BAD_DENSITY].to_numpy())
-        return 100.0 * np.searchsorted(dens, density, side="right") / max(len(dens), 1)
