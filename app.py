@@ -1,7 +1,8 @@
 """cxrviz app: python app.py --artifact artifacts/covid [--host 127.0.0.1] [--port 8050] [--debug]
 
 Teams: CXRVIZ_ARTIFACT=artifacts/covid gunicorn 'app:server' -w 2 -b 127.0.0.1:8050
-Reads the artifact only; never imports torch or umap at start-up.
+Reads the artifact only; never imports torch or umap at start-up (the model loads afterwards, in
+the background, for placing new images).
 """
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from cxrviz.io.artifact import ArtifactError
 DEFAULT_ARTIFACT = "artifacts/covid"
 
 
-def build(artifact: str, model: bool | None = None):
-    from cxrviz.app import create_app
+def build(artifact: str, model: bool | None = None, weights: str | None = None):
+    """The app for one artifact, with its model service started (unless model is off)."""
+    from cxrviz.app import create_app, start_model
 
     if model is None:
         model = os.environ.get("CXRVIZ_NO_MODEL", "") in ("", "0")
-    return create_app(artifact, model=model)
+    weights = weights or os.environ.get("CXRVIZ_WEIGHTS") or None
+    app = create_app(artifact, model=model, weights_path=weights)
+    start_model()
+    return app
 
 
 def main(argv=None) -> int:
@@ -31,9 +36,13 @@ def main(argv=None) -> int:
     p.add_argument("--no-model", action="store_true",
                    help="serve the map only: no model in memory, no upload or saliency "
                         "(or CXRVIZ_NO_MODEL=1)")
+    p.add_argument("--weights", metavar="PATH",
+                   help="the artifact's weights file, when it is neither in torchxrayvision's "
+                        "cache folder nor at the path the artifact recorded (checked by sha256; "
+                        "or CXRVIZ_WEIGHTS=PATH)")
     args = p.parse_args(argv)
     try:
-        app = build(args.artifact, model=False if args.no_model else None)
+        app = build(args.artifact, model=False if args.no_model else None, weights=args.weights)
     except ArtifactError as exc:
         print(f"error: cannot serve {args.artifact}: {exc}", file=sys.stderr)
         return 2

@@ -44,7 +44,7 @@ def start(cmd, port, env=None):
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/api/status", timeout=5).status_code == 200:
                 return proc
         except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.3)
@@ -57,18 +57,37 @@ def p95(values):
 
 
 class Requests:
-    """The callback requests the page sends, built from the page module's own input lists."""
+    """The callback requests the page sends, built from the server's own dependency list (so
+    they follow the callbacks' signatures)."""
 
     def __init__(self, base, artifact):
-        from cxrviz.pages import map as page
-
         self.base = base
-        self.page = page
         images = artifact.images
         self.ids = images[images["source"] == "covid"]["image_id"].tolist()
         self.continents = sorted(images["continent"].unique())
         ages = images["age"].dropna()
         self.age = [int(ages.min()), int(ages.max())]
+        self.deps = {d["output"]: d for d in requests.get(f"{base}/_dash-dependencies",
+                                                          timeout=60).json()}
+
+    def body(self, output_ids, values: dict, changed: str) -> dict:
+        """A request for the callback whose outputs include `output_ids`; inputs by id."""
+        dep = next(d for out, d in self.deps.items() if all(o in out for o in output_ids))
+        inputs = [[] if isinstance(i["id"], str) and i["id"].startswith("{") else
+                  {**i, "value": values.get(i["id"])} for i in dep["inputs"]]
+        outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]}
+                   for o in dep["output"].strip(".").split("...")]
+        return {"output": dep["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
+                "inputs": inputs, "changedPropIds": [changed],
+                "state": [{**st, "value": values.get(st["id"])} for st in dep["state"]]}
+
+    def page(self, session, search=""):
+        """What Dash Pages' router sends for a page load: the page's layout."""
+        body = self.body(["_pages_content.children"],
+                         {"_pages_location": None}, "_pages_location.pathname")
+        for i in body["inputs"]:
+            i["value"] = "/" if i["property"] == "pathname" else search
+        return self.post(session, body)
 
     def post(self, session, body):
         r = session.post(f"{self.base}/_dash-update-component", json=body, timeout=60)
@@ -77,16 +96,11 @@ class Requests:
 
     def click(self, session, image_id):
         """select_image (clickData -> selected) then show_detail (selected -> panel)."""
-        select = {"output": f"{ids.SELECTED}.data",
-                  "outputs": {"id": ids.SELECTED, "property": "data"},
-                  "inputs": [{"id": ids.MAP, "property": "clickData",
-                              "value": {"points": [{"customdata": image_id}]}},
-                             [], []],
-                  "changedPropIds": [f"{ids.MAP}.clickData"], "state": []}
-        detail = {"output": f"{ids.DETAIL}.children",
-                  "outputs": {"id": ids.DETAIL, "property": "children"},
-                  "inputs": [{"id": ids.SELECTED, "property": "data", "value": image_id}],
-                  "changedPropIds": [f"{ids.SELECTED}.data"], "state": []}
+        select = self.body([f"{ids.SELECTED}.data"],
+                           {ids.MAP: {"points": [{"customdata": image_id}]}},
+                           f"{ids.MAP}.clickData")
+        detail = self.body([f"{ids.DETAIL}.children"], {ids.SELECTED: image_id},
+                           f"{ids.SELECTED}.data")
         a = self.post(session, select)
         b = self.post(session, detail)
         return (max(a[0], b[0]), a[1] + b[1], a[2] + b[2])
@@ -96,14 +110,8 @@ class Requests:
                   ids.DENSITY_STYLE: "heatmap", ids.DENSITY_OPACITY: 0.55,
                   ids.FILTERED_MODE: "dim", ids.F_CONTINENT: continents, ids.F_AGE: self.age,
                   ids.F_MIN_IMAGES: 1, ids.F_PATIENT: "", ids.SELECTED: None}
-        inputs = [{"id": i.component_id, "property": i.component_property,
-                   "value": values.get(i.component_id)}
-                  for i in [*self.page.VIEW_INPUTS, *self.page.FILTER_INPUTS]]
-        inputs.append({"id": ids.SELECTED, "property": "data", "value": None})
-        body = {"output": f"..{ids.MAP}.figure...{ids.COUNT}.children..",
-                "outputs": [{"id": ids.MAP, "property": "figure"},
-                            {"id": ids.COUNT, "property": "children"}],
-                "inputs": inputs, "changedPropIds": [f"{ids.F_CONTINENT}.value"], "state": []}
+        body = self.body([f"{ids.MAP}.figure", f"{ids.COUNT}.children"], values,
+                         f"{ids.F_CONTINENT}.value")
         return self.post(session, body)
 
 
@@ -140,17 +148,12 @@ def first_page_load(url, n_points, runs=3) -> list:
 
 
 def wait_for_model(base, timeout=300):
-    """Poll the status callback until the background model load has finished."""
-    body = {"output": f"..{ids.MODEL_STATUS}.children...{ids.MODEL_POLL}.disabled..",
-            "outputs": [{"id": ids.MODEL_STATUS, "property": "children"},
-                        {"id": ids.MODEL_POLL, "property": "disabled"}],
-            "inputs": [{"id": ids.MODEL_POLL, "property": "n_intervals", "value": 1}],
-            "changedPropIds": [f"{ids.MODEL_POLL}.n_intervals"], "state": []}
+    """Poll /api/status until the background model load has finished."""
     end = time.time() + timeout
     while time.time() < end:
-        r = requests.post(f"{base}/_dash-update-component", json=body, timeout=30).json()
-        if r["response"][ids.MODEL_POLL]["disabled"]:
-            return r["response"][ids.MODEL_STATUS]["children"]
+        model = requests.get(f"{base}/api/status", timeout=30).json()["model"]
+        if model["state"] not in ("idle", "loading"):
+            return model["message"]
         time.sleep(0.5)
     raise RuntimeError("model never became ready")
 
@@ -160,7 +163,7 @@ def map_only_rss(artifact_dir) -> float:
     proc = start([sys.executable, "app.py", "--artifact", str(artifact_dir), "--port", str(port),
                   "--no-model"], port)
     try:
-        requests.get(f"http://127.0.0.1:{port}/_dash-layout", timeout=60)
+        Requests(f"http://127.0.0.1:{port}", read_artifact(artifact_dir)).page(requests.Session())
         return psutil.Process(proc.pid).memory_info().rss / 2**20
     finally:
         proc.terminate()
@@ -179,7 +182,7 @@ def measure(artifact_dir, n_requests, rng):
         print(f"  (measuring after the background model load: {wait_for_model(base)})")
         reqs = Requests(base, art)
         s = requests.Session()
-        page_bytes = len(s.get(f"{base}/_dash-layout").content)
+        page_bytes = reqs.page(s)[2]
         clicks = [reqs.click(s, rng.choice(reqs.ids)) for _ in range(n_requests)]
         filters = [reqs.filter(s, rng.sample(reqs.continents, k=rng.randint(1, 2)))
                    for _ in range(n_requests)]

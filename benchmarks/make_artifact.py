@@ -5,7 +5,7 @@
 Metadata values are drawn from a real artifact (the shared dataset's, if given) so categories,
 missing values and text lengths look like the collection's; patients have 1-8 images with
 increasing offsets; the map is a mixture of clusters; states, trajectories and the bad-state
-density are computed by the same code precompute uses. Display images are hard links to a few
+density are derived by the same function precompute calls (cxrviz.compute.derive). Display images are hard links to a few
 JPEGs. The manifest says `synthetic: true` and the weights are marked not pretrained.
 """
 from __future__ import annotations
@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cxrviz import schema as S  # noqa: E402
-from cxrviz.compute.density import BadStateDensity  # noqa: E402
-from cxrviz.compute.states import STATE_RULES, assign_states  # noqa: E402
-from cxrviz.compute.trajectories import build_trajectories  # noqa: E402
+from cxrviz.compute.derive import derive  # noqa: E402
+from cxrviz.compute.states import STATE_RULES  # noqa: E402
 from cxrviz.io.artifact import read_artifact, write_artifact  # noqa: E402
+from cxrviz.weights import WeightsSpec  # noqa: E402
 
 PATHOLOGIES = ['Atelectasis', 'Consolidation', 'Infiltration', 'Pneumothorax', 'Edema',
                'Emphysema', 'Fibrosis', 'Effusion', 'Pneumonia', 'Pleural_Thickening',
@@ -78,18 +78,8 @@ def main() -> None:
     centers = rng.normal(0, 6, size=(12, 2))
     which = rng.integers(len(centers), size=n)
     xy = (centers[which] + rng.normal(0, 1.2, size=(n, 2))).astype(np.float32)
-    images[S.X], images[S.Y] = xy[:, 0], xy[:, 1]
-    states = assign_states(images)
-    images[S.STATE], images[S.STATE_REASON] = states[S.STATE], states[S.STATE_REASON]
-    kde = BadStateDensity().fit(xy[(images[S.STATE] == S.STATE_BAD).to_numpy()])
-    gx, gy, gz = kde.grid(xy)
-    images[S.BAD_DENSITY] = kde.score(xy)
     logits = rng.normal(0, 2, size=(n, len(PATHOLOGIES))).astype(np.float32)
-    for j, p in enumerate(PATHOLOGIES):
-        images[S.logit_column(p)] = logits[:, j]
-    images = images[S.image_columns(PATHOLOGIES)].astype(
-        {S.OFFSET: "float64", S.AGE: "float64", S.X: "float32", S.Y: "float32"})
-    trajectories = build_trajectories(images)
+    derived = derive(images, xy, logits, PATHOLOGIES)  # exactly as precompute derives
 
     from PIL import Image
 
@@ -102,31 +92,33 @@ def main() -> None:
     manifest = {
         S.M_SCHEMA_VERSION: S.SCHEMA_VERSION, S.M_CREATED: "synthetic", "synthetic": True,
         S.M_INPUTS: {"dataset": None, "metadata_sha256": None, "rsna": None},
-        S.M_WEIGHTS: {S.W_NAME: "synthetic", S.W_SHA256: "0" * 64, S.W_PRETRAINED: False},
-        S.M_PATHOLOGIES: PATHOLOGIES, S.M_UMAP: {"synthetic": True}, S.M_KDE: kde.params(),
+        S.M_WEIGHTS: WeightsSpec(S.W_KIND_FILE, "synthetic (no network)", "0" * 64,
+                                 False).to_manifest(),
+        S.M_PATHOLOGIES: PATHOLOGIES, S.M_UMAP: {"synthetic": True}, S.M_KDE: derived.kde_params,
         S.M_STATE_RULES: STATE_RULES,
         S.M_COUNTS: {S.C_METADATA_ROWS: n, S.C_FRONTAL_XRAY: n, S.C_EMBEDDED_COVID: n,
-                     S.C_EMBEDDED_RSNA: 0, S.C_SKIPPED: 0},
-        S.M_SKIPPED: [], S.M_NOTES: ["synthetic artifact for benchmarks"], S.M_TIMINGS: {},
+                     S.C_EMBEDDED_RSNA: 0, S.C_EXCLUDED: 0, S.C_SKIPPED_COVID: 0,
+                     S.C_SKIPPED: 0},
+        S.M_EXCLUDED: [], S.M_SKIPPED: [], S.M_NOTES: ["synthetic artifact for benchmarks"],
+        S.M_TIMINGS: {},
         S.M_VERSIONS: {},
     }
     with tempfile.TemporaryDirectory() as tmp:
         # display images: a few real JPEG files, hard-linked per id once the folder exists
-        out = write_artifact(args.out, manifest=manifest, images=images,
-                             trajectories=trajectories,
-                             density={S.DENSITY_X: gx, S.DENSITY_Y: gy, S.DENSITY_Z: gz},
+        out = write_artifact(args.out, manifest=manifest, images=derived.images,
+                             trajectories=derived.trajectories, density=derived.density,
                              features=rng.normal(size=(n, 1024)).astype(np.float32),
                              umap_bytes=json.dumps({"synthetic": True}).encode(), display={})
         for k, data in enumerate(jpegs):
             (Path(tmp) / f"{k}.jpg").write_bytes(data)
-        for i, image_id in enumerate(images[S.IMAGE_ID]):
+        for i, image_id in enumerate(derived.images[S.IMAGE_ID]):
             src = Path(tmp) / f"{i % len(jpegs)}.jpg"
             dst = out / S.DISPLAY_DIR / f"{image_id}{S.DISPLAY_SUFFIX}"
             try:
                 os.link(src, dst)
             except OSError:
                 dst.write_bytes(src.read_bytes())
-    print(f"wrote {out}: {n} images, {len(trajectories)} trajectory edges, "
+    print(f"wrote {out}: {n} images, {len(derived.trajectories)} trajectory edges, "
           f"{images[S.PATIENTID].nunique()} patients")
 
 

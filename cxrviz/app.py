@@ -1,71 +1,60 @@
-"""The Dash app over one artifact: created once per process, reads nothing after start-up."""
+"""The Dash app over one artifact: built once per process, reads nothing after start-up.
+
+Pages are registered here (PAGES); each page module holds its layout and its callbacks. The
+model service is started by the caller (app.py, gunicorn), never as a side effect of building.
+"""
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
 
-from urllib.parse import parse_qsl, urlsplit
-
-from flask import abort, g, has_request_context, request, send_file
-from werkzeug.datastructures import MultiDict
+from flask import abort, g, jsonify, request, send_file
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from cxrviz.appstate import get_store, set_service, set_store
-from cxrviz.placement_service import PlacementService
-from cxrviz.store import Store
+from cxrviz.appstate import current, open_once
+from cxrviz.data.images import MAX_UPLOAD_BYTES
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-MAX_CALLBACK_BYTES = 28 * 1024 * 1024  # a 20 MB upload, base64-encoded, plus the request
+# An upload, base64-encoded (4/3), plus the rest of the callback request.
+MAX_CALLBACK_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 2 * 1024 * 1024
 _CALLBACK_KEYS = ("output", "outputs", "inputs", "changedPropIds")
-
-
-def page_query() -> MultiDict:
-    """The page's query string while Dash fetches the layout.
-
-    The browser asks for /_dash-layout with the page's URL as Referer (same origin), so the view
-    in a shared URL is rendered directly, with no second round of callbacks.
-    """
-    if not has_request_context():
-        return MultiDict()
-    if request.path.endswith("/_dash-layout") and request.referrer:
-        ref = urlsplit(request.referrer)
-        if ref.netloc == request.host:
-            return MultiDict(parse_qsl(ref.query))
-    return request.args
-
-
 _APP = None
-_SERVING = None  # (artifact path, model on?) the app serves now
 
 
-def create_app(artifact_path, *, model: bool = True):
+def create_app(artifact_path, *, model: bool = True, weights_path=None):
     """Load the artifact (refusing a bad one with ArtifactError) and return the Dash app.
 
-    One Dash app per process: `@callback`s register globally and the first app takes them all,
-    so later calls (tests opening another artifact) swap the store under the same app.
+    One app per process, for one artifact: a second call with the same artifact returns the same
+    app; a call with another raises appstate.AlreadyServing.
     """
-    global _APP, _SERVING
-    key = (str(Path(artifact_path).expanduser().resolve()), model)
-    if _APP is not None and _SERVING == key:
-        return _APP  # already serving this artifact: keep its store and loaded model
-    store = Store.open(artifact_path).warm()
-    set_store(store)
-    set_service(PlacementService(store.artifact, start=model))  # loads in the background
+    global _APP
+    open_once(artifact_path, model=model, weights_path=weights_path)
     if _APP is None:
         _APP = _build_app()
-    _SERVING = key
     return _APP
+
+
+def start_model() -> None:
+    """Start loading the model in the background (no-op with model=False, or when started)."""
+    current().service.start()
+
+
+def _pages():
+    from cxrviz.pages import map as map_page
+
+    return [map_page]
 
 
 def _build_app():
     import dash
+    from dash import html
 
-    from cxrviz.pages import map as map_page  # registers the page's callbacks
-
-    app = dash.Dash(__name__, title="cxrviz", assets_folder=str(ASSETS),
-                    update_title=None, suppress_callback_exceptions=False)
-    app.layout = lambda: map_page.layout(page_query())
+    app = dash.Dash(__name__, title="cxrviz", assets_folder=str(ASSETS), use_pages=True,
+                    pages_folder="", update_title=None, suppress_callback_exceptions=False)
+    for page in _pages():
+        dash.register_page(page.__name__, path=page.PATH, title=page.TITLE, layout=page.layout)
+    app.layout = html.Div([dash.page_container], className="app")
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = MAX_CALLBACK_BYTES
 
@@ -84,10 +73,19 @@ def _build_app():
     @server.route("/display/<image_id>.jpg")
     def display_image(image_id):
         """By id only: anything that is not a known image id is a 404, never a path."""
-        path = get_store().display_file(image_id)
+        path = current().store.display_file(image_id)
         if path is None or not path.is_file():
             abort(404)
         return send_file(path, mimetype="image/jpeg", max_age=86400)
+
+    @server.route("/api/status")
+    def status():
+        """What this process serves and whether placement works (health checks, tests)."""
+        state = current()
+        return jsonify({"artifact": str(state.artifact_path),
+                        "weights": state.store.artifact.weights.to_manifest(),
+                        "model": {"state": state.service.state,
+                                  "message": state.service.message}})
 
     @server.before_request
     def refuse_other_display_paths():

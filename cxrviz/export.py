@@ -15,9 +15,9 @@ CSV_COLUMNS = [S.IMAGE_ID, S.PATIENTID, S.OFFSET, S.FILENAME, S.VIEW, S.SEX, S.A
 
 
 def caption(store: Store, keep: np.ndarray) -> str:
-    w = store.artifact.manifest[S.M_WEIGHTS]
+    w = store.artifact.weights
     text = (f"cxrviz · {int(keep.sum())} of {len(keep)} images · UMAP of {len(store.pathologies)}"
-            f" logits ({w[S.W_NAME]}) · {date.today().isoformat()}")
+            f" logits ({w.label}) · {date.today().isoformat()}")
     return text if store.pretrained else f"{text} · NOT PRETRAINED"
 
 
@@ -35,6 +35,6 @@ def export_image(store: Store, fmt: str, preset: str, *, keep: np.ndarray, **vie
 def export_csv(store: Store, keep: np.ndarray) -> tuple:
     cols = CSV_COLUMNS + [S.logit_column(p) for p in store.pathologies]
     frame = store.covid.loc[keep, cols].copy()
-    frame["weights"] = store.artifact.manifest[S.M_WEIGHTS][S.W_NAME]
+    frame["weights"] = store.artifact.weights.label
     frame["weights_pretrained"] = store.pretrained  # False: positions and outputs mean nothing
     return frame.to_csv(index=False).encode(), "cxrviz-images.csv"

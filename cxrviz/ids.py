@@ -1,7 +1,10 @@
 """Every Dash component id, in one place (pages and tests import them from here)."""
 
-URL = "url"
+QUERY = "query"  # dcc.Store: the query string that describes the current view
+QUERY_SINK = "query-sink"  # clientside callback output (writes QUERY into the address bar)
 BANNER = "banner"
+ABOUT = "about"
+NOTICE = "notice"  # what a URL asked for that no longer exists
 MAP = "map"
 COUNT = "count"
 

@@ -1,4 +1,5 @@
-"""The app's handle on the model: loaded in a background thread after start-up, warmed, locked.
+"""The app's handle on the model: started by the app's start-up, loaded in a background thread,
+warmed, locked.
 
 The app starts without torch; this module imports the compute side only inside its thread. When
 the artifact's weights cannot be found, uploads and saliency say why and the rest of the app works.
@@ -8,24 +9,32 @@ from __future__ import annotations
 import threading
 import time
 
-LOADING, READY, UNAVAILABLE = "loading", "ready", "unavailable"
+IDLE, LOADING, READY, UNAVAILABLE = "idle", "loading", "ready", "unavailable"
 
 
 class PlacementService:
-    def __init__(self, artifact, *, start: bool = True):
+    def __init__(self, artifact, *, enabled: bool = True, weights_path=None):
         self.artifact = artifact
-        self.state = LOADING
-        self.message = "Loading the model and the UMAP reducer…"
+        self.enabled = enabled
+        self.weights_path = weights_path
         self.placer = None
         self.load_seconds = None
         self._lock = threading.Lock()  # one forward / backward pass at a time
-        self._thread = threading.Thread(target=self._load, name="cxrviz-model", daemon=True)
-        if start:
-            self._thread.start()
+        self._thread = None
+        if enabled:
+            self.state, self.message = IDLE, "The model has not been started."
         else:
             self.state = UNAVAILABLE
             self.message = ("Placing new images is switched off on this server (--no-model); "
                             "the map works as usual.")
+
+    def start(self) -> "PlacementService":
+        """Load in the background (idempotent); the map is served meanwhile."""
+        if self.enabled and self._thread is None:
+            self.state, self.message = LOADING, "Loading the model and the UMAP reducer…"
+            self._thread = threading.Thread(target=self._load, name="cxrviz-model", daemon=True)
+            self._thread.start()
+        return self
 
     def _load(self):
         started = time.perf_counter()
@@ -34,21 +43,22 @@ class PlacementService:
             from cxrviz.compute.placement import Placer
 
             try:
-                self.placer = Placer(self.artifact).load()
+                self.placer = Placer(self.artifact).load(weights_path=self.weights_path)
             except WeightsUnavailable as exc:
                 self.state, self.message = UNAVAILABLE, (
                     f"Placing new images and saliency are unavailable: {exc}")
                 return
             self.load_seconds = time.perf_counter() - started
             self.state = READY
-            self.message = (f"Model ready ({self.artifact.manifest['weights']['name']}, loaded "
-                            f"in {self.load_seconds:.0f} s).")
+            self.message = (f"Model ready ({self.artifact.weights.label}, loaded in "
+                            f"{self.load_seconds:.0f} s).")
         except Exception as exc:  # never take the app down with it
             self.state = UNAVAILABLE
             self.message = f"Placing new images is unavailable: {type(exc).__name__}: {exc}"
 
     def wait(self, timeout: float | None = None) -> str:
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
         return self.state
 
     def require(self):

@@ -4,7 +4,7 @@ The artifact is the contract between the two halves of cxrviz, so its vocabulary
 nowhere else. Bump SCHEMA_VERSION when a reader of an older artifact would misread a newer one.
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Bump when anything between the image file and the model input changes (decoding, normalisation,
 # crop, resize): cached per-image results keyed by an older version are then recomputed.
@@ -52,6 +52,7 @@ CLINICAL_NOTES = "clinical_notes"
 STATE = "state"
 STATE_REASON = "state_reason"
 BAD_DENSITY = "bad_density"
+DENSITY_PERCENTILE = "density_percentile"  # % of the collection's images at or below this density
 X = "x"
 Y = "y"
 LOGIT_PREFIX = "logit:"
@@ -65,7 +66,7 @@ METADATA_COLUMNS = (
     SURVIVAL, INTUBATED, INTUBATION_PRESENT, WENT_ICU, IN_ICU, LOCATION, COUNTRY, SUBREGION,
     CONTINENT, DOI, URL, LICENSE, CLINICAL_NOTES,
 )
-DERIVED_COLUMNS = (STATE, STATE_REASON, BAD_DENSITY, X, Y)
+DERIVED_COLUMNS = (STATE, STATE_REASON, BAD_DENSITY, DENSITY_PERCENTILE, X, Y)
 
 
 def logit_column(pathology: str) -> str:
@@ -78,8 +79,11 @@ def image_columns(pathologies) -> list:
 
 
 # ---- views --------------------------------------------------------------------------------------
+# Frontal views as torchxrayvision's COVID19_Dataset names them (its `views` argument).
 VIEW_PA, VIEW_AP, VIEW_AP_SUPINE = "PA", "AP", "AP Supine"
-FRONTAL_VIEWS = (VIEW_PA, VIEW_AP, VIEW_AP_SUPINE)
+VIEW_AP_SEMI_ERECT, VIEW_AP_ERECT = "AP semi erect", "AP erect"
+FRONTAL_VIEWS = (VIEW_PA, VIEW_AP, VIEW_AP_SUPINE, VIEW_AP_SEMI_ERECT, VIEW_AP_ERECT)
+VIEW_LATERAL = "L"
 
 # ---- finding groups -----------------------------------------------------------------------------
 FINDING_GROUPS = (
@@ -101,7 +105,10 @@ TRAJECTORY_COLUMNS = (PATIENTID, FROM_IMAGE_ID, TO_IMAGE_ID, FROM_OFFSET, TO_OFF
                       SURVIVAL)
 
 # ---- density.npz keys ---------------------------------------------------------------------------
+# The grid drawn behind the map, and the density itself (the bad-state points and the bandwidth
+# it was fitted with), so placement scores a new point against exactly this density.
 DENSITY_X, DENSITY_Y, DENSITY_Z = "x", "y", "z"
+DENSITY_BAD_XY, DENSITY_BANDWIDTH = "bad_xy", "bandwidth"
 
 # ---- manifest.json keys -------------------------------------------------------------------------
 M_SCHEMA_VERSION = "schema_version"
@@ -114,15 +121,31 @@ M_KDE = "kde"
 M_STATE_RULES = "state_rules"
 M_COUNTS = "counts"
 M_SKIPPED = "skipped"
+M_EXCLUDED = "excluded"  # metadata rows not on the map by design, grouped by reason
 M_TIMINGS = "timings"
 M_VERSIONS = "versions"
 M_PREPROCESS = "preprocess"
 M_NOTES = "notes"
 M_FILES = "files"
 
-W_NAME, W_SHA256, W_PRETRAINED = "name", "sha256", "pretrained"
+# manifest["weights"]: the typed weights spec (cxrviz.weights.WeightsSpec writes and reads it)
+W_KIND, W_NAME, W_SEED, W_SHA256 = "kind", "name", "seed", "sha256"
+W_PRECISION, W_BATCH_SIZE, W_PRETRAINED, W_PATH = "precision", "batch_size", "pretrained", "path"
+W_KIND_RELEASE, W_KIND_FILE, W_KIND_RANDOM = "release", "file", "random"
+W_KINDS = (W_KIND_RELEASE, W_KIND_FILE, W_KIND_RANDOM)
+
+# manifest["counts"]: embedded_covid + excluded + skipped_covid == metadata_rows
 C_METADATA_ROWS = "metadata_rows"
 C_FRONTAL_XRAY = "frontal_xray"
 C_EMBEDDED_COVID = "embedded_covid"
 C_EMBEDDED_RSNA = "embedded_rsna"
+C_EXCLUDED = "excluded"
 C_SKIPPED = "skipped"
+C_SKIPPED_COVID = "skipped_covid"
+
+# manifest["excluded"] groups and manifest["skipped"] entries
+E_REASON, E_RAW_VALUE, E_COUNT, E_FILENAMES = "reason", "raw_value", "count", "filenames"
+EXCLUDED_NOT_XRAY = "not an X-ray"
+EXCLUDED_LATERAL = "lateral view"
+EXCLUDED_NO_VIEW = "view missing or unreadable"
+EXCLUDED_LIMIT = "beyond --limit"

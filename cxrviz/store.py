@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from cxrviz import schema as S
+from cxrviz.compute.timeline import time_order
+from cxrviz.filters import FILTERS, IDS, LIST, MIN_IMAGES, RANGE, split_ids
 from cxrviz.io.artifact import Artifact, read_artifact
 
 UNTRAINED_WARNING = "Embedding from an untrained network: not meaningful"
@@ -28,14 +30,6 @@ CATEGORICAL = {
 }
 CONTINUOUS = [S.AGE, S.OFFSET, S.BAD_DENSITY]
 
-# filter key -> column, for list-valued ("is one of") filters
-LIST_FILTERS = {
-    "continent": S.CONTINENT, "subregion": S.SUBREGION, "country": S.COUNTRY, "view": S.VIEW,
-    "finding_group": S.FINDING_GROUP, "sex": S.SEX, "survival": S.SURVIVAL, "icu": S.IN_ICU,
-    "intubation": S.INTUBATION_PRESENT, "state": S.STATE,
-}
-
-
 @dataclass
 class Store:
     artifact: Artifact
@@ -44,8 +38,8 @@ class Store:
     trajectories: pd.DataFrame  # with from_pos / to_pos into `covid`
     position: dict  # image_id -> row position in covid
     images_per_patient: np.ndarray  # per covid row: how many images its patient has
-    density_percentile: np.ndarray  # per covid row: % of the collection at or below its density
-    age_range: tuple
+    density_percentile: np.ndarray  # per covid row, as stored by precompute
+    ranges: dict  # RANGE filter key -> (lo, hi) of its column, whole numbers
     rsna_ids: frozenset
 
     @classmethod
@@ -63,13 +57,18 @@ class Store:
         traj["to_pos"] = traj[S.TO_IMAGE_ID].map(position)
         traj = traj.dropna(subset=["from_pos", "to_pos"]).astype({"from_pos": int, "to_pos": int})
         per_patient = covid.groupby(S.PATIENTID)[S.IMAGE_ID].transform("size").to_numpy()
-        dens = covid[S.BAD_DENSITY].to_numpy()
-        ranks = np.searchsorted(np.sort(dens), dens, side="right")
-        percentile = 100.0 * ranks / max(len(dens), 1)
-        ages = covid[S.AGE].dropna()
-        age_range = (int(np.floor(ages.min())), int(np.ceil(ages.max()))) if len(ages) else (0, 100)
-        return cls(art, covid, rsna, traj, position, per_patient, percentile, age_range,
-                   frozenset(rsna[S.IMAGE_ID]))
+        ranges = {}
+        for f in FILTERS:
+            if f.kind == RANGE:
+                known = covid[f.column].dropna()
+                ranges[f.key] = ((int(np.floor(known.min())), int(np.ceil(known.max())))
+                                 if len(known) else (0, 100))
+        return cls(art, covid, rsna, traj, position, per_patient,
+                   covid[S.DENSITY_PERCENTILE].to_numpy(), ranges, frozenset(rsna[S.IMAGE_ID]))
+
+    @property
+    def age_range(self) -> tuple:
+        return self.ranges["age"]
 
     @cached_property
     def hover_text(self) -> list:
@@ -121,26 +120,38 @@ class Store:
         return cache[column]
 
     # ---- filtering ----------------------------------------------------------------------------
+    def default_filters(self) -> dict:
+        """Every filter at its "everything" value."""
+        defaults = {LIST: lambda f: [], RANGE: lambda f: list(self.ranges[f.key]),
+                    MIN_IMAGES: lambda f: 1, IDS: lambda f: ""}
+        return {f.key: defaults[f.kind](f) for f in FILTERS}
+
     def mask(self, filters: dict | None) -> np.ndarray:
-        """Boolean per covid row: does it pass every active filter?"""
+        """Boolean per covid row: does it pass every active filter (keys of cxrviz.filters)?"""
         f = filters or {}
         keep = np.ones(len(self.covid), dtype=bool)
-        for key, column in LIST_FILTERS.items():
-            values = f.get(key)
-            if values:
-                keep &= self.covid[column].isin(list(values)).to_numpy()
-        age = f.get("age")
-        if age and (age[0] > self.age_range[0] or age[1] < self.age_range[1]):
-            a = self.covid[S.AGE].to_numpy()
-            keep &= (a >= age[0]) & (a <= age[1])  # unknown ages drop out of a narrowed range
-        min_images = f.get("min_images")
-        if min_images and int(min_images) > 1:
-            keep &= self.images_per_patient >= int(min_images)
-        patient = (f.get("patient") or "").strip()
-        if patient:
-            only = np.zeros(len(keep), dtype=bool)
-            only[self.patient_positions.get(patient, [])] = True
-            keep &= only
+        for flt in FILTERS:
+            value = f.get(flt.key)
+            if not value:
+                continue
+            column = self.covid[flt.column]
+            if flt.kind == LIST:
+                keep &= column.isin(list(value)).to_numpy()
+            elif flt.kind == RANGE:
+                lo, hi = self.ranges[flt.key]
+                if value[0] > lo or value[1] < hi:
+                    a = column.to_numpy(dtype=float)
+                    keep &= (a >= value[0]) & (a <= value[1])  # unknown values drop out
+            elif flt.kind == MIN_IMAGES:
+                if int(value) > 1:
+                    keep &= self.images_per_patient >= int(value)
+            elif flt.kind == IDS:
+                wanted = split_ids(value)
+                if wanted:
+                    only = np.zeros(len(keep), dtype=bool)
+                    for pid in wanted:
+                        only[self.patient_positions.get(pid, [])] = True
+                    keep &= only
         return keep
 
     def count_text(self, keep: np.ndarray) -> str:
@@ -164,8 +175,7 @@ class Store:
     @cached_property
     def patient_positions(self) -> dict:
         """patientid -> row positions in time order (offset, then filename; undated last)."""
-        order = self.covid.sort_values([S.PATIENTID, S.OFFSET, S.FILENAME],
-                                       na_position="last", kind="mergesort")
+        order = time_order(self.covid)
         return {p: grp.index.to_numpy() for p, grp in order.groupby(S.PATIENTID, sort=False)}
 
     def patient_images(self, patientid: str) -> pd.DataFrame:

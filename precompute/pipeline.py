@@ -1,7 +1,6 @@
 """config -> load -> features -> UMAP -> states / trajectories / density -> artifact."""
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import time
@@ -15,13 +14,13 @@ import pandas as pd
 
 from cxrviz import schema as S
 from cxrviz.compute.cache import ResultCache, key_of
-from cxrviz.compute.density import BadStateDensity
+from cxrviz.compute.derive import derive
 from cxrviz.compute.embedding import MIN_DIST, N_NEIGHBORS
 from cxrviz.compute.features import DISPLAY_VERSION, embed_files
 from cxrviz.compute.model import DEFAULT_BATCH_SIZE, DEFAULT_WEIGHTS, load_embedder
-from cxrviz.compute.states import STATE_RULES, assign_states
-from cxrviz.compute.trajectories import build_trajectories
-from cxrviz.data.covid import read_covid
+from cxrviz.compute.states import STATE_RULES
+from cxrviz.data.covid import exclusions, read_covid
+from cxrviz.hashing import sha256_bytes
 from cxrviz.io.artifact import write_artifact
 
 
@@ -55,6 +54,7 @@ class Summary:
     out: Path
     embedded: dict
     skipped: list
+    excluded: list
     timings: dict
     computed: int
     from_cache: int
@@ -67,6 +67,9 @@ class Summary:
         lines += [f"embedded {source}: {n} images" for source, n in self.embedded.items()]
         lines.append(f"model runs this time: {self.computed} images; from cache: "
                      f"{self.from_cache}")
+        for group in self.excluded:
+            lines.append(f"not on the map by design: {group[S.E_COUNT]} rows, {group[S.E_REASON]}"
+                         f" ({group[S.E_RAW_VALUE] or 'blank'})")
         lines.append(f"skipped: {len(self.skipped)} images")
         for s in self.skipped:
             lines.append(f"  - [{s['source']}] {s['filename']}: {s['reason']}")
@@ -120,7 +123,7 @@ def _umap_cached(logits, cfg: Config, cache: ResultCache):
 
 
 def _array_sha(arr) -> str:
-    return hashlib.sha256(np.ascontiguousarray(arr, np.float32).tobytes()).hexdigest()
+    return sha256_bytes(np.ascontiguousarray(arr, np.float32).tobytes())
 
 
 def build_artifact(cfg: Config) -> Summary:
@@ -131,7 +134,12 @@ def build_artifact(cfg: Config) -> Summary:
     with _timed(timings, "load"):
         covid = read_covid(cfg.dataset)
         rows = covid.frame
-        if cfg.limit is not None:
+        excluded = list(covid.excluded)
+        if cfg.limit is not None and len(rows) > cfg.limit:
+            beyond = rows.iloc[cfg.limit:]
+            excluded += exclusions(pd.Series(S.EXCLUDED_LIMIT, index=beyond.index),
+                                   pd.Series(str(cfg.limit), index=beyond.index),
+                                   beyond[S.FILENAME])
             rows = rows.head(cfg.limit)
         frames = [rows]
         rsna_info = None
@@ -171,40 +179,27 @@ def build_artifact(cfg: Config) -> Summary:
                                f"  {s['filename']}: {s['reason']}" for s in skipped))
     features = np.stack([result.features[p] for p in images["path"]]).astype(np.float32)
     logits = np.stack([result.logits[p] for p in images["path"]]).astype(np.float32)
+    display = {iid: result.display[p] for iid, p in zip(images[S.IMAGE_ID], images["path"])}
 
     with _timed(timings, "umap"):
         coords, umap_blob, umap_params = _umap_cached(logits, cfg, cache)
 
-    with _timed(timings, "states"):
-        images[S.X], images[S.Y] = coords[:, 0], coords[:, 1]
-        is_covid = images[S.SOURCE] == S.SOURCE_COVID
-        states = pd.DataFrame({S.STATE: S.STATE_UNKNOWN,
-                               S.STATE_REASON: "reference image (no outcome data)"},
-                              index=images.index)
-        states.loc[is_covid] = assign_states(images[is_covid])
-        images[S.STATE], images[S.STATE_REASON] = states[S.STATE], states[S.STATE_REASON]
-        trajectories = build_trajectories(images[is_covid])
-        kde = BadStateDensity().fit(coords[(images[S.STATE] == S.STATE_BAD).to_numpy()])
-        gx, gy, gz = kde.grid(coords)
-        images[S.BAD_DENSITY] = kde.score(coords)
-        for j, name in enumerate(embedder.pathologies):
-            images[S.logit_column(name)] = logits[:, j]
-
-    display = {iid: result.display[p] for iid, p in zip(images[S.IMAGE_ID], images["path"])}
-    images = images[S.image_columns(embedder.pathologies)]
-    images = images.astype({S.OFFSET: "float64", S.AGE: "float64", S.X: "float32",
-                            S.Y: "float32", S.BAD_DENSITY: "float64"})
+    with _timed(timings, "derive"):
+        derived = derive(images, coords, logits, embedder.pathologies)
 
     if covid.shared_files:
         notes.append(
             f"{len(covid.shared_files)} image files are listed under more than one metadata row "
             "(different patient ids); each row is its own point with the same image: "
             + "; ".join(f"{name}: {', '.join(ids)}" for name, ids in covid.shared_files))
+    embedded_covid = int((images[S.SOURCE] == S.SOURCE_COVID).sum())
     counts = {
         S.C_METADATA_ROWS: covid.metadata_rows,
         S.C_FRONTAL_XRAY: int(len(covid.frame)),
-        S.C_EMBEDDED_COVID: int((images[S.SOURCE] == S.SOURCE_COVID).sum()),
+        S.C_EMBEDDED_COVID: embedded_covid,
         S.C_EMBEDDED_RSNA: int((images[S.SOURCE] == S.SOURCE_RSNA).sum()),
+        S.C_EXCLUDED: sum(group[S.E_COUNT] for group in excluded),
+        S.C_SKIPPED_COVID: sum(s["source"] == S.SOURCE_COVID for s in skipped),
         S.C_SKIPPED: len(skipped),
     }
     manifest = {
@@ -215,18 +210,17 @@ def build_artifact(cfg: Config) -> Summary:
                      "rsna": str(Path(cfg.rsna).expanduser().resolve()) if cfg.rsna else None,
                      "rsna_subset": cfg.rsna_subset if cfg.rsna else None,
                      "limit": cfg.limit},
-        S.M_WEIGHTS: {S.W_NAME: embedder.name, S.W_SHA256: embedder.sha256,
-                      S.W_PRETRAINED: embedder.pretrained, "path": embedder.path,
-                      "precision": embedder.precision, "batch_size": embedder.batch_size,
-                      "outputs": "features2 (1024-d) and classifier logits; op_threshs=None"},
+        S.M_WEIGHTS: embedder.spec.to_manifest(),
         S.M_PATHOLOGIES: list(embedder.pathologies),
         S.M_PREPROCESS: {"version": S.PREPROCESS_VERSION, "display": DISPLAY_VERSION,
+                         "outputs": "features2 (1024-d) and classifier logits; op_threshs=None",
                          "steps": "normalize(img, maxval of real bit depth) -> first channel -> "
                                   "XRayCenterCrop -> XRayResizer(224, skimage)"},
         S.M_UMAP: umap_params,
-        S.M_KDE: kde.params(),
+        S.M_KDE: derived.kde_params,
         S.M_STATE_RULES: STATE_RULES,
         S.M_COUNTS: counts,
+        S.M_EXCLUDED: excluded,
         S.M_SKIPPED: skipped,
         S.M_NOTES: notes,
         S.M_TIMINGS: timings,
@@ -234,13 +228,11 @@ def build_artifact(cfg: Config) -> Summary:
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("progress",)},
     }
     with _timed(timings, "write"):
-        out = write_artifact(cfg.out, manifest=manifest, images=images,
-                             trajectories=trajectories,
-                             density={S.DENSITY_X: gx, S.DENSITY_Y: gy, S.DENSITY_Z: gz},
+        out = write_artifact(cfg.out, manifest=manifest, images=derived.images,
+                             trajectories=derived.trajectories, density=derived.density,
                              features=features, umap_bytes=umap_blob, display=display)
-    embedded = {"covid": counts[S.C_EMBEDDED_COVID]}
+    embedded = {"covid": embedded_covid}
     if cfg.rsna:
         embedded["rsna"] = counts[S.C_EMBEDDED_RSNA]
-    return Summary(out, embedded, skipped, timings, result.computed, result.from_cache,
-                   embedder.pretrained, embedder.name, notes)
-
+    return Summary(out, embedded, skipped, excluded, timings, result.computed, result.from_cache,
+                   embedder.spec.pretrained, embedder.spec.label, notes)

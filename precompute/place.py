@@ -19,17 +19,19 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.add_argument("-k", type=int, default=8, help="nearest images to list (default 8)")
     p.add_argument("--space", choices=("logits", "features"), default="logits")
+    p.add_argument("--weights", metavar="PATH",
+                   help="the artifact's weights file, when it is neither in torchxrayvision's "
+                        "cache folder nor at the path recorded in the artifact (checked by sha256)")
     p.add_argument("--download", action="store_true", help="allow downloading named weights")
     args = p.parse_args(argv)
 
-    from cxrviz import schema as S
     from cxrviz.compute.model import WeightsUnavailable
     from cxrviz.compute.placement import Placer, UploadRejected
     from cxrviz.io.artifact import ArtifactError, read_artifact
 
     try:
         art = read_artifact(args.artifact)
-        placer = Placer(art).load(allow_download=args.download)
+        placer = Placer(art).load(weights_path=args.weights, allow_download=args.download)
     except (ArtifactError, WeightsUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 4 if isinstance(exc, WeightsUnavailable) else 3
@@ -41,7 +43,7 @@ def main(argv=None) -> int:
         except (UploadRejected, OSError) as exc:
             failed += 1
             results.append({"file": name, "error": str(exc)})
-    info = {"artifact": str(art.path), "weights": art.manifest[S.M_WEIGHTS][S.W_NAME],
+    info = {"artifact": str(art.path), "weights": art.weights.to_manifest(),
             "pretrained": art.pretrained, "space": args.space, "results": results}
     if args.json:
         print(json.dumps(info, indent=2))

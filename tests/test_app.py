@@ -1,19 +1,24 @@
-"""The app over the real artifact: store, figure builders, callbacks as plain functions, routes."""
+"""The app over the real artifact: store, figure builders, callbacks as plain functions, routes.
+
+Expected values come from plain pandas on the artifact's files (or metadata.csv), not from the
+store or the figure builders under test.
+"""
 import io
 import json
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs
 
 import numpy as np
 import pandas as pd
 import pytest
 from dash import Patch
-from werkzeug.datastructures import MultiDict
+from plotly.utils import PlotlyJSONEncoder
 
 from cxrviz import figures, ids
 from cxrviz import schema as S
+from cxrviz.filters import FILTERS, IDS, LIST, MIN_IMAGES, RANGE
 from cxrviz.store import UNTRAINED_WARNING
 from tests.app_helpers import run_callback
 
@@ -30,9 +35,9 @@ def app(covid_artifact):
 
 @pytest.fixture(scope="module")
 def store(app):
-    from cxrviz.appstate import get_store
+    from cxrviz.appstate import current
 
-    return get_store()
+    return current().store
 
 
 @pytest.fixture(scope="module")
@@ -42,28 +47,70 @@ def page(app):
     return page
 
 
-def test_store_filters_and_count(store):
-    everything = store.mask({})
-    assert everything.all() and store.count_text(everything).startswith("559 of 559 images")
-    europe = store.mask({"continent": ["Europe"]})
-    assert europe.sum() == (store.covid[S.CONTINENT] == "Europe").sum() < 559
-    narrow = store.mask({"continent": ["Europe"], "state": ["bad"], "age": [40, 60]})
-    rows = store.covid[narrow]
-    assert (rows[S.STATE] == "bad").all() and rows[S.AGE].between(40, 60).all()
-    assert store.mask({"patient": "205"}).sum() == 7
-    multi = store.mask({"min_images": 5})
-    assert (store.covid[multi].groupby(S.PATIENTID).size() >= 5).all()
+@pytest.fixture(scope="module")
+def images(covid_artifact):
+    """The second route: images.parquet read with pandas."""
+    return pd.read_parquet(covid_artifact.out / S.IMAGES_FILE)
 
 
-def test_map_figure_is_pure_and_ordered(store):
+def as_json(component) -> str:
+    """A component tree as the browser receives it (nested components included)."""
+    return json.dumps(component, cls=PlotlyJSONEncoder)
+
+
+def counts_by_pandas(rows: pd.DataFrame, total: int) -> str:
+    return f"{len(rows)} of {total} images, {rows[S.PATIENTID].nunique()} patients"
+
+
+def test_store_filters_and_count(store, images):
+    assert store.count_text(store.mask({})) == counts_by_pandas(images, 559)
+    europe = images[images[S.CONTINENT] == "Europe"]
+    assert 0 < len(europe) < 559
+    assert store.count_text(store.mask({"continent": ["Europe"]})) == counts_by_pandas(europe, 559)
+    narrow = images[(images[S.CONTINENT] == "Europe") & (images[S.STATE] == "bad")
+                    & images[S.AGE].between(40, 60)]
+    mask = store.mask({"continent": ["Europe"], "state": ["bad"], "age": [40, 60]})
+    assert set(images[mask][S.IMAGE_ID]) == set(narrow[S.IMAGE_ID])
+    assert store.mask({"patient": "205"}).sum() == 7  # hand-counted in metadata.csv
+    assert store.mask({"patient": "205, 178"}).sum() == 7 + (images[S.PATIENTID] == "178").sum()
+    per_patient = images.groupby(S.PATIENTID)[S.IMAGE_ID].transform("size")
+    assert store.mask({"min_images": 5}).sum() == (per_patient >= 5).sum()
+
+
+def test_every_filter_of_the_table_drives_layout_mask_and_url(page, store, images):
+    """One table: each filter has a control in the page, narrows the mask, survives the URL."""
+    layout = as_json(page.layout())
+    for f in FILTERS:
+        assert f'"id": "{f.cid}"' in layout, f.key
+        if f.kind == LIST:
+            value = [images[f.column].value_counts().index[-1]]
+            expected = images[f.column].isin(value)
+        elif f.kind == RANGE:
+            value = [50, 60]
+            expected = images[f.column].between(50, 60)
+        elif f.kind == MIN_IMAGES:
+            value = 3
+            expected = images.groupby(S.PATIENTID)[S.IMAGE_ID].transform("size") >= 3
+        elif f.kind == IDS:
+            value = "205"
+            expected = images[S.PATIENTID] == "205"
+        filters = {**store.default_filters(), f.key: value}
+        mask = store.mask(filters)
+        assert 0 < mask.sum() < len(images) and (mask == expected.to_numpy()).all(), f.key
+        query = page.urlstate.encode(filters, page.urlstate.DEFAULT_VIEW, None, store)
+        back = page.urlstate.decode({k: v if len(v) > 1 else v[0]
+                                     for k, v in parse_qs(query[1:]).items()}, store)
+        assert back["filters"][f.key] == value and back["ignored"] == [], f.key
+
+
+def test_map_figure_traces(store, images, covid_artifact):
     fig = figures.map_figure(store)
-    again = figures.map_figure(store)
-    assert fig.to_json() == again.to_json()  # no hidden state
     t = figures.TRACE
     assert fig.data[t["points"]].type == "scattergl"
-    assert list(fig.data[t["points"]].customdata) == store.covid[S.IMAGE_ID].tolist()
+    assert list(fig.data[t["points"]].customdata) == images[S.IMAGE_ID].tolist()
     assert fig.data[t["density"]].type == "heatmap"
-    n_edges = len(store.trajectories)
+    dated = images[images[S.OFFSET].notna()].groupby(S.PATIENTID).size()
+    n_edges = int((dated - 1).sum())  # consecutive dated pairs, counted with pandas
     paths = sum(np.isnan(fig.data[t[k]].x).sum() for k in ("path_Y", "path_N", "path_unknown"))
     arrows = sum(np.isnan(fig.data[t[k]].x).sum()
                  for k in ("arrow_good", "arrow_bad", "arrow_unknown"))
@@ -73,25 +120,28 @@ def test_map_figure_is_pure_and_ordered(store):
     assert any(UNTRAINED_WARNING in a.text for a in fig.layout.annotations)
 
 
-def test_arrows_point_from_earlier_to_later(store):
-    edge = store.trajectories[store.trajectories[S.PATIENTID] == "205"].iloc[0]
-    lines = figures.trajectory_lines(store, store.trajectories.loc[[edge.name]])
-    name = f"arrow_{edge[S.TO_STATE]}"
+def test_arrows_point_from_earlier_to_later(store, images):
+    p205 = images[images[S.PATIENTID] == "205"].sort_values(S.OFFSET)
+    a, b = p205.iloc[0], p205.iloc[1]  # days 1 and 6
+    edge = store.trajectories[(store.trajectories[S.FROM_IMAGE_ID] == a[S.IMAGE_ID])]
+    assert edge[S.TO_IMAGE_ID].tolist() == [b[S.IMAGE_ID]]
+    lines = figures.trajectory_lines(store, edge)
+    name = f"arrow_{b[S.STATE]}"
     xs, ys = lines[name]
     assert all(len(lines[k][0]) == 0 for k in lines if k not in (name, "path_Y"))
-    a, b = store.covid.iloc[edge["from_pos"]], store.covid.iloc[edge["to_pos"]]
-    direction = np.array([b[S.X] - a[S.X], b[S.Y] - a[S.Y]])
+    direction = np.array([b[S.X] - a[S.X], b[S.Y] - a[S.Y]], dtype=float)
     tip = np.array([xs[1], ys[1]])
     np.testing.assert_allclose(tip, [a[S.X], a[S.Y]] + figures.ARROW_AT * direction, rtol=1e-5)
     for wing in (0, 2):  # both wings trail behind the tip, along the edge's direction
         assert np.dot(np.array([xs[wing], ys[wing]]) - tip, direction) < 0
 
 
-def test_colour_by_continuous_output(store):
+def test_colour_by_continuous_output(store, images):
     fig = figures.map_figure(store, color_by="logit:Lung Opacity")
     marker = fig.data[figures.TRACE["points"]].marker
-    assert marker.showscale and 0 <= marker.cmin <= marker.cmax <= 1
-    assert "P(Lung Opacity)" in marker.colorbar.title.text
+    probs = 1 / (1 + np.exp(-images["logit:Lung Opacity"].to_numpy(float)))
+    np.testing.assert_allclose(np.asarray(marker.color, float), probs, rtol=1e-6)
+    assert marker.showscale and "P(Lung Opacity)" in marker.colorbar.title.text
 
 
 def test_outputs_figure_sorted_probabilities():
@@ -103,26 +153,29 @@ def test_outputs_figure_sorted_probabilities():
     np.testing.assert_allclose(bar.customdata, [-1.0, 0.5, 2.0])
 
 
-def test_click_selects_by_customdata_and_shows_detail(page, store):
+def test_click_selects_by_customdata_and_shows_detail(page, images):
     click = {"points": [{"customdata": IMAGE_205, "x": 0.1, "y": 0.2}]}
-    selected = run_callback(page.select_image, {f"{ids.MAP}.clickData": click}, click, [])
+    selected = run_callback(page.detail.select_image, {f"{ids.MAP}.clickData": click},
+                            click=click, thumbs=[], neighbours=[])
     assert selected == IMAGE_205
-    detail = run_callback(page.show_detail, {f"{ids.SELECTED}.data": selected}, selected)
-    text = json.dumps([c.to_plotly_json() for c in detail], default=str)
+    detail = run_callback(page.detail.show_detail, {f"{ids.SELECTED}.data": selected},
+                          image_id=selected)
+    text = as_json(detail)
     assert "205" in text and "covid-19-pneumonia-progression-and-regression-day11" in text
     outputs = next(c for c in detail if getattr(c, "id", None) == ids.DETAIL_OUTPUTS)
     assert len(outputs.figure.data[0].y) == 18
     timeline = next(c for c in detail if getattr(c, "id", None) == ids.TIMELINE)
-    assert "Patient 205: 7 images" in json.dumps(timeline.to_plotly_json(), default=str)
+    days = [as_json(b) for b in timeline.children[1].children]
+    assert [d.split('day ')[1].split('"')[0] for d in days] == ["1", "6", "11", "13", "20", "24",
+                                                                "28"]  # metadata.csv, by hand
 
 
-def test_filter_change_sends_a_patch_not_the_figure(page, store):
-    args = ["state", ["density", "trajectories", "rsna"], "heatmap", 0.55, "dim",
-            ["Europe"], *([None] * 9), list(store.age_range), 1, "", None]
-    patch, count = run_callback(page.update_map, {f"{ids.F_CONTINENT}.value": ["Europe"]},
-                                *args)
+def test_filter_change_sends_a_patch_not_the_figure(page, store, images):
+    filters = {**store.default_filters(), "continent": ["Europe"]}
+    patch, count = run_callback(page.callbacks.update_map, {f"{ids.F_CONTINENT}.value": ["Europe"]},
+                                filters=filters, view=page.urlstate.DEFAULT_VIEW, selected=None)
     assert isinstance(patch, Patch)
-    assert count == store.count_text(store.mask({"continent": ["Europe"]}))
+    assert count == counts_by_pandas(images[images[S.CONTINENT] == "Europe"], 559)
     ops = patch.to_plotly_json()["operations"]
     touched = {tuple(op["location"][:2]) for op in ops}
     assert ("data", figures.TRACE["points"]) in touched
@@ -130,32 +183,58 @@ def test_filter_change_sends_a_patch_not_the_figure(page, store):
 
 
 def test_url_state_round_trip(page, store):
-    filters = {"continent": ["Europe", "Asia"], "state": ["bad"], "age": [30, 70],
-               "min_images": 2, "patient": ""}
+    filters = {**store.default_filters(), "continent": ["Europe", "Asia"], "state": ["bad"],
+               "age": [30, 70], "min_images": 2}
     view = {"color": "logit:Effusion", "show": ["density"], "density_style": "contours",
             "opacity": 0.3, "mode": "hide"}
-    query = page.query_from(filters, view, IMAGE_205, store)
-    back = page.state_from_query(MultiDict(parse_qsl(query[1:])), store)
-    assert back["filters"]["continent"] == ["Europe", "Asia"]
-    assert back["filters"]["state"] == ["bad"] and back["filters"]["age"] == [30, 70]
-    assert back["filters"]["min_images"] == 2
-    assert (back["color"], back["show"], back["density_style"], back["opacity"], back["mode"]) \
-        == ("logit:Effusion", ["density"], "contours", 0.3, "hide")
+    query = page.urlstate.encode(filters, view, IMAGE_205, store)
+    assert parse_qs(query[1:])["continent"] == ["Europe", "Asia"]
+    parsed = {k: v if len(v) > 1 else v[0] for k, v in parse_qs(query[1:]).items()}
+    back = page.urlstate.decode(parsed, store)
+    assert back["filters"] == filters and back["view"] == view
     assert back["selected"] == IMAGE_205
-    junk = page.state_from_query(MultiDict([("continent", "Atlantis"), ("image", "../x"),
-                                            ("color", "evil"), ("age", "x-y")]), store)
+    junk = page.urlstate.decode({"continent": "Atlantis", "image": "../x", "color": "evil",
+                                 "age": "x-y"}, store)
     assert junk["filters"]["continent"] == [] and junk["selected"] is None
-    assert junk["color"] == "state"
+    assert junk["view"]["color"] == "state"
+    assert sorted(junk["ignored"]) == ["age=x-y", "color=evil", "continent=Atlantis",
+                                       "image=../x"]
 
 
-def test_selection_summary_counts(page, store):
-    points = [{"customdata": i} for i in store.covid[S.IMAGE_ID][:40]]
-    out = page.selection_summary({"points": points})
-    text = json.dumps([c.to_plotly_json() for c in out], default=str)
-    assert "Selection: 40 images" in text
+def test_layout_from_a_query_renders_that_view(page, images):
+    """Dash Pages calls layout(**query): the count and the notice follow the URL."""
+    out = as_json(page.layout(continent=["Europe", "Asia"], color="nope"))
+    rows = images[images[S.CONTINENT].isin(["Europe", "Asia"])]
+    assert counts_by_pandas(rows, 559) in out
+    assert "ignored: color=nope" in out
 
 
-def test_display_route_serves_ids_only(app, store):
+def test_about_accounts_for_every_metadata_row(page, store, dataset):
+    meta = pd.read_csv(dataset / "metadata.csv", dtype=str, keep_default_na=False)
+    out = as_json(page.about(store))
+    assert f"{len(meta)} rows in metadata.csv: 559 on the map, 181 left out by design, " \
+           "11 skipped" in out
+    assert f"{(meta['modality'] == 'CT').sum()} not an X-ray: CT" in out
+    assert f"{((meta['modality'] == 'X-ray') & (meta['view'] == 'L')).sum()} lateral view: L" in out
+
+
+def test_selection_summary_counts(page, images):
+    chosen = images.iloc[:40]
+    out = page.callbacks.selection_summary(
+        selected_data={"points": [{"customdata": i} for i in chosen[S.IMAGE_ID]]})
+    text = as_json(out)
+    assert f"Selection: 40 images, {chosen[S.PATIENTID].nunique()} patients" in text
+
+
+def test_a_second_artifact_in_the_same_process_is_refused(app, tmp_path):
+    from cxrviz.app import create_app
+    from cxrviz.appstate import AlreadyServing
+
+    with pytest.raises(AlreadyServing, match="one artifact per process|One artifact per process"):
+        create_app(tmp_path / "another")
+
+
+def test_display_route_serves_ids_only(app):
     client = app.server.test_client()
     ok = client.get(f"/display/{IMAGE_205}.jpg")
     assert ok.status_code == 200 and ok.data[:3] == b"\xff\xd8\xff"
@@ -173,21 +252,21 @@ def test_malformed_callback_requests_get_4xx(app):
              (json.dumps({"output": "nope.children", "outputs": {}, "inputs": [],
                           "changedPropIds": []}), "application/json"),
              (json.dumps({"output": "x"}), "application/json"),
-             ("A" * 29_000_000, "application/json")]  # over the 28 MB limit: 413
+             ("A" * 29_000_000, "application/json")]  # over the upload limit: 413
     for body, ctype in cases:
         r = client.post(url, data=body, content_type=ctype)
         assert 400 <= r.status_code < 500, (body[:40], r.status_code)
     assert client.get("/").status_code == 200  # still up
 
 
-def test_exports_are_valid_files(store):
-    from cxrviz.export import export_csv, export_image
-
-    keep = store.mask({"continent": ["Europe"]})
-    png, _ = export_image(store, "png", "single", keep=keep, color_by="state")
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+def test_exports_are_valid_files(store, images):
     from PIL import Image
 
+    from cxrviz.export import export_csv, export_image
+
+    keep = (images[S.CONTINENT] == "Europe").to_numpy()
+    png, _ = export_image(store, "png", "single", keep=keep, color_by="state")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width = Image.open(io.BytesIO(png)).size[0]
     assert width == pytest.approx(89 / 25.4 * 300, abs=3)  # 89 mm at 300 dpi
     svg, _ = export_image(store, "svg", "double", keep=keep, color_by="state")
@@ -196,23 +275,34 @@ def test_exports_are_valid_files(store):
     assert pdf[:5] == b"%PDF-"
     data, _ = export_csv(store, keep)
     frame = pd.read_csv(io.BytesIO(data))
-    assert len(frame) == keep.sum() and (frame["weights_pretrained"] == False).all()  # noqa: E712
+    assert sorted(frame[S.IMAGE_ID]) == sorted(images.loc[keep, S.IMAGE_ID])
+    assert (frame["weights_pretrained"] == False).all()  # noqa: E712
     assert {"x", "y", "state", "logit:Lung Opacity"} <= set(frame.columns)
 
 
 def test_app_start_does_not_import_torch_or_umap(covid_artifact):
-    code = ("import sys; sys.path.insert(0, '.'); import app; app.build(sys.argv[1]); "
-            "assert 'torch' not in sys.modules and 'umap' not in sys.modules; print('ok')")
+    code = ("import sys; sys.path.insert(0, '.'); import app; app.build(sys.argv[1], model=False);"
+            " a = __import__('cxrviz.app').app.create_app(sys.argv[1], model=False);"
+            " a.server.test_client().get('/');"
+            " assert 'torch' not in sys.modules and 'umap' not in sys.modules; print('ok')")
     done = subprocess.run([sys.executable, "-c", code, str(covid_artifact.out)],
-                          capture_output=True, text=True,
-                          cwd=ROOT)
+                          capture_output=True, text=True, cwd=ROOT)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_model_service_starts_only_when_asked(covid_artifact):
+    """Building the app does not load the model; app.py's start-up does."""
+    code = ("import sys; sys.path.insert(0, '.'); from cxrviz.app import create_app, start_model;"
+            " from cxrviz.appstate import current; create_app(sys.argv[1]);"
+            " print(current().service.state); start_model(); print(current().service.state)")
+    done = subprocess.run([sys.executable, "-c", code, str(covid_artifact.out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.split() == ["idle", "loading"], done.stderr
 
 
 def test_bad_artifact_is_refused_with_a_message(tmp_path):
     (tmp_path / "half").mkdir()
     done = subprocess.run([sys.executable, "app.py", "--artifact", str(tmp_path / "half")],
-                          capture_output=True, text=True,
-                          cwd=ROOT, timeout=60)
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 2
     assert "manifest.json is missing" in done.stderr and "python -m precompute" in done.stderr

@@ -12,6 +12,7 @@ from PIL import Image
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
 from cxrviz import figures, ids
+from cxrviz.appstate import current
 
 POINTS = figures.TRACE["points"]
 
@@ -36,9 +37,10 @@ return {x: r.left + px[best], y: r.top + py[best], id: tr.customdata[best], gap:
 
 @pytest.fixture
 def started(dash_duo, covid_artifact):
-    from cxrviz.app import create_app
+    from cxrviz.app import create_app, start_model
 
     app = create_app(covid_artifact.out)
+    start_model()
     dash_duo.start_server(app)
     dash_duo.wait_for_element(f"#{ids.MAP} .js-plotly-plot", timeout=30)
     dash_duo.wait_for_contains_text(f"#{ids.COUNT}", "of 559 images", timeout=30)
@@ -92,11 +94,9 @@ def test_page_loads_without_console_errors(started):
 
 
 def test_click_shows_patient_and_outputs(started, covid_artifact):
-    from cxrviz.appstate import get_store
-
     duo = started
     image_id = click_lonely_point(duo)
-    row = get_store().row(image_id)
+    row = current().store.row(image_id)
     wait_for_detail(duo, row["patientid"])
     n_outputs = wait_until(lambda: duo.driver.execute_script(
         f"const g = document.querySelector('#{ids.DETAIL_OUTPUTS} .js-plotly-plot');"
@@ -107,10 +107,9 @@ def test_click_shows_patient_and_outputs(started, covid_artifact):
 
 
 def test_continent_filter_changes_count_and_url_restores_view(started):
-    from cxrviz.appstate import get_store
-
     duo = started
-    europe = int(get_store().mask({"continent": ["Europe"]}).sum())
+    images = current().store.covid
+    europe = int((images["continent"] == "Europe").sum())
     assert 0 < europe < 559
     duo.select_dcc_dropdown(f"#{ids.F_CONTINENT}", value="Europe")
     duo.wait_for_contains_text(f"#{ids.COUNT}", f"{europe} of 559 images", timeout=20)
@@ -123,7 +122,7 @@ def test_continent_filter_changes_count_and_url_restores_view(started):
     duo.driver.get(url)  # a fresh page load from the copied URL
     duo.wait_for_contains_text(f"#{ids.COUNT}", f"{europe} of 559 images", timeout=30)
     assert "Europe" in duo.find_element(f"#{ids.F_CONTINENT}").text
-    patient = get_store().row(image_id)["patientid"]
+    patient = current().store.row(image_id)["patientid"]
     wait_for_detail(duo, patient)
     assert duo.get_logs() == []
 
@@ -148,10 +147,8 @@ def test_export_downloads_a_valid_file(started, fmt, check):
 
 
 def test_upload_places_a_marker_and_shows_the_panel(started, dataset, tmp_path):
-    from cxrviz.appstate import get_service
-
     duo = started
-    assert get_service().wait(300) == "ready"
+    assert current().service.wait(300) == "ready"
     duo.wait_for_contains_text(f"#{ids.MODEL_STATUS}", "Model ready", timeout=30)
     image = sorted((dataset / "images").glob("*.jpg"))[5]
     duo.find_element(f"#{ids.UPLOAD} input[type=file]").send_keys(str(image))

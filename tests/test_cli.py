@@ -82,5 +82,6 @@ def test_local_weights_file_marked_untrained(dataset, tmp_path):
                "--cache-dir", str(tmp_path / "cache"))
     assert done.returncode == 0, done.stderr
     w = read_artifact(tmp_path / "art").manifest[S.M_WEIGHTS]
-    assert w[S.W_NAME] == "w.pt" and w[S.W_PRETRAINED] is False
+    assert (w[S.W_KIND], w[S.W_NAME], w[S.W_PRETRAINED]) == ("file", "w.pt", False)
+    assert w[S.W_PATH] == str((tmp_path / "w.pt").resolve())
     assert np.isfinite(read_artifact(tmp_path / "art").images[S.X]).all()

@@ -42,6 +42,10 @@ def test_normalisation_rules():
     assert normalise_yn("Would have been stated") == "unknown"
     assert normalise_view("APS") == "AP Supine" and normalise_view("ap supine") == "AP Supine"
     assert normalise_view("Bettaufnahme") == "AP Supine" and normalise_view("L") == "L"
+    for spelling in ("AP semi erect", "AP Semi Erect", "ap  semi-erect", " AP_semi erect "):
+        assert normalise_view(spelling) == "AP semi erect", spelling
+    assert normalise_view("AP erect") == normalise_view("ap Erect") == "AP erect"
+    assert normalise_view("?") == "?" and normalise_view("") == ""
     flat = {"COVID-19": "COVID-19", "COVID-19, ARDS": "COVID-19", "SARS": "other viral",
             "Streptococcus": "bacterial", "Pneumocystis": "fungal", "Lipoid": "lipoid",
             "No Finding": "no finding", "todo": "unknown", "Pneumonia": "unknown",
@@ -90,6 +94,30 @@ def test_later_schema_reads_the_same(dataset, tmp_path):
     assert (new[S.FINDING_GROUP] == old[S.FINDING_GROUP]).all()
     assert new[S.FINDING].str.startswith("Pneumonia/Viral/COVID-19").sum() == (
         old[S.FINDING_GROUP] == "COVID-19").sum()
+
+
+def test_every_frontal_view_torchxrayvision_counts_is_read(dataset, tmp_path):
+    """Views present in the live dataset (AP semi erect, AP erect) are frontal rows, and no row
+    disappears: frontal + excluded = metadata rows."""
+    with open(dataset / "metadata.csv", newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.DictReader(fh)
+        header, rows = reader.fieldnames, list(reader)
+    lateral = [i for i, r in enumerate(rows) if r["view"] == "L"][:3]
+    rows[lateral[0]]["view"] = "AP semi erect"
+    rows[lateral[1]]["view"] = "AP Semi-Erect"
+    rows[lateral[2]]["view"] = "AP erect"
+    with open(tmp_path / "metadata.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=header)
+        w.writeheader()
+        w.writerows(rows)
+    read = read_covid(tmp_path)
+    views = read.frame[S.VIEW].value_counts()
+    assert (views["AP semi erect"], views["AP erect"]) == (2, 1)
+    assert len(read.frame) == 573
+    excluded = sum(g[S.E_COUNT] for g in read.excluded)
+    assert len(read.frame) + excluded == read.metadata_rows == 751
+    assert {g[S.E_RAW_VALUE]: g[S.E_COUNT] for g in read.excluded
+            if g[S.E_REASON] == "lateral view"} == {"L": 55}
 
 
 def test_missing_dataset_says_how_to_get_it(tmp_path):

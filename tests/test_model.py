@@ -1,4 +1,6 @@
 """Weights resolution (named, local file, random) and equality with torchxrayvision's own pipeline."""
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -38,7 +40,8 @@ def test_named_weights_load_from_the_cache_folder(monkeypatch, tmp_path, written
     target = weights_cache_path("densenet121-res224-all")
     target.write_bytes((folder / "release-format.pt").read_bytes())
     emb = load_embedder("densenet121-res224-all", allow_download=False)
-    assert emb.pretrained and emb.pathologies == list(xrv.models.model_urls["all"]["labels"])
+    assert emb.spec.pretrained and emb.pathologies == list(xrv.models.model_urls["all"]["labels"])
+    assert (emb.spec.kind, emb.spec.path) == ("release", str(target))
     assert emb.model.op_threshs is None  # raw logits, calibration off
     x = torch.zeros(1, 1, 224, 224)
     with torch.no_grad():
@@ -50,15 +53,48 @@ def test_named_weights_load_from_the_cache_folder(monkeypatch, tmp_path, written
 def test_local_weights_file(written_weights, name):
     folder, model = written_weights
     emb = load_embedder(str(folder / name), pretrained=False)
-    assert not emb.pretrained and len(emb.sha256) == 64
+    assert not emb.spec.pretrained and emb.spec.kind == "file"
+    assert emb.spec.sha256 == hashlib.sha256((folder / name).read_bytes()).hexdigest()
     for a, b in zip(emb.model.state_dict().values(), model.state_dict().values()):
         assert torch.equal(a, b)
 
 
 def test_random_weights_are_seeded_and_flagged():
     a, b, c = (load_embedder("random", seed=s) for s in (0, 0, 1))
-    assert not a.pretrained and a.sha256 == b.sha256 != c.sha256
-    assert a.sha256 == state_dict_sha256(a.model)
+    assert not a.spec.pretrained and a.spec.sha256 == b.spec.sha256 != c.spec.sha256
+    assert a.spec.sha256 == state_dict_sha256(a.model)
+
+
+@pytest.mark.parametrize("kind", ["random", "file", "release"])
+def test_weights_spec_is_written_once_and_read_back_exactly(kind, written_weights, tmp_path,
+                                                            monkeypatch):
+    """to_manifest -> JSON -> from_manifest gives the same spec, and the embedder rebuilt from
+    it has the same weights, precision and batch size: nothing is parsed or defaulted."""
+    import json
+
+    from cxrviz.compute.model import embedder_from_spec
+    from cxrviz.weights import WeightsSpec
+
+    folder, _ = written_weights
+    monkeypatch.setattr(xrv.utils, "get_cache_dir", lambda: str(tmp_path))
+    if kind == "release":
+        target = weights_cache_path("densenet121-res224-all")
+        target.write_bytes((folder / "release-format.pt").read_bytes())
+        weights = "densenet121-res224-all"
+    else:
+        weights = "random" if kind == "random" else str(folder / "state-dict.pt")
+    emb = load_embedder(weights, precision="bf16", batch_size=3, seed=7, pretrained=False)
+    entry = json.loads(json.dumps(emb.spec.to_manifest()))
+    spec = WeightsSpec.from_manifest(entry)
+    assert spec == emb.spec and (spec.kind, spec.precision, spec.batch_size) == (kind, "bf16", 3)
+    assert (spec.seed == 7) if kind == "random" else True
+    again = embedder_from_spec(spec)
+    assert again.spec.sha256 == spec.sha256 and again.spec.batch_size == 3
+    assert again.spec.precision == "bf16"
+    for x, y in zip(again.model.state_dict().values(), emb.model.state_dict().values()):
+        assert torch.equal(x, y)
+    with pytest.raises(ValueError, match="lacks"):
+        WeightsSpec.from_manifest({k: v for k, v in entry.items() if k != S.W_BATCH_SIZE})
 
 
 def test_not_a_weights_file(tmp_path):

@@ -20,11 +20,30 @@ def art(covid_artifact):
 def test_counts_and_skips(art, covid_artifact):
     counts = art.manifest[S.M_COUNTS]
     assert counts == {"metadata_rows": 751, "frontal_xray": 570, "embedded_covid": 559,
-                      "embedded_rsna": 0, "skipped": 11}
+                      "embedded_rsna": 0, "excluded": 181, "skipped_covid": 11, "skipped": 11}
     skipped = art.manifest[S.M_SKIPPED]
     assert {s["filename"] for s in skipped} == MISSING_FRONTAL
     assert all("not found" in s["reason"] and s["source"] == "covid" for s in skipped)
     assert "skipped: 11 images" in covid_artifact.text()
+
+
+def test_every_metadata_row_is_accounted_for(art, dataset):
+    """embedded + excluded + skipped = metadata rows, and the excluded groups match plain pandas
+    on metadata.csv."""
+    meta = pd.read_csv(dataset / "metadata.csv", dtype=str, keep_default_na=False)
+    counts = art.manifest[S.M_COUNTS]
+    assert counts["embedded_covid"] + counts["excluded"] + counts["skipped_covid"] == len(meta)
+    groups = {(g["reason"], g["raw_value"]): g for g in art.manifest[S.M_EXCLUDED]}
+    xray = meta["modality"] == "X-ray"
+    expected = {("not an X-ray", "CT"): (~xray).sum(),
+                ("lateral view", "L"): (xray & (meta["view"] == "L")).sum(),
+                ("view missing or unreadable", ""): (xray & (meta["view"] == "")).sum(),
+                ("view missing or unreadable", "?"): (xray & (meta["view"] == "?")).sum()}
+    assert {k: g["count"] for k, g in groups.items()} == expected
+    assert sum(len(g["filenames"]) for g in groups.values()) == counts["excluded"]
+    on_map = set(art.images[S.FILENAME]) | {s["filename"] for s in art.manifest[S.M_SKIPPED]}
+    listed = {f for g in groups.values() for f in g["filenames"]}
+    assert set(meta["filename"]) == on_map | listed
 
 
 def test_images_table_schema(art):
@@ -42,11 +61,42 @@ def test_images_table_schema(art):
 
 def test_manifest_says_weights_are_not_pretrained(art):
     w = art.manifest[S.M_WEIGHTS]
-    assert w[S.W_PRETRAINED] is False and w[S.W_NAME] == "random(seed=0)"
+    assert {k: w[k] for k in ("kind", "name", "seed", "pretrained", "precision", "batch_size")} \
+        == {"kind": "random", "name": "random", "seed": 0, "pretrained": False,
+            "precision": "fp32", "batch_size": 8}
     assert len(w[S.W_SHA256]) == 64
-    assert art.manifest[S.M_UMAP]["n_neighbors"] == 30 and art.manifest[S.M_UMAP]["min_dist"] == 0.5
-    assert art.manifest[S.M_KDE]["bandwidth"] == 1.0
     assert any("000001-24.jpg" in n for n in art.manifest[S.M_NOTES])
+
+
+def test_umap_has_the_papers_parameters(art):
+    """Read from the fitted reducer saved in the artifact, not from a dict we wrote."""
+    import joblib
+
+    reducer = joblib.load(art.path / S.UMAP_FILE)
+    assert (reducer.n_neighbors, reducer.min_dist, reducer.random_state) == (30, 0.5, 0)
+    assert reducer.embedding_.shape == (559, 2)
+    np.testing.assert_array_equal(reducer.embedding_.astype(np.float32),
+                                  art.images[[S.X, S.Y]].to_numpy())
+
+
+def test_density_is_a_gaussian_kde_of_the_bad_states(art):
+    """Density at each image by a second route (the KDE formula in numpy, bandwidth 1.0 as the
+    authors' notebook), and the percentile by counting."""
+    im = art.images
+    bad = im.loc[im[S.STATE] == "bad", [S.X, S.Y]].to_numpy(np.float64)
+    np.testing.assert_array_equal(art.density[S.DENSITY_BAD_XY], bad)
+    assert float(art.density[S.DENSITY_BANDWIDTH]) == 1.0
+    xy = im[[S.X, S.Y]].to_numpy(np.float64)
+    d2 = ((xy[:, None, :] - bad[None, :, :]) ** 2).sum(-1)
+    by_hand = np.exp(-d2 / 2).mean(axis=1) / (2 * np.pi)
+    np.testing.assert_allclose(im[S.BAD_DENSITY].to_numpy(), by_hand, rtol=1e-9)
+    dens = im[S.BAD_DENSITY].to_numpy()
+    counted = np.array([(dens <= d).mean() * 100 for d in dens])
+    np.testing.assert_allclose(im[S.DENSITY_PERCENTILE].to_numpy(), counted)
+    gx, gy, gz = (art.density[k] for k in (S.DENSITY_X, S.DENSITY_Y, S.DENSITY_Z))
+    j, i = 37, 61  # any grid node: z is indexed [y, x]
+    node = np.exp(-((bad - [gx[i], gy[j]]) ** 2).sum(1) / 2).mean() / (2 * np.pi)
+    assert gz[j, i] == pytest.approx(node, rel=1e-9)
 
 
 def test_rows_sharing_an_image_are_two_points_with_one_image(art):
@@ -88,11 +138,8 @@ def test_trajectory_edges(art):
     assert set(t[S.FROM_IMAGE_ID]) | set(t[S.TO_IMAGE_ID]) <= set(im[S.IMAGE_ID])
 
 
-def test_density_and_display_images(art):
-    z = art.density[S.DENSITY_Z]
-    assert z.shape == (100, 100) and z.max() > 0
-    bad = art.images[S.STATE] == S.STATE_BAD
-    assert art.images.loc[bad, S.BAD_DENSITY].mean() > art.images.loc[~bad, S.BAD_DENSITY].mean()
+def test_display_images(art):
+    assert art.density[S.DENSITY_Z].shape == (100, 100)
     for image_id in art.images[S.IMAGE_ID]:
         im = Image.open(io.BytesIO(art.display_path(image_id).read_bytes()))
         assert im.format == "JPEG" and max(im.size) <= 512
@@ -118,3 +165,17 @@ def test_reader_refuses_unfinished_and_foreign_folders(tmp_path, art):
     (tmp_path / "old" / S.MANIFEST_FILE).write_text(json.dumps({"schema_version": 0}))
     with pytest.raises(ArtifactError, match="schema_version 0"):
         read_artifact(tmp_path / "old")
+
+
+def test_a_version_1_artifact_is_refused_with_the_command_that_rebuilds_it(tmp_path):
+    v1 = tmp_path / "covid"
+    v1.mkdir()
+    (v1 / S.MANIFEST_FILE).write_text(json.dumps({
+        "schema_version": 1, "inputs": {"dataset": "/data/covid-chestxray-dataset"},
+        "config": {"dataset": "/data/covid-chestxray-dataset", "weights": "random",
+                   "precision": "bf16", "batch_size": 8, "seed": 0, "limit": None,
+                   "rsna": None, "rsna_subset": "pneumonia", "weights_pretrained": None}}))
+    with pytest.raises(ArtifactError) as err:
+        read_artifact(v1)
+    assert ("python -m precompute --dataset /data/covid-chestxray-dataset "
+            f"--out {v1} --weights random --precision bf16 --batch-size 8") in str(err.value)

@@ -38,10 +38,18 @@ def collection_rows(art, n=10):
     return covid.iloc[np.linspace(0, len(covid) - 1, n).astype(int)]
 
 
+def kde_by_hand(bad_xy: np.ndarray, point, bandwidth: float) -> float:
+    """A 2-D Gaussian KDE written out: mean over bad points of N(point; p, h^2 I)."""
+    d2 = ((bad_xy - np.asarray(point)[None, :]) ** 2).sum(axis=1)
+    return float(np.mean(np.exp(-d2 / (2 * bandwidth ** 2))) / (2 * np.pi * bandwidth ** 2))
+
+
 def test_collection_image_lands_on_its_own_outputs(art, placer, dataset):
     logit_cols = [S.logit_column(p) for p in art.pathologies]
     xy = art.images[[S.X, S.Y]].to_numpy()
     diag = np.hypot(*np.ptp(xy, axis=0))
+    bad_xy = art.images.loc[art.images[S.STATE] == "bad", [S.X, S.Y]].to_numpy(np.float64)
+    collection = art.images[S.BAD_DENSITY].to_numpy()
     shifts = []
     for _, row in collection_rows(art).iterrows():
         placed = placer.place((dataset / "images" / row[S.FILENAME]).read_bytes())
@@ -49,8 +57,30 @@ def test_collection_image_lands_on_its_own_outputs(art, placer, dataset):
         shifts.append(np.hypot(placed.x - row[S.X], placed.y - row[S.Y]) / diag)
         assert placed.neighbours[0]["image_id"] == row[S.IMAGE_ID]  # itself, first
         assert placed.neighbours[0]["distance"] == 0.0
-        assert 0 <= placed.percentile <= 100
+        # the stored density, scored at the placed point, and its rank in the collection
+        by_hand = kde_by_hand(bad_xy, (placed.x, placed.y), 1.0)
+        assert placed.density == pytest.approx(by_hand, rel=1e-9)
+        assert placed.percentile == pytest.approx(100 * np.mean(collection <= placed.density))
     assert np.median(shifts) < 0.05, shifts  # UMAP transform is approximate, but close
+
+
+@pytest.mark.parametrize("setting", [{"precision": "bf16"}, {"batch_size": 4}])
+def test_placement_uses_the_artifacts_precision_and_batch_size(dataset, tmp_path, setting):
+    """A bf16 (or batch-size-4) artifact places its own images on their own outputs exactly."""
+    from precompute.pipeline import Config, build_artifact
+
+    out = build_artifact(Config(dataset=str(dataset), out=str(tmp_path / "art"), weights="random",
+                                limit=10, cache_dir=str(tmp_path / "cache"), progress=False,
+                                **setting)).out
+    small = read_artifact(out)
+    spec = small.manifest[S.M_WEIGHTS]
+    assert {k: spec[k] for k in setting} == setting  # written into the manifest ...
+    placer = Placer(small).load()
+    assert {k: getattr(placer.embedder.spec, k) for k in setting} == setting  # ... read back
+    logit_cols = [S.logit_column(p) for p in small.pathologies]
+    for _, row in collection_rows(small, 3).iterrows():
+        placed = placer.place((dataset / "images" / row[S.FILENAME]).read_bytes())
+        np.testing.assert_array_equal(placed.logits, row[logit_cols].to_numpy(np.float32))
 
 
 def test_neighbours_in_feature_space(art, placer, dataset):
@@ -88,22 +118,28 @@ def test_bad_uploads_rejected_with_a_message(placer, data, message):
 
 @pytest.fixture(scope="module")
 def app_ready(covid_artifact):
-    from cxrviz.app import create_app
-    from cxrviz.appstate import get_service
+    from cxrviz.app import create_app, start_model
+    from cxrviz.appstate import current
 
     app = create_app(covid_artifact.out)
-    assert get_service().wait(300) == "ready", get_service().message
+    start_model()
+    assert current().service.wait(300) == "ready", current().service.message
     return app
+
+
+@pytest.fixture(scope="module")
+def page(app_ready):
+    from cxrviz.pages import map as page
+
+    return page
 
 
 def data_url(data: bytes, mime="image/png") -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode()
 
 
-def test_upload_callback_places_and_writes_nothing_to_disk(app_ready, dataset, art, tmp_path):
+def test_upload_callback_places_and_writes_nothing_to_disk(page, dataset, art, tmp_path):
     """The whole upload path, watched by an audit hook for any file opened for writing."""
-    from cxrviz.pages import map as page
-
     row = collection_rows(art, 3).iloc[0]
     contents = data_url((dataset / "images" / row[S.FILENAME]).read_bytes())
     writes = []
@@ -123,8 +159,8 @@ def test_upload_callback_places_and_writes_nothing_to_disk(app_ready, dataset, a
     recording = True
     try:
         uploads, message, reset = run_callback(
-            page.place_upload, {f"{ids.UPLOAD}.contents": contents}, contents, None,
-            "patient.png", [], 8, "logits")
+            page.uploads.place_upload, {f"{ids.UPLOAD}.contents": contents}, contents=contents,
+            clear=None, filename="patient.png", uploads=[], k=8, space="logits")
         assert writes == [], writes
         (tmp_path / "control.txt").write_text("x")  # the hook does see a write
         assert writes and "control.txt" in str(writes[-1][0])
@@ -135,28 +171,27 @@ def test_upload_callback_places_and_writes_nothing_to_disk(app_ready, dataset, a
     logit_cols = [S.logit_column(p) for p in art.pathologies]
     np.testing.assert_array_equal(np.float32(u["logits"]), row[logit_cols].to_numpy(np.float32))
     assert u["neighbours"][0]["image_id"] == row[S.IMAGE_ID] and len(u["neighbours"]) == 8
-    panel, patch = run_callback(page.show_uploads, {f"{ids.UPLOADS}.data": uploads}, uploads)
+    panel, patch = run_callback(page.uploads.show_uploads, {f"{ids.UPLOADS}.data": uploads},
+                                uploads=uploads)
     assert len(panel) == 1
     ops = json.dumps(patch.to_plotly_json())
     assert f'"data", {figures.TRACE["uploads"]}' in ops
 
 
-def test_upload_callback_rejects_with_message(app_ready):
-    from cxrviz.pages import map as page
-
+def test_upload_callback_rejects_with_message(page):
     bad = data_url(b"GIF89a not really", "image/gif")
-    uploads, message, _ = run_callback(page.place_upload, {f"{ids.UPLOAD}.contents": bad}, bad,
-                                       None, "x.gif", [{"n": 1}], 8, "logits")
+    uploads, message, _ = run_callback(page.uploads.place_upload, {f"{ids.UPLOAD}.contents": bad},
+                                       contents=bad, clear=None, filename="x.gif",
+                                       uploads=[{"n": 1}], k=8, space="logits")
     assert message.startswith("Not placed: not a readable X-ray")
     assert uploads is no_update  # earlier uploads untouched
 
 
-def test_saliency_overlay(app_ready, art):
-    from cxrviz.pages import map as page
-
+def test_saliency_overlay(page, art):
     image_id = collection_rows(art, 2).iloc[0][S.IMAGE_ID]
-    out = run_callback(page.saliency_for_selected, {f"{ids.SALIENCY_BUTTON}.n_clicks": 1}, 1,
-                       image_id, art.pathologies.index("Lung Opacity"))
+    out = run_callback(page.detail.saliency_for_selected, {f"{ids.SALIENCY_BUTTON}.n_clicks": 1},
+                       clicks=1, image_id=image_id,
+                       output=art.pathologies.index("Lung Opacity"))
     src = out.children[0].src
     png = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
     display = Image.open(art.path / S.DISPLAY_DIR / f"{image_id}.jpg")
@@ -165,28 +200,109 @@ def test_saliency_overlay(app_ready, art):
     assert arr.std() > 1  # not a blank image
 
 
-def test_missing_weights_keep_the_rest_of_the_app(dataset, tmp_path):
-    """An artifact whose weights file is gone: placement says why; the map still works."""
+@pytest.fixture(scope="module")
+def file_weights_artifact(dataset, tmp_path_factory):
+    """An artifact built from a weights file the test writes (so it can be moved away)."""
     import torch
     import torchxrayvision as xrv
 
     from precompute.pipeline import Config, build_artifact
 
+    root = tmp_path_factory.mktemp("portable")
     torch.manual_seed(3)
-    weights = tmp_path / "w.pt"
+    weights = root / "w.pt"
     torch.save(xrv.models.DenseNet(num_classes=18).eval().state_dict(), weights)
-    out = build_artifact(Config(dataset=str(dataset), out=str(tmp_path / "art"),
+    out = build_artifact(Config(dataset=str(dataset), out=str(root / "art"),
                                 weights=str(weights), weights_pretrained=False, limit=12,
-                                cache_dir=str(tmp_path / "cache"), progress=False)).out
-    weights.unlink()
-    from cxrviz.app import create_app
-    from cxrviz.appstate import get_service
+                                cache_dir=str(root / "cache"), progress=False)).out
+    return out, weights
 
-    app = create_app(out)
-    assert get_service().wait(120) == "unavailable"
-    assert "w.pt" in get_service().message and "unavailable" in get_service().message
-    client = app.server.test_client()
-    assert client.get("/").status_code == 200 and client.get("/_dash-layout").status_code == 200
+
+def test_weights_are_found_by_sha256_when_the_artifact_moves(file_weights_artifact, dataset,
+                                                             tmp_path):
+    from cxrviz.compute.model import WeightsUnavailable
+
+    out, weights = file_weights_artifact
+    moved = tmp_path / "elsewhere.pt"
+    moved.write_bytes(weights.read_bytes())
+    small = read_artifact(out)
+    row = collection_rows(small, 1).iloc[0]
+    image = (dataset / "images" / row[S.FILENAME]).read_bytes()
+    logit_cols = [S.logit_column(p) for p in small.pathologies]
+    recorded = Placer(small).load()  # at the recorded path
+    given = Placer(small).load(weights_path=moved)  # at a path given by the user
+    for placer in (recorded, given):
+        np.testing.assert_array_equal(placer.place(image).logits,
+                                      row[logit_cols].to_numpy(np.float32))
+    other = tmp_path / "other.pt"
+    import torch
+    import torchxrayvision as xrv
+
+    torch.manual_seed(4)
+    torch.save(xrv.models.DenseNet(num_classes=18).state_dict(), other)
+    with pytest.raises(WeightsUnavailable) as err:
+        Placer(small).load(weights_path=other)
+    from cxrviz.hashing import sha256_file
+
+    assert small.weights.sha256 in str(err.value) and sha256_file(other) in str(err.value)
+
+
+def test_release_weights_are_found_in_torchxrayvisions_cache_by_name(dataset, tmp_path,
+                                                                     monkeypatch):
+    """A release-kind artifact copied to another machine: its file is found in that machine's
+    cache folder by name, and checked by sha256."""
+    import torch
+    import torchxrayvision as xrv
+
+    from cxrviz.compute.model import WeightsUnavailable, weights_cache_path
+    from precompute.pipeline import Config, build_artifact
+
+    monkeypatch.setattr(xrv.utils, "get_cache_dir", lambda: str(tmp_path / "machine-a"))
+    name = "densenet121-res224-all"
+    torch.manual_seed(6)
+    release = xrv.models.DenseNet(num_classes=18).eval()
+    weights_cache_path(name).parent.mkdir(parents=True)
+    torch.save(release, weights_cache_path(name))  # a stand-in file in the release format
+    out = build_artifact(Config(dataset=str(dataset), out=str(tmp_path / "art"), weights=name,
+                                weights_pretrained=False, limit=8, allow_download=False,
+                                cache_dir=str(tmp_path / "cache"), progress=False)).out
+    spec = read_artifact(out).weights
+    assert (spec.kind, spec.name) == ("release", name)
+    machine_b = tmp_path / "machine-b"
+    monkeypatch.setattr(xrv.utils, "get_cache_dir", lambda: str(machine_b))
+    weights_cache_path(name).parent.mkdir(parents=True)
+    weights_cache_path(name).write_bytes((tmp_path / "machine-a" / weights_cache_path(name).name)
+                                         .read_bytes())
+    (tmp_path / "machine-a" / weights_cache_path(name).name).unlink()  # recorded path: gone
+    placer = Placer(read_artifact(out)).load()
+    assert placer.embedder.spec.path == str(weights_cache_path(name))
+    weights_cache_path(name).unlink()
+    with pytest.raises(WeightsUnavailable, match="cache folder"):
+        Placer(read_artifact(out)).load()
+
+
+def test_missing_weights_keep_the_rest_of_the_app(file_weights_artifact, tmp_path):
+    """The weights file is gone: placement says why (in its own server process); the map
+    still works; given --weights PATH, placement works again."""
+    import requests
+
+    from tests.app_helpers import ServerProcess
+
+    out, weights = file_weights_artifact
+    kept = tmp_path / "kept.pt"
+    weights.rename(kept)
+    try:
+        with ServerProcess(out) as server:
+            status = server.wait_model(180)
+            assert status["model"]["state"] == "unavailable"
+            assert "w.pt" in status["model"]["message"] and "--weights" in \
+                status["model"]["message"]
+            assert requests.get(server.url + "/").status_code == 200
+            assert requests.get(server.url + "/_dash-layout").status_code == 200
+        with ServerProcess(out, "--weights", str(kept)) as server:
+            assert server.wait_model(300)["model"]["state"] == "ready"
+    finally:
+        kept.rename(weights)
 
 
 def test_cli_json(covid_artifact, dataset, art):

@@ -6,7 +6,6 @@ run leaves either a whole entry or none.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import tempfile
@@ -14,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from cxrviz.hashing import sha256_bytes
 
 
 def key_of(*parts) -> str:

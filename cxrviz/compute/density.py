@@ -1,9 +1,15 @@
-"""Bad-state density: a Gaussian KDE of bad-state map coordinates, on a grid and at every image."""
+"""Bad-state density: a Gaussian KDE of bad-state map coordinates, on a grid and at every image.
+
+The artifact stores what defines the density (the bad-state points and the bandwidth) beside the
+grid, so placement scores a new point against exactly the density the map shows.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from cxrviz import schema as S
 
 BANDWIDTH = 1.0  # the authors' notebook: sklearn KernelDensity(bandwidth=1.0)
 GRID_SIZE = 100  # ... on a 100 x 100 grid
@@ -21,10 +27,16 @@ class BadStateDensity:
     def fit(self, bad_xy: np.ndarray):
         from sklearn.neighbors import KernelDensity
 
-        self.n_bad_ = int(len(bad_xy))
-        self.kde_ = (KernelDensity(kernel="gaussian", bandwidth=self.bandwidth).fit(bad_xy)
-                     if len(bad_xy) else None)
+        self.bad_xy_ = np.asarray(bad_xy, dtype=np.float64).reshape(-1, 2)
+        self.kde_ = (KernelDensity(kernel="gaussian", bandwidth=self.bandwidth).fit(self.bad_xy_)
+                     if len(self.bad_xy_) else None)
         return self
+
+    @classmethod
+    def from_stored(cls, density: dict) -> "BadStateDensity":
+        """The density an artifact holds (density.npz), ready to score new points."""
+        return cls(bandwidth=float(density[S.DENSITY_BANDWIDTH]),
+                   grid_size=len(density[S.DENSITY_X])).fit(density[S.DENSITY_BAD_XY])
 
     def score(self, xy: np.ndarray) -> np.ndarray:
         """Density (not log) at each point; zeros when there are no bad states."""
@@ -42,7 +54,19 @@ class BadStateDensity:
         z = self.score(np.column_stack([mx.ravel(), my.ravel()])).reshape(mx.shape)
         return gx, gy, z
 
+    def stored(self, all_xy: np.ndarray) -> dict:
+        """density.npz's content: the grid and what defines the density."""
+        gx, gy, gz = self.grid(all_xy)
+        return {S.DENSITY_X: gx, S.DENSITY_Y: gy, S.DENSITY_Z: gz,
+                S.DENSITY_BAD_XY: self.bad_xy_, S.DENSITY_BANDWIDTH: np.float64(self.bandwidth)}
+
     def params(self) -> dict:
         return {"kernel": "gaussian", "bandwidth": self.bandwidth, "grid_size": self.grid_size,
-                "margin": self.margin, "n_bad_points": getattr(self, "n_bad_", 0),
+                "margin": self.margin, "n_bad_points": int(len(getattr(self, "bad_xy_", ()))),
                 "fitted_on": "covid images with state == bad"}
+
+
+def percentile_of(values, reference_sorted: np.ndarray) -> np.ndarray:
+    """% of the reference (sorted ascending) at or below each value: the density percentile."""
+    ranks = np.searchsorted(reference_sorted, np.asarray(values, dtype=np.float64), side="right")
+    return 100.0 * ranks / max(len(reference_sorted), 1)

@@ -101,7 +101,7 @@ def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
         if reason:
             result.skipped[path] = reason
             continue
-        fkey = key_of(sha, embedder.signature, PREPROCESS_VERSION)
+        fkey = key_of(sha, embedder.spec.signature, PREPROCESS_VERSION)
         dkey = key_of(sha, DISPLAY_VERSION)
         skip = cache.get_bytes("skip", key_of(sha, PREPROCESS_VERSION), ".txt")
         if skip is not None:
@@ -121,7 +121,7 @@ def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
     loader = DataLoader(_Files([t[0] for t in todo]), batch_size=None, shuffle=False,
                         num_workers=workers, collate_fn=_keep_item,
                         worker_init_fn=_worker_init if workers else None,
-                        prefetch_factor=2 * embedder.batch_size if workers else None,
+                        prefetch_factor=2 * embedder.spec.batch_size if workers else None,
                         persistent_workers=False)
     pending = []  # (todo index, model input)
 
@@ -154,7 +154,7 @@ def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
                 bar.update(1)
                 continue
             pending.append((i, arr))
-            if len(pending) == embedder.batch_size:
+            if len(pending) == embedder.spec.batch_size:
                 flush()
         flush()
     return result

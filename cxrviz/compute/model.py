@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from cxrviz import schema as S
+from cxrviz.hashing import sha256_file
+from cxrviz.weights import DEFAULT_BATCH_SIZE, DEFAULT_RELEASE, PRECISIONS, WeightsSpec
+
 RANDOM = "random"
-DEFAULT_WEIGHTS = "densenet121-res224-all"
-PRECISIONS = ("fp32", "bf16")
-# Fastest fp32 batch measured on a 2-core CPU (benchmarks/precompute.py); also what a single
-# placed image pays for, since every pass runs at exactly this size.
-DEFAULT_BATCH_SIZE = 8
+DEFAULT_WEIGHTS = DEFAULT_RELEASE
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_WEIGHTS", "PRECISIONS", "RANDOM", "Embedder",
+           "WeightsUnavailable", "embedder_from_spec", "load_embedder"]
 
 
 class WeightsUnavailable(Exception):
@@ -27,79 +29,63 @@ class WeightsUnavailable(Exception):
 
 @dataclass
 class Embedder:
-    """Which weights, how to run them, and (loaded on first use) the model itself.
+    """A weights spec, its output names and (built on first use) the network itself.
 
-    The identity (name, sha256, pathologies) is known without building the network, so a run
-    whose results are all cached never pays for loading it.
+    The identity (spec, pathologies) is known without building the network, so a run whose
+    results are all cached never pays for loading it.
     """
 
-    name: str
-    sha256: str
-    pretrained: bool
+    spec: WeightsSpec
     pathologies: list
-    path: str | None = None
-    precision: str = "fp32"
-    batch_size: int = DEFAULT_BATCH_SIZE
-    seed: int = 0
     _model: object = field(default=None, repr=False)
-
-    @property
-    def signature(self) -> str:
-        """Everything besides the image that decides its outputs, for cache keys."""
-        return f"{self.sha256}|{self.precision}|bs{self.batch_size}"
 
     @property
     def model(self):
         if self._model is None:
-            self._model = _build_model(self)
+            self._model = _build_model(self.spec, self.pathologies)
         return self._model
 
     def embed(self, inputs: np.ndarray):
         """(n, 1, 224, 224) float32 -> (features (n, 1024), logits (n, k)) as float32 numpy.
 
-        Every forward pass runs at exactly `batch_size` (the last one zero-padded): an image's
-        outputs then do not depend on which other images share its batch, so a resumed run
-        reproduces an uninterrupted one bit for bit.
+        Every forward pass runs at exactly `spec.batch_size` (the last one zero-padded): an
+        image's outputs then do not depend on which other images share its batch, so a resumed
+        run reproduces an uninterrupted one bit for bit, and placement reproduces precompute.
         """
         import torch
 
-        n = len(inputs)
+        size = self.spec.batch_size
         feats, logits = [], []
-        for start in range(0, n, self.batch_size):
-            chunk = inputs[start:start + self.batch_size]
-            pad = self.batch_size - len(chunk)
+        for start in range(0, len(inputs), size):
+            chunk = inputs[start:start + size]
+            pad = size - len(chunk)
             if pad:
                 chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-            f, l = self._forward(torch.from_numpy(np.ascontiguousarray(chunk)))
-            feats.append(f[:len(chunk) - pad])
-            logits.append(l[:len(chunk) - pad])
+            f, out = self.forward(torch.from_numpy(np.ascontiguousarray(chunk)))
+            feats.append(f.float().numpy()[:len(chunk) - pad])
+            logits.append(out.float().numpy()[:len(chunk) - pad])
         if not feats:
             return np.zeros((0, 1024), np.float32), np.zeros((0, len(self.pathologies)), np.float32)
         return np.concatenate(feats), np.concatenate(logits)
 
-    def _forward(self, x):
+    def forward(self, x, grad: bool = False):
+        """The paper's outputs: (features2(x), classifier(features2(x))), op_threshs off.
+
+        The one forward pass of cxrviz: precompute and placement call it without gradient,
+        saliency with. no_grad rather than inference_mode: tensors made in inference mode
+        cannot take part in a later backward pass in the same process.
+        """
         import torch
 
-        # no_grad, not inference_mode: tensors made in inference mode (e.g. while warming up)
-        # cannot take part in the saliency backward pass later in the same process.
-        with torch.no_grad():
-            if self.precision == "bf16":
+        model = self.model
+        with torch.set_grad_enabled(grad):
+            if self.spec.precision == "bf16":
                 x = x.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cpu", dtype=torch.bfloat16):
-                    f = self.model.features2(x)
-                    out = self.model.classifier(f)
-            else:
-                f = self.model.features2(x)
-                out = self.model.classifier(f)
-        return f.float().numpy(), out.float().numpy()
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+                    f = model.features2(x)
+                    return f, model.classifier(f)
+            f = model.features2(x)
+            return f, model.classifier(f)
 
 
 def state_dict_sha256(model) -> str:
@@ -204,43 +190,117 @@ def load_embedder(weights: str = DEFAULT_WEIGHTS, *, precision: str = "fp32",
                   batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0,
                   allow_download: bool = True,
                   pretrained: bool | None = None, id_cache=None) -> Embedder:
-    """Resolve `weights` (a torchxrayvision name, a file path, or 'random') to an Embedder.
+    """Resolve what a user asked for (a torchxrayvision name, a file path, or 'random') into an
+    Embedder whose spec is written to the artifact.
 
     `pretrained` overrides what is recorded for a local file (a test's own random file is not
     pretrained). `id_cache` (a ResultCache) remembers the hash of seeded random weights.
     """
     import torchxrayvision as xrv
 
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-    if batch_size < 1:
-        raise ValueError("batch size must be at least 1")
-    run = {"precision": precision, "batch_size": batch_size, "seed": seed}
+    run = {"precision": precision, "batch_size": batch_size}
     if weights == RANDOM:
         labels = _all_labels()
-        sha = _random_sha(seed, len(labels), id_cache)
-        return Embedder(f"random(seed={seed})", sha, False, labels, None, **run)
+        spec = WeightsSpec(S.W_KIND_RANDOM, RANDOM, _random_sha(seed, len(labels), id_cache),
+                           False, seed=seed, **run)
+        return Embedder(spec, labels)
     if weights in xrv.models.model_urls:
         if not weights.startswith("densenet"):
             raise WeightsUnavailable(f"'{weights}' is not a DenseNet weight; choose one of "
                                      f"{named_weights()}, a file path, or 'random'")
         path = _ensure_named_file(weights, allow_download)
-        labels = list(xrv.models.model_urls[weights]["labels"])
-        return Embedder(weights, file_sha256(path), True if pretrained is None else pretrained,
-                        labels, str(path), **run)
+        spec = WeightsSpec(S.W_KIND_RELEASE, weights, sha256_file(path),
+                           True if pretrained is None else pretrained, path=str(path), **run)
+        return Embedder(spec, _release_labels(weights))
     path = Path(weights).expanduser()
     if not path.is_file():
         raise WeightsUnavailable(
             f"--weights {weights!r} is neither a torchxrayvision name ({', '.join(named_weights())}),"
             f" an existing file, nor 'random'.")
     state = _state_dict_from_file(path)  # read now: a bad file fails before any work is done
+    spec = WeightsSpec(S.W_KIND_FILE, path.name, sha256_file(path),
+                       True if pretrained is None else pretrained, path=str(path.resolve()), **run)
+    emb = Embedder(spec, _file_labels(state))
+    emb._model = _finish(_load_state(state, path))
+    return emb
+
+
+def embedder_from_spec(spec: WeightsSpec, *, weights_path=None,
+                       allow_download: bool = False) -> Embedder:
+    """The Embedder an artifact was built with: the inverse of load_embedder's spec.
+
+    A file is found by its sha256: at `weights_path` when given (and only there), else in
+    torchxrayvision's cache folder by name (release weights) or at the recorded path. A file
+    whose sha256 differs is refused with both hashes named.
+    """
+    if spec.kind == S.W_KIND_RANDOM:
+        labels = _all_labels()
+        model = _random_model(spec.seed, len(labels))
+        sha = state_dict_sha256(model)
+        if sha != spec.sha256:
+            raise WeightsUnavailable(
+                f"random weights (seed {spec.seed}) made here have sha256 {sha}, but the artifact "
+                f"was built with {spec.sha256} (a different torch version initialises "
+                "differently). Rebuild the artifact with this environment.")
+        return Embedder(spec, labels, _finish(model))
+    path = _find_weights_file(spec, weights_path, allow_download)
+    spec = replace(spec, path=str(path))  # where it was found on this machine
+    if spec.kind == S.W_KIND_RELEASE:
+        return Embedder(spec, _release_labels(spec.name))  # the network loads on first use
+    state = _state_dict_from_file(path)
+    emb = Embedder(spec, _file_labels(state))
+    emb._model = _finish(_load_state(state, path))
+    return emb
+
+
+def _find_weights_file(spec: WeightsSpec, weights_path, allow_download: bool) -> Path:
+    if weights_path is not None:
+        candidates = [Path(weights_path).expanduser()]
+        if not candidates[0].is_file():
+            raise WeightsUnavailable(f"--weights {weights_path}: no such file")
+    else:
+        candidates = []
+        if spec.kind == S.W_KIND_RELEASE:
+            candidates.append(weights_cache_path(spec.name))
+        if spec.path:
+            candidates.append(Path(spec.path))
+    mismatched = []
+    for path in dict.fromkeys(candidates):
+        if path.is_file():
+            sha = sha256_file(path)
+            if sha == spec.sha256:
+                return path
+            mismatched.append(f"{path} has sha256 {sha}")
+    if mismatched:
+        raise WeightsUnavailable(
+            f"the weights file found differs from the one this artifact was built with "
+            f"(sha256 {spec.sha256}): " + "; ".join(mismatched) + ". Pass the right file with "
+            "--weights PATH, or rebuild the artifact with these weights.")
+    if spec.kind == S.W_KIND_RELEASE:
+        if allow_download:
+            path = _ensure_named_file(spec.name, allow_download=True)
+            if sha256_file(path) == spec.sha256:
+                return path
+        raise WeightsUnavailable(missing_weights_message(
+            spec.name, weights_cache_path(spec.name),
+            f"looked in the cache folder and at {spec.path}"))
+    where = f"is not at {spec.path}" if spec.path else "was not recorded with a path"
+    raise WeightsUnavailable(
+        f"the weights file of this artifact ({spec.name}, sha256 {spec.short_sha}…) {where}. "
+        "Pass a copy with --weights PATH (python app.py --weights PATH or "
+        "python -m precompute.place --weights PATH).")
+
+
+def _release_labels(name: str) -> list:
+    import torchxrayvision as xrv
+
+    return list(xrv.models.model_urls[name]["labels"])
+
+
+def _file_labels(state) -> list:
     n_out = int(state["classifier.weight"].shape[0])
     labels = _all_labels()
-    labels = labels if n_out == len(labels) else [f"output_{i}" for i in range(n_out)]
-    emb = Embedder(path.name, file_sha256(path), True if pretrained is None else pretrained,
-                   labels, str(path.resolve()), **run)
-    emb._model = _finish(_load_state(state, n_out, path))
-    return emb
+    return labels if n_out == len(labels) else [f"output_{i}" for i in range(n_out)]
 
 
 def _random_sha(seed: int, n_out: int, id_cache) -> str:
@@ -259,10 +319,10 @@ def _random_sha(seed: int, n_out: int, id_cache) -> str:
     return sha
 
 
-def _load_state(state, n_out, path):
+def _load_state(state, path):
     import torchxrayvision as xrv
 
-    model = xrv.models.DenseNet(num_classes=n_out)
+    model = xrv.models.DenseNet(num_classes=int(state["classifier.weight"].shape[0]))
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -276,20 +336,7 @@ def _finish(model):
     return model.eval()
 
 
-def _build_model(emb: Embedder):
-    import torchxrayvision as xrv
-
-    if emb.path is None:
-        model = _random_model(emb.seed, len(emb.pathologies))
-        if state_dict_sha256(model) != emb.sha256:
-            raise WeightsUnavailable("random weights differ from the recorded ones "
-                                     "(torch changed its initialisation?)")
-        return _finish(model)
-    if emb.name in xrv.models.model_urls:
-        try:
-            return _finish(xrv.models.DenseNet(weights=emb.name))
-        except Exception as exc:
-            raise WeightsUnavailable(f"cannot load {emb.path}: {type(exc).__name__}: {exc}. "
-                                     "Delete the file and download it again.") from None
-    state = _state_dict_from_file(Path(emb.path))
-    return _finish(_load_state(state, int(state["classifier.weight"].shape[0]), emb.path))
+def _build_model(spec: WeightsSpec, pathologies: list):
+    if spec.kind == S.W_KIND_RANDOM:
+        return _finish(_random_model(spec.seed, len(pathologies)))
+    return _finish(_load_state(_state_dict_from_file(Path(spec.path)), spec.path))

@@ -6,19 +6,18 @@ Everything happens in memory: the image bytes are decoded, run and dropped.
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
 from cxrviz import schema as S
-from cxrviz.compute.density import BadStateDensity
-from cxrviz.compute.model import Embedder, WeightsUnavailable, load_embedder
-from cxrviz.data.images import XrayImage, decode_xray, display_pixels, model_input
+from cxrviz.compute.density import BadStateDensity, percentile_of
+from cxrviz.compute.model import Embedder, embedder_from_spec
+from cxrviz.data.images import (MAX_UPLOAD_BYTES, XrayImage, decode_xray, display_pixels,
+                                model_input)
 from cxrviz.io.artifact import Artifact
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_K = 8
 SALIENCY_SIGMA = 4.0  # px at 224: smooths the raw gradient into regions a person can read
 
@@ -42,26 +41,6 @@ class Placement:
                 "outputs": {p: float(v) for p, v in zip(pathologies, self.logits)},
                 "bad_density": self.density, "bad_density_percentile": self.percentile,
                 "neighbours": self.neighbours}
-
-
-def embedder_for(art: Artifact, allow_download: bool = False) -> Embedder:
-    """The artifact's own weights, precision and batch size (so outputs match bit for bit)."""
-    w = art.manifest[S.M_WEIGHTS]
-    name = w[S.W_NAME]
-    kw = {"precision": w.get("precision", "fp32"), "batch_size": int(w.get("batch_size", 16)),
-          "allow_download": allow_download}
-    random = re.fullmatch(r"random\(seed=(\d+)\)", name or "")
-    if random:
-        emb = load_embedder("random", seed=int(random.group(1)), **kw)
-    elif w.get("path") and not name.startswith("densenet121-res224"):
-        emb = load_embedder(w["path"], pretrained=w[S.W_PRETRAINED], **kw)
-    else:
-        emb = load_embedder(name, **kw)
-    if emb.sha256 != w[S.W_SHA256]:
-        raise WeightsUnavailable(
-            f"the weights found for '{name}' (sha256 {emb.sha256[:12]}…) are not the ones this "
-            f"artifact was built with ({w[S.W_SHA256][:12]}…)")
-    return emb
 
 
 def nearest(matrix: np.ndarray, query: np.ndarray, k: int,
@@ -93,17 +72,16 @@ class Placer:
         self.logit_matrix = self.images[logit_cols].to_numpy(np.float32)
         covid = (self.images[S.SOURCE] == S.SOURCE_COVID).to_numpy()
         self.collection_density = np.sort(self.images.loc[covid, S.BAD_DENSITY].to_numpy())
-        bad = (self.images[S.STATE] == S.STATE_BAD).to_numpy()
-        kde = art.manifest.get(S.M_KDE, {})
-        self.kde = BadStateDensity(bandwidth=kde.get("bandwidth", 1.0)).fit(
-            self.images.loc[bad, [S.X, S.Y]].to_numpy(np.float64))
+        self.kde = BadStateDensity.from_stored(art.density)  # the map's own density, not a refit
         self.embedder: Embedder | None = None
         self.reducer = None
 
-    def load(self, allow_download: bool = False) -> "Placer":
+    def load(self, weights_path=None, allow_download: bool = False) -> "Placer":
+        """The artifact's own weights, precision and batch size (outputs match bit for bit)."""
         import joblib
 
-        self.embedder = embedder_for(self.art, allow_download)
+        self.embedder = embedder_from_spec(self.art.weights, weights_path=weights_path,
+                                           allow_download=allow_download)
         # Warm everything the first upload would otherwise pay for: the network's first pass
         # (allocations, kernel choice) and numba's compilation of UMAP's transform (seconds).
         self.embedder.embed(np.zeros((1, 1, 224, 224), np.float32))
@@ -143,8 +121,7 @@ class Placer:
                          self.neighbours(logits, features, k, space))
 
     def percentile(self, density: float) -> float:
-        dens = self.collection_density
-        return float(100.0 * np.searchsorted(dens, density, side="right") / max(len(dens), 1))
+        return float(percentile_of([density], self.collection_density)[0])
 
     def neighbours(self, logits, features, k: int = DEFAULT_K, space: str = "logits") -> list:
         if space == "features":
@@ -162,11 +139,10 @@ class Placer:
         from scipy.ndimage import gaussian_filter
 
         x = torch.from_numpy(model_input(image)[None]).requires_grad_(True)
-        model = self.embedder.model
-        with torch.enable_grad():
-            logit = model.classifier(model.features2(x))[0, output]
-            (grad,) = torch.autograd.grad(logit, x)
-        sal = gaussian_filter(grad[0, 0].abs().numpy().astype(np.float64), SALIENCY_SIGMA)
+        _, logits = self.embedder.forward(x, grad=True)
+        (grad,) = torch.autograd.grad(logits[0, output], x)
+        sal = gaussian_filter(grad[0, 0].abs().float().numpy().astype(np.float64),
+                              SALIENCY_SIGMA)
         sal = (sal - sal.min()) / (np.ptp(sal) or 1.0)
         from PIL import Image
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cxrviz import schema as S
+from cxrviz.compute.timeline import last_image_ids
 
 STATE_RULES = {
     "bad": ["in_icu == Y", "intubation_present == Y", "last image of patient and survival == N"],
@@ -17,23 +18,6 @@ STATE_RULES = {
     "last_image": "greatest offset among the patient's dated images (ties: last by filename); "
                   "a patient with a single image: that image",
 }
-
-
-def order_key(frame: pd.DataFrame) -> pd.DataFrame:
-    """A patient's images in time order: offset, then filename (undated ones last)."""
-    return frame.sort_values([S.PATIENTID, S.OFFSET, S.FILENAME, S.IMAGE_ID],
-                             na_position="last", kind="mergesort")
-
-
-def last_image_ids(frame: pd.DataFrame) -> set:
-    last = set()
-    for _, grp in order_key(frame).groupby(S.PATIENTID, sort=False):
-        dated = grp[grp[S.OFFSET].notna()]
-        if len(dated):
-            last.add(dated[S.IMAGE_ID].iloc[-1])
-        elif len(grp) == 1:
-            last.add(grp[S.IMAGE_ID].iloc[0])
-    return last
 
 
 def assign_states(frame: pd.DataFrame) -> pd.DataFrame:

@@ -4,14 +4,14 @@ from __future__ import annotations
 import pandas as pd
 
 from cxrviz import schema as S
-from cxrviz.compute.states import order_key
+from cxrviz.compute.timeline import time_order
 
 
 def build_trajectories(frame: pd.DataFrame) -> pd.DataFrame:
     """Edges between consecutive dated images (offset order, ties by filename) of each patient."""
     dated = frame[frame[S.OFFSET].notna() & (frame[S.PATIENTID] != "")]
     rows = []
-    for patient, grp in order_key(dated).groupby(S.PATIENTID, sort=False):
+    for patient, grp in time_order(dated).groupby(S.PATIENTID, sort=False):
         ids, offsets = grp[S.IMAGE_ID].tolist(), grp[S.OFFSET].tolist()
         states, survival = grp[S.STATE].tolist(), grp[S.SURVIVAL].iloc[-1]
         for a in range(len(ids) - 1):

@@ -6,7 +6,6 @@ Accepts both metadata schemas seen in the wild: the early-2020 flat `finding` ("
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,22 +14,24 @@ import pandas as pd
 
 from cxrviz import schema as S
 from cxrviz.data.regions import country_regions
+from cxrviz.hashing import sha256_bytes
 
 METADATA_FILE = "metadata.csv"
 DATASET_URL = "https://github.com/ieee8023/covid-chestxray-dataset"
 
-_VIEW_SPELLINGS = {
+_VIEW_SPELLINGS = {  # lower case, "-" / "_" as spaces, spaces collapsed
     "pa": S.VIEW_PA,
     "ap": S.VIEW_AP,
-    "ap erect": S.VIEW_AP,
     "ap supine": S.VIEW_AP_SUPINE,
     "aps": S.VIEW_AP_SUPINE,
-    "ap-supine": S.VIEW_AP_SUPINE,
     "supine": S.VIEW_AP_SUPINE,
     "bettaufnahme": S.VIEW_AP_SUPINE,  # SCHEMA.md: Bettaufnahme -> Supine
     "liegend": S.VIEW_AP_SUPINE,  # SCHEMA.md: Liegend -> Supine
-    "l": "L",
-    "lateral": "L",
+    "ap semi erect": S.VIEW_AP_SEMI_ERECT,
+    "ap semierect": S.VIEW_AP_SEMI_ERECT,
+    "ap erect": S.VIEW_AP_ERECT,
+    "l": S.VIEW_LATERAL,
+    "lateral": S.VIEW_LATERAL,
 }
 _XRAY_MODALITIES = {"x-ray", "xray", "x ray", "cr", "dx"}
 
@@ -54,11 +55,15 @@ class CovidRows:
     metadata_rows: int
     metadata_sha256: str
     shared_files: list = field(default_factory=list)  # [(filename, [image_id, ...])]
+    excluded: list = field(default_factory=list)  # manifest "excluded" groups, see exclusions()
 
 
 def normalise_view(value) -> str:
-    text = re.sub(r"\s+", " ", str(value if value is not None else "")).strip().lower()
-    return _VIEW_SPELLINGS.get(text, str(value).strip() if isinstance(value, str) else "")
+    """A view as written in metadata.csv -> its canonical name (S.FRONTAL_VIEWS or "L"); the
+    stripped raw text when it is none of them."""
+    raw = str(value).strip() if isinstance(value, str) else ""
+    text = re.sub(r"\s+", " ", re.sub(r"[-_]", " ", raw)).strip().lower()
+    return _VIEW_SPELLINGS.get(text, raw)
 
 
 def normalise_yn(value) -> str:
@@ -109,7 +114,7 @@ def read_covid(dataset_dir) -> CovidRows:
             f"and pass its folder with --dataset (or DATASET=... for make run).")
     if not meta_path.is_file():
         raise DatasetError(f"{meta_path} is missing: is {dataset_dir} a clone of {DATASET_URL}?")
-    raw = meta_path.read_bytes()
+    raw_bytes = meta_path.read_bytes()
     meta = pd.read_csv(meta_path, dtype=str, keep_default_na=False, encoding_errors="replace")
     missing = [c for c in ("patientid", "finding", "view", "modality", "filename") if c not in meta]
     if missing:
@@ -119,7 +124,15 @@ def read_covid(dataset_dir) -> CovidRows:
 
     modality = meta["modality"].str.strip().str.lower()
     view = meta["view"].map(normalise_view)
-    frontal = meta[modality.isin(_XRAY_MODALITIES) & view.isin(S.FRONTAL_VIEWS)].copy()
+    is_xray = modality.isin(_XRAY_MODALITIES)
+    is_frontal = is_xray & view.isin(S.FRONTAL_VIEWS)
+    reasons = pd.Series(S.EXCLUDED_NO_VIEW, index=meta.index)
+    reasons[view == S.VIEW_LATERAL] = S.EXCLUDED_LATERAL
+    reasons[~is_xray] = S.EXCLUDED_NOT_XRAY
+    raw = meta["view"].str.strip().where(is_xray, meta["modality"].str.strip())
+    left_out = ~is_frontal
+    excluded = exclusions(reasons[left_out], raw[left_out], meta.loc[left_out, "filename"])
+    frontal = meta[is_frontal].copy()
     frontal[S.VIEW] = view[frontal.index]
 
     def col(name):
@@ -162,4 +175,13 @@ def read_covid(dataset_dir) -> CovidRows:
 
     shared = [(name, grp[S.IMAGE_ID].tolist())
               for name, grp in out.groupby(S.FILENAME, sort=True) if len(grp) > 1]
-    return CovidRows(out, metadata_rows, hashlib.sha256(raw).hexdigest(), shared)
+    return CovidRows(out, metadata_rows, sha256_bytes(raw_bytes), shared, excluded)
+
+
+def exclusions(reasons: pd.Series, raw_values: pd.Series, filenames: pd.Series) -> list:
+    """Rows left off the map by design, grouped by (reason, raw value), with counts and files."""
+    frame = pd.DataFrame({"reason": reasons.to_numpy(), "raw": raw_values.to_numpy(),
+                          "file": filenames.str.strip().to_numpy()})
+    return [{S.E_REASON: reason, S.E_RAW_VALUE: value, S.E_COUNT: int(len(grp)),
+             S.E_FILENAMES: grp["file"].tolist()}
+            for (reason, value), grp in frame.groupby(["reason", "raw"], sort=True)]

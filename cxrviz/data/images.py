@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from cxrviz.schema import DISPLAY_MAX_SIDE
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # one image placed by a user (app upload or place CLI)
 MAX_PIXELS = 40_000_000  # ~6300 x 6300: far above any CXR, far below a decompression bomb
 MIN_SIDE = 32
 MODEL_SIZE = 224

@@ -6,9 +6,9 @@ checks the schema version, that every listed file is there and, on request, thei
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -18,20 +18,15 @@ import numpy as np
 import pandas as pd
 
 from cxrviz import schema as S
+from cxrviz.hashing import sha256_file
+from cxrviz.weights import WeightsSpec
 
 CHECKED_FILES = (S.IMAGES_FILE, S.TRAJECTORIES_FILE, S.DENSITY_FILE, S.FEATURES_FILE, S.UMAP_FILE)
+DENSITY_KEYS = (S.DENSITY_X, S.DENSITY_Y, S.DENSITY_Z, S.DENSITY_BAD_XY, S.DENSITY_BANDWIDTH)
 
 
 class ArtifactError(Exception):
     """The folder is not a usable artifact; the message says what is wrong and how to fix it."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectories: pd.DataFrame,
@@ -45,16 +40,14 @@ def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectorie
         images.to_parquet(tmp / S.IMAGES_FILE, index=False)
         trajectories.to_parquet(tmp / S.TRAJECTORIES_FILE, index=False)
         with open(tmp / S.DENSITY_FILE, "wb") as fh:
-            np.savez_compressed(fh, **{S.DENSITY_X: density[S.DENSITY_X],
-                                       S.DENSITY_Y: density[S.DENSITY_Y],
-                                       S.DENSITY_Z: density[S.DENSITY_Z]})
+            np.savez_compressed(fh, **{k: np.asarray(density[k]) for k in DENSITY_KEYS})
         np.save(tmp / S.FEATURES_FILE, np.ascontiguousarray(features, dtype=np.float32))
         (tmp / S.UMAP_FILE).write_bytes(umap_bytes)
         (tmp / S.DISPLAY_DIR).mkdir()
         for image_id, jpeg in display.items():
             (tmp / S.DISPLAY_DIR / f"{image_id}{S.DISPLAY_SUFFIX}").write_bytes(jpeg)
         manifest = dict(manifest)
-        manifest[S.M_FILES] = {name: _sha256(tmp / name) for name in CHECKED_FILES}
+        manifest[S.M_FILES] = {name: sha256_file(tmp / name) for name in CHECKED_FILES}
         # The manifest goes last: a folder without one is, by definition, unfinished.
         (tmp / S.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=False,
                                                       default=_json_default))
@@ -123,8 +116,12 @@ class Artifact:
         return list(self.manifest[S.M_PATHOLOGIES])
 
     @property
+    def weights(self) -> WeightsSpec:
+        return WeightsSpec.from_manifest(self.manifest[S.M_WEIGHTS])
+
+    @property
     def pretrained(self) -> bool:
-        return bool(self.manifest[S.M_WEIGHTS][S.W_PRETRAINED])
+        return self.weights.pretrained
 
     def display_path(self, image_id: str) -> Path:
         return self.path / S.DISPLAY_DIR / f"{image_id}{S.DISPLAY_SUFFIX}"
@@ -148,8 +145,28 @@ def read_manifest(path) -> dict:
     version = manifest.get(S.M_SCHEMA_VERSION)
     if version != S.SCHEMA_VERSION:
         raise ArtifactError(f"{path} has schema_version {version!r}; this cxrviz reads "
-                            f"{S.SCHEMA_VERSION}. Rebuild it with this version.\n{BUILD_HINT}")
+                            f"{S.SCHEMA_VERSION}. Rebuild it with:\n"
+                            f"    {rebuild_command(manifest, path)}")
     return manifest
+
+
+def rebuild_command(manifest: dict, path) -> str:
+    """The precompute command that rebuilds an (older) artifact from what its manifest says."""
+    config = manifest.get("config") or {}
+    inputs = manifest.get(S.M_INPUTS) or {}
+    dataset = inputs.get("dataset") or config.get("dataset") or "PATH/covid-chestxray-dataset"
+    parts = ["python -m precompute", f"--dataset {shlex.quote(str(dataset))}",
+             f"--out {shlex.quote(str(path))}"]
+    for flag, key, default in (("--weights", "weights", None), ("--precision", "precision", "fp32"),
+                               ("--batch-size", "batch_size", None), ("--rsna", "rsna", None),
+                               ("--rsna-subset", "rsna_subset", "pneumonia"),
+                               ("--seed", "seed", 0), ("--limit", "limit", None)):
+        value = config.get(key)
+        if value is not None and value != default:
+            parts.append(f"{flag} {shlex.quote(str(value))}")
+    if config.get("weights_pretrained") is False:
+        parts.append("--weights-untrained")
+    return " ".join(parts)
 
 
 def read_artifact(path, *, verify_hashes: bool = False) -> Artifact:
@@ -159,7 +176,7 @@ def read_artifact(path, *, verify_hashes: bool = False) -> Artifact:
     for name in CHECKED_FILES:
         if not (path / name).is_file():
             raise ArtifactError(f"{path} is incomplete: {name} is missing.\n{BUILD_HINT}")
-        if verify_hashes and listed.get(name) != _sha256(path / name):
+        if verify_hashes and listed.get(name) != sha256_file(path / name):
             raise ArtifactError(f"{path}/{name} does not match the manifest's sha256 (modified "
                                 f"after it was written).\n{BUILD_HINT}")
     images = pd.read_parquet(path / S.IMAGES_FILE)
@@ -169,5 +186,13 @@ def read_artifact(path, *, verify_hashes: bool = False) -> Artifact:
         raise ArtifactError(f"{path}/{S.IMAGES_FILE} lacks columns {lacking}.\n{BUILD_HINT}")
     trajectories = pd.read_parquet(path / S.TRAJECTORIES_FILE)
     with np.load(path / S.DENSITY_FILE) as d:
-        density = {k: d[k] for k in (S.DENSITY_X, S.DENSITY_Y, S.DENSITY_Z)}
-    return Artifact(path, manifest, images, trajectories, density)
+        lacking = [k for k in DENSITY_KEYS if k not in d.files]
+        if lacking:
+            raise ArtifactError(f"{path}/{S.DENSITY_FILE} lacks {lacking}.\n{BUILD_HINT}")
+        density = {k: d[k] for k in DENSITY_KEYS}
+    art = Artifact(path, manifest, images, trajectories, density)
+    try:
+        art.weights  # noqa: B018  (a typed spec, or a clear refusal now)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{path}/{S.MANIFEST_FILE}: bad weights entry: {exc}") from None
+    return art

@@ -1,0 +1,53 @@
+"""The one table of filters: it drives the page's controls, the store's mask, the URL codec and
+the callbacks' inputs. To add a filter, add a row here (and, for a new kind, a case in
+Store.mask, pages/map/controls.filter_control and pages/map/urlstate).
+
+Dash-free (the store and the figure CLI use it too).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cxrviz import ids
+from cxrviz import schema as S
+
+LIST = "list"  # value: [category, ...]; a row passes if its column is one of them (none = all)
+RANGE = "range"  # value: [lo, hi] over a numeric column
+MIN_IMAGES = "min_images"  # value: n; a row passes if its patient has at least n images
+IDS = "ids"  # value: text of comma-separated ids in the column
+
+
+@dataclass(frozen=True)
+class Filter:
+    key: str  # URL parameter and dict key
+    column: str  # images.parquet column it reads
+    cid: str  # Dash component id
+    label: str  # what the page calls it
+    kind: str
+
+
+FILTERS = (
+    Filter("continent", S.CONTINENT, ids.F_CONTINENT, "Continent", LIST),
+    Filter("subregion", S.SUBREGION, ids.F_SUBREGION, "UN subregion", LIST),
+    Filter("country", S.COUNTRY, ids.F_COUNTRY, "Country", LIST),
+    Filter("view", S.VIEW, ids.F_VIEW, "View", LIST),
+    Filter("finding_group", S.FINDING_GROUP, ids.F_FINDING, "Finding group", LIST),
+    Filter("sex", S.SEX, ids.F_SEX, "Sex", LIST),
+    Filter("survival", S.SURVIVAL, ids.F_SURVIVAL, "Survival", LIST),
+    Filter("icu", S.IN_ICU, ids.F_ICU, "In ICU (at image time)", LIST),
+    Filter("intubation", S.INTUBATION_PRESENT, ids.F_INTUBATION, "Intubated (at image time)",
+           LIST),
+    Filter("state", S.STATE, ids.F_STATE, "State", LIST),
+    Filter("age", S.AGE, ids.F_AGE, "Age", RANGE),
+    Filter("min_images", S.PATIENTID, ids.F_MIN_IMAGES, "Patients with at least N images",
+           MIN_IMAGES),
+    Filter("patient", S.PATIENTID, ids.F_PATIENT, "Patient id", IDS),
+)
+BY_KEY = {f.key: f for f in FILTERS}
+
+
+def split_ids(text) -> list:
+    """'205, 178 ,x' -> ['205', '178', 'x']: the IDS kind's value, parsed."""
+    if isinstance(text, (list, tuple)):
+        text = ",".join(str(t) for t in text)
+    return [t.strip() for t in str(text or "").split(",") if t.strip()]

@@ -1,0 +1,108 @@
+"""The map itself: filters and view controls patch the figure (only the traces that changed);
+box / lasso selections are summarised."""
+from __future__ import annotations
+
+import numpy as np
+from _plotly_utils.utils import to_typed_array_spec
+from dash import Input, Output, Patch, callback, ctx, html, no_update
+
+from cxrviz import figures, ids
+from cxrviz import schema as S
+from cxrviz.appstate import current
+from cxrviz.filters import FILTERS
+from cxrviz.pages.map.controls import filter_inputs, view_inputs
+
+FILTER_IDS = {f.cid for f in FILTERS}
+
+
+def typed(values):
+    """numpy -> plotly.js typed-array spec (base64): a fraction of a JSON list's size."""
+    return to_typed_array_spec(np.asarray(values))
+
+
+@callback(Output(ids.MAP, "figure"), Output(ids.COUNT, "children"),
+          inputs={"filters": filter_inputs(), "view": view_inputs(),
+                  "selected": Input(ids.SELECTED, "data")},
+          prevent_initial_call=True)
+def update_map(filters, view, selected):
+    """Patch only the traces that the changed control affects."""
+    store = current().store
+    changed = {t["prop_id"].split(".")[0] for t in ctx.triggered}
+    patch = Patch()
+    T = figures.TRACE
+    count = no_update
+    show = set(view["show"] or ())
+    if ids.SHOW in changed:
+        patch["data"][T["density"]]["visible"] = "density" in show
+        patch["data"][T["rsna"]]["visible"] = bool("rsna" in show and len(store.rsna))
+        for name in figures.TRAJECTORY_TRACES:
+            patch["data"][T[name]]["visible"] = "trajectories" in show
+    if ids.DENSITY_STYLE in changed:
+        patch["data"][T["density"]] = figures.density_trace(
+            store, view["density_style"], view["opacity"], "density" in show).to_plotly_json()
+    elif ids.DENSITY_OPACITY in changed:
+        patch["data"][T["density"]]["opacity"] = view["opacity"]
+    if ids.COLOR_BY in changed:
+        colors = figures.point_colors(store, view["color"])
+        points = patch["data"][T["points"]]["marker"]
+        points["color"] = typed(colors["marker"]["color"])
+        for key in ("colorscale", "cmin", "cmax", "showscale"):
+            points[key] = colors["marker"][key]
+        if "colorbar" in colors["marker"]:
+            points["colorbar"] = colors["marker"]["colorbar"]
+        for i, slot in enumerate(figures.legend_slots(colors)):
+            for key, value in slot.items():
+                patch["data"][figures.LEGEND_START + i][key] = value
+    if changed & (FILTER_IDS | {ids.FILTERED_MODE, ids.SELECTED}):
+        keep = store.mask(filters)
+        count = store.count_text(keep)
+        _patch_points(patch, store, keep, view["mode"], selected,
+                      positions=view["mode"] == "hide" or ids.FILTERED_MODE in changed)
+        lines = figures.trajectory_lines(store, figures.visible_edges(store, keep))
+        for name, (xs, ys) in lines.items():
+            patch["data"][T[name]]["x"], patch["data"][T[name]]["y"] = typed(xs), typed(ys)
+            patch["data"][T[name]]["opacity"] = (figures.path_opacity(selected)
+                                                 if name.startswith("path_")
+                                                 else figures.arrow_opacity(selected))
+    if ids.SELECTED in changed:
+        hx, hy = figures.highlight_path(store, selected)
+        sx, sy = figures.selected_point(store, selected)
+        patch["data"][T["highlight"]]["x"], patch["data"][T["highlight"]]["y"] = hx, hy
+        patch["data"][T["selected"]]["x"], patch["data"][T["selected"]]["y"] = sx, sy
+    return patch, count
+
+
+def _patch_points(patch, store, keep, mode, selected, positions: bool):
+    """Opacity always; x / y only when hiding (NaN = hidden) or leaving hide mode."""
+    T = figures.TRACE["points"]
+    points = figures.point_positions(store, keep, mode, selected)
+    if positions:
+        patch["data"][T]["x"], patch["data"][T]["y"] = typed(points["x"]), typed(points["y"])
+    patch["data"][T]["marker"]["opacity"] = typed(points["opacity"])
+
+
+def selected_positions(store, selected_data) -> np.ndarray:
+    points = (selected_data or {}).get("points") or []
+    pos = [store.position.get(p.get("customdata")) for p in points]
+    return np.array(sorted({p for p in pos if p is not None}), dtype=int)
+
+
+@callback(Output(ids.SELECTION_SUMMARY, "children"),
+          inputs={"selected_data": Input(ids.MAP, "selectedData")})
+def selection_summary(selected_data):
+    store = current().store
+    pos = selected_positions(store, selected_data)
+    if not len(pos):
+        return [html.H4("Selection"),
+                html.P("Use box or lasso select on the map to summarise a region.",
+                       className="muted")]
+    rows = store.covid.iloc[pos]
+    tables = []
+    for column, title in ((S.STATE, "State"), (S.SURVIVAL, "Outcome (survival)"),
+                          (S.FINDING_GROUP, "Finding group"), (S.CONTINENT, "Continent")):
+        counts = rows[column].value_counts()
+        tables.append(html.Div([html.H5(title), html.Table(
+            [html.Tr([html.Td(str(k)), html.Td(int(v))]) for k, v in counts.items()],
+            className="counts")], className="summary-block"))
+    return [html.H4(f"Selection: {len(rows)} images, {rows[S.PATIENTID].nunique()} patients"),
+            html.Div(tables, className="summary-grid")]

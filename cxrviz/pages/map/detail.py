@@ -1,0 +1,158 @@
+"""The detail panel: what a clicked image is (image, metadata, 18 outputs, the patient's timeline),
+how an image gets selected, and saliency for the selected image."""
+from __future__ import annotations
+
+import base64
+
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html
+from dash.exceptions import PreventUpdate
+
+from cxrviz import figures, ids
+from cxrviz import schema as S
+from cxrviz.appstate import current
+from cxrviz.pages.map.controls import labelled
+
+SALIENCY_NOTE = ("Saliency is the magnitude of the gradient of the chosen output's logit with "
+                 "respect to the model's 224 px input, smoothed: where small changes would move "
+                 "that output most. It is not a segmentation, not a localisation of disease and "
+                 "not evidence that the model is right. For collection images it is computed on "
+                 "the artifact's display image.")
+
+
+def fmt(value) -> str:
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return "unknown"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def output_options(store) -> list:
+    return [{"label": p, "value": i} for i, p in enumerate(store.pathologies)]
+
+
+def default_output(store) -> int:
+    return (store.pathologies.index("Lung Opacity") if "Lung Opacity" in store.pathologies
+            else 0)
+
+
+def detail_children(store, image_id):
+    if not image_id or store.row(image_id) is None:
+        return [html.H4("Image"), html.P("Click a point on the map to see its image, metadata, "
+                                         "model outputs and the patient's timeline.",
+                                         className="muted")]
+    row = store.row(image_id)
+    pos = store.position.get(image_id)
+    pct = (f"percentile {store.density_percentile[pos]:.0f} of the collection"
+           if pos is not None else "n/a (reference image)")
+    facts = [("Patient", row[S.PATIENTID]), ("Age", fmt(row[S.AGE])), ("Sex", row[S.SEX]),
+             ("Finding", row[S.FINDING]), ("Day (offset)", fmt(row[S.OFFSET])),
+             ("View", row[S.VIEW]), ("Location", row[S.LOCATION] or "unknown"),
+             ("In ICU", row[S.IN_ICU]), ("Intubated", row[S.INTUBATION_PRESENT]),
+             ("Went to ICU", row[S.WENT_ICU]), ("Ever intubated", row[S.INTUBATED]),
+             ("Survival", row[S.SURVIVAL]), ("State", f"{row[S.STATE]} ({row[S.STATE_REASON]})"),
+             ("Bad-state density", pct), ("Licence", row[S.LICENSE] or "unknown")]
+    links = []
+    if row[S.DOI]:
+        links.append(html.A(f"doi:{row[S.DOI]}", href=f"https://doi.org/{row[S.DOI]}",
+                            target="_blank", rel="noopener"))
+    if row[S.URL]:
+        links.append(html.A("source", href=row[S.URL], target="_blank", rel="noopener"))
+    src = f"/display/{image_id}.jpg"
+    return [
+        html.H4(f"Image {row[S.FILENAME]}", className="detail-title"),
+        dcc.Graph(id=ids.DETAIL_IMAGE,
+                  figure=figures.image_figure(src, *store.display_size(image_id)),
+                  className="detail-image",
+                  config={"scrollZoom": True, "displaylogo": False,
+                          "modeBarButtonsToRemove": ["select2d", "lasso2d"]}),
+        html.Div(["Scroll or drag to zoom, double-click to reset; ",
+                  html.A("open the image", href=src, target="_blank")], className="muted small"),
+        html.Table([html.Tr([html.Th(k), html.Td(fmt(v))]) for k, v in facts],
+                   className="facts"),
+        html.Div(links, className="links"),
+        html.Details([html.Summary("Clinical notes"),
+                      html.P(row[S.CLINICAL_NOTES] or "none")]),
+        dcc.Graph(id=ids.DETAIL_OUTPUTS, config={"displayModeBar": False},
+                  figure=figures.outputs_figure(store.pathologies, store.logits(image_id),
+                                                "Model outputs (18)")),
+        timeline(store, row),
+    ]
+
+
+def timeline(store, row):
+    if row[S.SOURCE] != S.SOURCE_COVID:
+        return html.Div(id=ids.TIMELINE)
+    rows = store.patient_images(row[S.PATIENTID])
+    thumbs = [html.Button([
+        html.Img(src=f"/display/{r[S.IMAGE_ID]}.jpg", alt=r[S.FILENAME]),
+        html.Span(f"day {fmt(r[S.OFFSET])}", className="day"),
+        html.Span(r[S.STATE], className=f"badge badge-{r[S.STATE]}")],
+        id={"type": ids.TIMELINE_THUMB, "index": r[S.IMAGE_ID]},
+        className="thumb" + (" current" if r[S.IMAGE_ID] == row[S.IMAGE_ID] else ""),
+        title=r[S.STATE_REASON]) for _, r in rows.iterrows()]
+    return html.Div([html.H4(f"Patient {row[S.PATIENTID]}: {len(rows)} images"),
+                     html.Div(thumbs, className="thumbs")], id=ids.TIMELINE)
+
+
+def saliency_panel(store):
+    return html.Div([
+        html.H4("What drives an output (saliency)"),
+        labelled("Output", dcc.Dropdown(id=ids.SALIENCY_OUTPUT, options=output_options(store),
+                                        value=default_output(store), clearable=False)),
+        html.Button("Show saliency for the selected image", id=ids.SALIENCY_BUTTON,
+                    className="button"),
+        dcc.Loading(html.Div(id=ids.SALIENCY_VIEW)),
+        html.P(SALIENCY_NOTE, className="muted small"),
+    ], className="panel")
+
+
+def saliency_image(png: bytes, caption: str):
+    return html.Figure([html.Img(src="data:image/png;base64," + base64.b64encode(png).decode(),
+                                 className="saliency"),
+                        html.Figcaption(caption, className="muted small")])
+
+
+@callback(Output(ids.SELECTED, "data"),
+          inputs={"click": Input(ids.MAP, "clickData"),
+                  "thumbs": Input({"type": ids.TIMELINE_THUMB, "index": ALL}, "n_clicks"),
+                  "neighbours": Input({"type": ids.NEIGHBOUR, "index": ALL}, "n_clicks")},
+          prevent_initial_call=True)
+def select_image(click, thumbs, neighbours):
+    """By the id in customdata (never by coordinates), or by a thumbnail / neighbour button."""
+    store = current().store
+    trigger = ctx.triggered_id
+    if isinstance(trigger, dict) and trigger.get("type") in (ids.TIMELINE_THUMB, ids.NEIGHBOUR):
+        if not any(t["value"] for t in ctx.triggered):
+            raise PreventUpdate  # buttons re-rendered, not clicked
+        image_id = trigger["index"]
+    else:
+        points = (click or {}).get("points") or []
+        image_id = points[0].get("customdata") if points else None
+        if isinstance(image_id, list):
+            image_id = image_id[0] if image_id else None
+    if not isinstance(image_id, str) or store.row(image_id) is None:
+        raise PreventUpdate
+    return image_id
+
+
+@callback(Output(ids.DETAIL, "children"), inputs={"image_id": Input(ids.SELECTED, "data")},
+          prevent_initial_call=True)
+def show_detail(image_id):
+    return detail_children(current().store, image_id)
+
+
+@callback(Output(ids.SALIENCY_VIEW, "children"),
+          inputs={"clicks": Input(ids.SALIENCY_BUTTON, "n_clicks"),
+                  "image_id": State(ids.SELECTED, "data"),
+                  "output": State(ids.SALIENCY_OUTPUT, "value")},
+          prevent_initial_call=True)
+def saliency_for_selected(clicks, image_id, output):
+    app = current()
+    path = app.store.display_file(image_id) if image_id else None
+    if path is None:
+        return "Select an image on the map first."
+    if app.service.state != "ready":
+        return app.service.message
+    png = app.service.saliency_png(path.read_bytes(), int(output))
+    return saliency_image(png, f"{app.store.pathologies[int(output)]}: image {image_id}")

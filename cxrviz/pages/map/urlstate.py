@@ -1,0 +1,137 @@
+"""The map page's URL: what the query string holds, encoded from and decoded into control values.
+
+Dash Pages hands `layout(**query)` the query string as a dict (a value, or a list of values for
+a repeated key); `decode` turns it into control values, ignoring (and reporting) what is invalid.
+`encode` is its inverse. A clientside callback writes the query into the address bar with
+history.replaceState, so sharing a view never re-renders the page.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+from dash import Input, Output, callback, clientside_callback
+
+from cxrviz import figures, ids
+from cxrviz import schema as S
+from cxrviz.appstate import current
+from cxrviz.filters import FILTERS, IDS, LIST, MIN_IMAGES, RANGE
+from cxrviz.pages.map.controls import filter_inputs, view_inputs
+
+LAYERS = ("density", "trajectories", "rsna")
+DEFAULT_VIEW = {"color": S.STATE, "show": list(LAYERS), "density_style": "heatmap",
+                "opacity": 0.55, "mode": "dim"}
+_RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def _values(query: dict, key: str) -> list:
+    value = query.get(key)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
+def _first(query: dict, key: str):
+    values = _values(query, key)
+    return values[0] if values else None
+
+
+def encode(filters: dict, view: dict, selected, store) -> str:
+    """Control values -> '?key=value&...' ('' for the default view)."""
+    pairs = []
+    defaults = store.default_filters()
+    for f in FILTERS:
+        value = filters.get(f.key)
+        if f.kind == LIST:
+            pairs += [(f.key, v) for v in (value or [])]
+        elif f.kind == RANGE and value and list(value) != defaults[f.key]:
+            pairs.append((f.key, f"{value[0]:g}-{value[1]:g}"))
+        elif f.kind == MIN_IMAGES and value and int(value) > 1:
+            pairs.append((f.key, int(value)))
+        elif f.kind == IDS and str(value or "").strip():
+            pairs.append((f.key, str(value).strip()))
+    if view["color"] != DEFAULT_VIEW["color"]:
+        pairs.append(("color", view["color"]))
+    if sorted(view["show"] or []) != sorted(DEFAULT_VIEW["show"]):
+        pairs.append(("show", ",".join(view["show"] or []) or "none"))
+    if view["density_style"] != DEFAULT_VIEW["density_style"]:
+        pairs.append(("density", view["density_style"]))
+    if view["opacity"] != DEFAULT_VIEW["opacity"]:
+        pairs.append(("opacity", view["opacity"]))
+    if view["mode"] != DEFAULT_VIEW["mode"]:
+        pairs.append(("mode", view["mode"]))
+    if selected:
+        pairs.append(("image", selected))
+    return ("?" + urlencode(pairs)) if pairs else ""
+
+
+def decode(query: dict, store) -> dict:
+    """{'filters', 'view', 'selected', 'ignored'}: control values from a query dict. Values that
+    no longer exist (or never did) are dropped and listed in 'ignored'."""
+    ignored = []
+    filters = store.default_filters()
+    for f in FILTERS:
+        raw = _values(query, f.key)
+        if not raw:
+            continue
+        if f.kind == LIST:
+            allowed = set(store.options(f.column))
+            filters[f.key] = [v for v in raw if v in allowed]
+            ignored += [f"{f.key}={v}" for v in raw if v not in allowed]
+        elif f.kind == RANGE:
+            lo, hi = store.ranges[f.key]
+            m = _RANGE.match(raw[0])
+            if m and float(m.group(1)) <= float(m.group(2)):
+                filters[f.key] = [max(float(m.group(1)), lo), min(float(m.group(2)), hi)]
+            else:
+                ignored.append(f"{f.key}={raw[0]}")
+        elif f.kind == MIN_IMAGES:
+            try:
+                filters[f.key] = max(1, int(raw[0]))
+            except ValueError:
+                ignored.append(f"{f.key}={raw[0]}")
+        elif f.kind == IDS:
+            filters[f.key] = raw[0]
+    view = dict(DEFAULT_VIEW)
+    color = _first(query, "color")
+    if color is not None:
+        if color in {o["value"] for o in figures.color_options(store.pathologies)}:
+            view["color"] = color
+        else:
+            ignored.append(f"color={color}")
+    show = _first(query, "show")
+    if show is not None:
+        view["show"] = [v for v in show.split(",") if v in LAYERS]
+    if _first(query, "density") == "contours":
+        view["density_style"] = "contours"
+    opacity = _first(query, "opacity")
+    if opacity is not None:
+        try:
+            view["opacity"] = min(1.0, max(0.0, float(opacity)))
+        except ValueError:
+            ignored.append(f"opacity={opacity}")
+    if _first(query, "mode") == "hide":
+        view["mode"] = "hide"
+    selected = _first(query, "image")
+    if selected is not None and store.row(selected) is None:
+        ignored.append(f"image={selected}")
+        selected = None
+    return {"filters": filters, "view": view, "selected": selected, "ignored": ignored}
+
+
+@callback(Output(ids.QUERY, "data"),
+          inputs={"filters": filter_inputs(), "view": view_inputs(),
+                  "selected": Input(ids.SELECTED, "data")},
+          prevent_initial_call=True)
+def sync_url(filters, view, selected):
+    return encode(filters, view, selected, current().store)
+
+
+# replaceState, not dcc.Location: a Location change would make Dash Pages render the page again.
+clientside_callback(
+    """function(query) {
+        if (typeof query !== 'string') { return window.dash_clientside.no_update; }
+        window.history.replaceState(null, '', window.location.pathname + query);
+        return query;
+    }""",
+    Output(ids.QUERY_SINK, "data"), Input(ids.QUERY, "data"), prevent_initial_call=True)
