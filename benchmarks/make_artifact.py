@@ -106,7 +106,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # display images: a few real JPEG files, hard-linked per id once the folder exists
         out = write_artifact(args.out, manifest=manifest, images=derived.images,
-                             trajectories=derived.trajectories, density=derived.density,
+                             trajectories=derived.trajectories, patients=derived.patients,
+                             density=derived.density,
                              features=rng.normal(size=(n, 1024)).astype(np.float32),
                              umap_bytes=json.dumps({"synthetic": True}).encode(), display={})
         for k, data in enumerate(jpegs):

@@ -29,6 +29,32 @@ F_MIN_IMAGES = "f-min-images"
 F_PATIENT = "f-patient"
 RESET = "reset-filters"
 
+# time: the map's second axis
+ALIGN = "align"
+DAY_RANGE = "day-range"
+PLAY = "play"
+PLAY_TICK = "play-tick"
+PLAY_MODE = "play-mode"  # grow | window
+PLAY_WINDOW = "play-window"  # window width, days
+PLAY_SPEED = "play-speed"  # ms per frame
+TIME_NOTE = "time-note"
+TIME_DATA = "time-data"  # dcc.Store: per-image arrays the browser draws day ranges from
+TIME_QUERY = "time-query"  # dcc.Store: the time part of the URL, written in the browser
+MASK = "mask"  # dcc.Store: which images pass the filters (base64, one byte per image)
+TRAJ_SCOPE = "trajectory-scope"  # all | selected | selection | ids
+TRAJ_IDS = "trajectory-ids"
+HOVER_SINK = "hover-sink"
+
+# below the map
+TABS = "below-tabs"
+COHORT = "cohort"
+COHORT_GRAPH = "cohort-graph"
+TABLE = "patients-table"
+TABLE_DOWNLOAD = "patients-download"
+TABLE_CSV = "patients-csv"
+SERIES = "patient-series"
+SERIES_OUTPUTS = "series-outputs"
+
 # selection and detail
 SELECTED = "selected-image"  # dcc.Store: image_id or None
 DETAIL = "detail"

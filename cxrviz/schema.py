@@ -14,6 +14,7 @@ PREPROCESS_VERSION = "xrv-224-v1"
 MANIFEST_FILE = "manifest.json"
 IMAGES_FILE = "images.parquet"
 TRAJECTORIES_FILE = "trajectories.parquet"
+PATIENTS_FILE = "patients.parquet"
 DENSITY_FILE = "density.npz"
 FEATURES_FILE = "features.npy"
 UMAP_FILE = "umap.joblib"
@@ -103,6 +104,24 @@ TO_OFFSET = "to_offset"
 TO_STATE = "to_state"
 TRAJECTORY_COLUMNS = (PATIENTID, FROM_IMAGE_ID, TO_IMAGE_ID, FROM_OFFSET, TO_OFFSET, TO_STATE,
                       SURVIVAL)
+
+# ---- patients.parquet columns (one row per covid patient) ---------------------------------------
+# Days are the reported offset; percentiles are the images' density percentiles. "first" and
+# "last" are in time order among the patient's dated images (all images if none is dated).
+P_N_IMAGES = "n_images"
+P_N_DATED = "n_dated"
+P_FIRST_DAY = "first_day"
+P_LAST_DAY = "last_day"
+P_FIRST_PCT = "first_percentile"
+P_LAST_PCT = "last_percentile"
+P_MAX_PCT = "max_percentile"
+P_CHANGE_PCT = "change_percentile"  # last - first
+P_DAYS_TO_BAD = "days_to_first_bad"  # first dated bad-state image - first dated image; NaN if none
+P_ICU = "icu"  # Y if in ICU at any image or went_icu Y; N if only N seen; else unknown
+P_INTUBATED = "intubated"  # the same for intubation (intubation_present, intubated)
+PATIENT_COLUMNS = (PATIENTID, P_N_IMAGES, P_N_DATED, P_FIRST_DAY, P_LAST_DAY, P_FIRST_PCT,
+                   P_LAST_PCT, P_MAX_PCT, P_CHANGE_PCT, P_DAYS_TO_BAD, P_ICU, P_INTUBATED,
+                   SURVIVAL, CONTINENT, COUNTRY, FINDING_GROUP)
 
 # ---- density.npz keys ---------------------------------------------------------------------------
 # The grid drawn behind the map, and the density itself (the bad-state points and the bandwidth

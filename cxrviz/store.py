@@ -13,11 +13,22 @@ import numpy as np
 import pandas as pd
 
 from cxrviz import schema as S
-from cxrviz.compute.timeline import time_order
+from cxrviz.compute.timeline import ALIGN_OFFSET, event_offsets, time_order
 from cxrviz.filters import FILTERS, IDS, LIST, MIN_IMAGES, RANGE, split_ids
 from cxrviz.io.artifact import Artifact, read_artifact
 
 UNTRAINED_WARNING = "Embedding from an untrained network: not meaningful"
+
+
+def day_label(lo, hi) -> str:
+    """'days 3 to 10', 'days 3 and later', 'days up to 10', or '' (None: an open end)."""
+    if lo is not None and hi is not None:
+        return f"days {lo:g} to {hi:g}"
+    if lo is not None:
+        return f"days {lo:g} and later"
+    if hi is not None:
+        return f"days up to {hi:g}"
+    return ""
 
 # Columns a user can colour by: categorical ones, then continuous ones (plus the 18 outputs).
 CATEGORICAL = {
@@ -90,6 +101,7 @@ class Store:
     def warm(self) -> "Store":
         """Build the cached lookups now, so no user's first click pays for them."""
         self.hover_text_array, self.image_ids, self.patient_positions  # noqa: B018
+        self.patient_index, self.patients  # noqa: B018
         return self
 
     # ---- facts --------------------------------------------------------------------------------
@@ -154,10 +166,60 @@ class Store:
                     keep &= only
         return keep
 
-    def count_text(self, keep: np.ndarray) -> str:
+    def count_text(self, keep: np.ndarray, days: tuple | None = None) -> str:
+        """'n of N images, k patients' (+ ' · days a to b' with a day range); the browser's
+        view (assets/cxrviz.js, countText) writes the same words."""
         n, total = int(keep.sum()), len(keep)
-        patients = self.covid.loc[keep, S.PATIENTID].nunique()
-        return f"{n} of {total} images, {patients} patients"
+        k = len(np.unique(self.patient_index[keep]))
+        text = f"{n} of {total} images, {k} patient{'' if k == 1 else 's'}"
+        label = day_label(*days) if days else ""
+        return f"{text} · {label}" if label else text
+
+    # ---- time -----------------------------------------------------------------------------------
+    @cached_property
+    def patient_ids(self) -> np.ndarray:
+        return np.array(sorted(self.covid[S.PATIENTID].unique()), dtype=object)
+
+    @cached_property
+    def patient_index(self) -> np.ndarray:
+        """Per covid row: its patient's position in patient_ids."""
+        return np.searchsorted(self.patient_ids, self.covid[S.PATIENTID].to_numpy(dtype=object))
+
+    @cached_property
+    def patients(self) -> pd.DataFrame:
+        """patients.parquet, in patient_ids order."""
+        return self.artifact.patients.set_index(S.PATIENTID).loc[self.patient_ids].reset_index()
+
+    def events(self, align: str) -> np.ndarray:
+        """Per patient (patient_ids order): day 0's offset under `align` (NaN: no such event)."""
+        cache = self.__dict__.setdefault("_events", {})
+        if align not in cache:
+            cache[align] = event_offsets(self.covid, align).reindex(self.patient_ids) \
+                .to_numpy(np.float64)
+        return cache[align]
+
+    def aligned(self, align: str) -> np.ndarray:
+        """Per covid row: its aligned day (timeline.aligned_days; NaN: undated or no event)."""
+        return self.covid[S.OFFSET].to_numpy(np.float64) - self.events(align)[self.patient_index]
+
+    def day_mask(self, align: str, lo=None, hi=None) -> np.ndarray | None:
+        """Per covid row: inside the day range (None: no range, every image counts). lo / hi
+        None are open ends. Any alignment but the reported offset is a range by itself: it
+        leaves out undated images and patients without the event."""
+        if align == ALIGN_OFFSET and lo is None and hi is None:
+            return None
+        day = self.aligned(align)
+        inside = np.isfinite(day)
+        if lo is not None:
+            inside &= day >= lo
+        if hi is not None:
+            inside &= day <= hi
+        return inside
+
+    def left_out(self, keep: np.ndarray, align: str) -> int:
+        """Patients passing the filters who lack the alignment's event."""
+        patients = np.unique(self.patient_index[keep])
+        return int(np.isnan(self.events(align)[patients]).sum()) if align != ALIGN_OFFSET else 0
 
     # ---- single images ------------------------------------------------------------------------
     def row(self, image_id: str):

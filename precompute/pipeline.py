@@ -229,7 +229,8 @@ def build_artifact(cfg: Config) -> Summary:
     }
     with _timed(timings, "write"):
         out = write_artifact(cfg.out, manifest=manifest, images=derived.images,
-                             trajectories=derived.trajectories, density=derived.density,
+                             trajectories=derived.trajectories, patients=derived.patients,
+                             density=derived.density,
                              features=features, umap_bytes=umap_blob, display=display)
     embedded = {"covid": embedded_covid}
     if cfg.rsna:

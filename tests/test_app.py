@@ -111,10 +111,9 @@ def test_map_figure_traces(store, images, covid_artifact):
     assert fig.data[t["density"]].type == "heatmap"
     dated = images[images[S.OFFSET].notna()].groupby(S.PATIENTID).size()
     n_edges = int((dated - 1).sum())  # consecutive dated pairs, counted with pandas
-    paths = sum(np.isnan(fig.data[t[k]].x).sum() for k in ("path_Y", "path_N", "path_unknown"))
-    arrows = sum(np.isnan(fig.data[t[k]].x).sum()
-                 for k in ("arrow_good", "arrow_bad", "arrow_unknown"))
-    assert paths == arrows == n_edges  # one gap-terminated polyline per edge
+    paths = sum(np.isnan(fig.data[t[k]].x).sum() for k in figures.PATH_TRACES)
+    arrows = sum(len(fig.data[t[k]].x) for k in figures.ARROW_TRACES)
+    assert paths == arrows == n_edges  # one gap-terminated segment and one arrowhead per edge
     legend = [tr.name for tr in fig.data[figures.LEGEND_START:] if tr.visible]
     assert legend == ["good", "bad", "unknown"]
     assert any(UNTRAINED_WARNING in a.text for a in fig.layout.annotations)
@@ -125,15 +124,17 @@ def test_arrows_point_from_earlier_to_later(store, images):
     a, b = p205.iloc[0], p205.iloc[1]  # days 1 and 6
     edge = store.trajectories[(store.trajectories[S.FROM_IMAGE_ID] == a[S.IMAGE_ID])]
     assert edge[S.TO_IMAGE_ID].tolist() == [b[S.IMAGE_ID]]
-    lines = figures.trajectory_lines(store, edge)
+    data = figures.trajectory_data(store, edge)
     name = f"arrow_{b[S.STATE]}"
-    xs, ys = lines[name]
-    assert all(len(lines[k][0]) == 0 for k in lines if k not in (name, "path_Y"))
-    direction = np.array([b[S.X] - a[S.X], b[S.Y] - a[S.Y]], dtype=float)
-    tip = np.array([xs[1], ys[1]])
-    np.testing.assert_allclose(tip, [a[S.X], a[S.Y]] + figures.ARROW_AT * direction, rtol=1e-5)
-    for wing in (0, 2):  # both wings trail behind the tip, along the edge's direction
-        assert np.dot(np.array([xs[wing], ys[wing]]) - tip, direction) < 0
+    assert all(len(data[k][0]) == 0 for k in data if k not in (name, "path_Y"))
+    (x,), (y,), (angle,) = data[name]
+    dx, dy = float(b[S.X] - a[S.X]), float(b[S.Y] - a[S.Y])
+    np.testing.assert_allclose([x, y], [a[S.X] + figures.ARROW_AT * dx,
+                                        a[S.Y] + figures.ARROW_AT * dy], rtol=1e-5)
+    # a triangle turned clockwise by `angle` from "up" points along (dx, dy) on equal axes
+    pointing = np.array([np.sin(np.radians(angle)), np.cos(np.radians(angle))])
+    cos = pointing @ np.array([dx, dy]) / np.hypot(dx, dy)
+    assert cos > np.cos(np.radians(7.5 + 1e-6)) and angle % 15 == 0
 
 
 def test_colour_by_continuous_output(store, images):
@@ -170,16 +171,26 @@ def test_click_selects_by_customdata_and_shows_detail(page, images):
                                                                 "28"]  # metadata.csv, by hand
 
 
-def test_filter_change_sends_a_patch_not_the_figure(page, store, images):
+def test_filter_change_sends_the_mask_not_the_figure(page, store, images):
+    """A filter change costs one byte per image; the browser draws the rest."""
+    import base64
+
     filters = {**store.default_filters(), "continent": ["Europe"]}
-    patch, count = run_callback(page.callbacks.update_map, {f"{ids.F_CONTINENT}.value": ["Europe"]},
-                                filters=filters, view=page.urlstate.DEFAULT_VIEW, selected=None)
+    payload = run_callback(page.time.update_mask, {f"{ids.F_CONTINENT}.value": ["Europe"]},
+                           filters=filters)
+    mask = np.frombuffer(base64.b64decode(payload), np.uint8).astype(bool)
+    assert (mask == (images[S.CONTINENT] == "Europe").to_numpy()).all()
+    assert len(payload) < 2 * len(images)
+
+
+def test_view_change_sends_a_patch(page, store):
+    view = {k: v for k, v in page.urlstate.DEFAULT_VIEW.items() if k != "mode"}
+    patch = run_callback(page.callbacks.update_map, {f"{ids.DENSITY_OPACITY}.value": 0.3},
+                         view={**view, "opacity": 0.3}, selected="")
     assert isinstance(patch, Patch)
-    assert count == counts_by_pandas(images[images[S.CONTINENT] == "Europe"], 559)
     ops = patch.to_plotly_json()["operations"]
-    touched = {tuple(op["location"][:2]) for op in ops}
-    assert ("data", figures.TRACE["points"]) in touched
-    assert ("data", figures.TRACE["density"]) not in touched  # density did not change
+    assert [op["location"] for op in ops] == [["data", figures.TRACE["density"], "opacity"]]
+    assert ops[0]["params"]["value"] == 0.3
 
 
 def test_url_state_round_trip(page, store):

@@ -3,84 +3,22 @@
 Run with `pytest --headless` (make test does). The artifact is the real collection, random weights.
 """
 import json
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image
-from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
 from cxrviz import figures, ids
 from cxrviz.appstate import current
-
-POINTS = figures.TRACE["points"]
-
-# The screen position of the point that stands most apart from the others (safe to click).
-FIND_POINT = """
-const gd = document.querySelector('#%s .js-plotly-plot');
-const tr = gd._fullData[%d], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-const px = [], py = [];
-for (let i = 0; i < tr.x.length; i++) { px.push(xa._offset + xa.l2p(tr.x[i]));
-                                         py.push(ya._offset + ya.l2p(tr.y[i])); }
-let best = -1, bestGap = -1;
-for (let i = 0; i < px.length; i++) {
-  let gap = 1e9;
-  for (let j = 0; j < px.length; j++) if (j !== i) {
-    gap = Math.min(gap, Math.hypot(px[i] - px[j], py[i] - py[j])); }
-  if (gap > bestGap) { bestGap = gap; best = i; }
-}
-const r = gd.getBoundingClientRect();
-return {x: r.left + px[best], y: r.top + py[best], id: tr.customdata[best], gap: bestGap};
-""" % (ids.MAP, POINTS)
+from tests.browser_helpers import (POINTS, click_lonely_point, open_tab, start, wait_for_detail,
+                                   wait_until)
 
 
 @pytest.fixture
 def started(dash_duo, covid_artifact):
-    from cxrviz.app import create_app, start_model
+    return start(dash_duo, covid_artifact.out)
 
-    app = create_app(covid_artifact.out)
-    start_model()
-    dash_duo.start_server(app)
-    dash_duo.wait_for_element(f"#{ids.MAP} .js-plotly-plot", timeout=30)
-    dash_duo.wait_for_contains_text(f"#{ids.COUNT}", "of 559 images", timeout=30)
-    return dash_duo
-
-
-def click_lonely_point(duo, attempts=4):
-    """A real mouse click on a WebGL point; retried while the plot is still settling."""
-    for _ in range(attempts):
-        target = duo.driver.execute_script(FIND_POINT)
-        actions = ActionBuilder(duo.driver)
-        actions.pointer_action.move_to_location(int(round(target["x"])), int(round(target["y"])))
-        actions.pointer_action.click()
-        actions.perform()
-        try:
-            wait_until(lambda: f"image={target['id']}" in duo.driver.current_url, timeout=5)
-            return target["id"]
-        except AssertionError:
-            continue
-    raise AssertionError("clicking the point never selected it")
-
-
-def wait_until(fn, timeout=20, what="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def wait_for_detail(duo, patient):
-    def text():
-        return " ".join(duo.find_element(f"#{ids.DETAIL}").text.split()) + " "
-
-    try:
-        wait_until(lambda: f"Patient {patient} " in text(), what=f"patient {patient} detail")
-    except AssertionError:
-        raise AssertionError(f"patient {patient} not in detail panel: {text()[:300]}") from None
 
 
 def test_page_loads_without_console_errors(started):
@@ -135,6 +73,7 @@ def test_continent_filter_changes_count_and_url_restores_view(started):
 ])
 def test_export_downloads_a_valid_file(started, fmt, check):
     duo = started
+    open_tab(duo, "Export")
     folder = Path(duo.download_path)
     before = set(folder.glob("*"))
     button = duo.driver.find_element(
@@ -149,6 +88,7 @@ def test_export_downloads_a_valid_file(started, fmt, check):
 def test_upload_places_a_marker_and_shows_the_panel(started, dataset, tmp_path):
     duo = started
     assert current().service.wait(300) == "ready"
+    open_tab(duo, "Place an X-ray")
     duo.wait_for_contains_text(f"#{ids.MODEL_STATUS}", "Model ready", timeout=30)
     image = sorted((dataset / "images").glob("*.jpg"))[5]
     duo.find_element(f"#{ids.UPLOAD} input[type=file]").send_keys(str(image))
@@ -157,8 +97,8 @@ def test_upload_places_a_marker_and_shows_the_panel(started, dataset, tmp_path):
         f"const g = document.querySelector('#{ids.MAP} .js-plotly-plot');"
         f"return g._fullData[{figures.TRACE['uploads']}].x.length;"), what="upload marker")
     assert n == 1
-    card = duo.find_element("#upload-card-1")
-    assert "nearest images" in card.text and "patient" in card.text
+    card = duo.find_element("#upload-card-1").get_attribute("textContent")
+    assert "nearest images" in card and "patient" in card
     bars = duo.driver.execute_script(
         "return document.querySelector('#upload-card-1 .js-plotly-plot').data[0].y.length;")
     assert bars == 18

@@ -1,7 +1,7 @@
 """Everything that follows from map positions and metadata, in one step.
 
-States, trajectories, the bad-state density (grid, value at each image, percentile of each image)
-and the logit columns come from `derive`, which precompute and benchmarks/make_artifact.py both
+States, trajectories, the bad-state density (grid, value at each image, percentile of each image),
+the per-patient summaries and the logit columns come from `derive`, which precompute and benchmarks/make_artifact.py both
 call, so a synthetic artifact is derived exactly as a real one.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pandas as pd
 from cxrviz import schema as S
 from cxrviz.compute.density import BANDWIDTH, GRID_SIZE, BadStateDensity, percentile_of
 from cxrviz.compute.states import assign_states
+from cxrviz.compute.timeline import time_order
 from cxrviz.compute.trajectories import build_trajectories
 
 REFERENCE_REASON = "reference image (no outcome data)"
@@ -23,6 +24,7 @@ REFERENCE_REASON = "reference image (no outcome data)"
 class Derived:
     images: pd.DataFrame  # exactly S.image_columns(pathologies), typed
     trajectories: pd.DataFrame
+    patients: pd.DataFrame  # S.PATIENT_COLUMNS
     density: dict  # density.npz content
     kde_params: dict
 
@@ -54,4 +56,39 @@ def derive(images: pd.DataFrame, coords: np.ndarray, logits: np.ndarray, patholo
     images = images[S.image_columns(pathologies)].astype(
         {S.OFFSET: "float64", S.AGE: "float64", S.X: "float32", S.Y: "float32",
          S.BAD_DENSITY: "float64", S.DENSITY_PERCENTILE: "float64"})
-    return Derived(images, trajectories, density, kde.params())
+    return Derived(images, trajectories, patient_table(images), density, kde.params())
+
+
+def _any_yes(frame: pd.DataFrame, columns) -> pd.Series:
+    """Per patient: Y if any of the columns is Y at any image, N if only N is seen, else unknown."""
+    long = frame[[S.PATIENTID, *columns]].melt(id_vars=S.PATIENTID)
+    yes = (long["value"] == S.YES).groupby(long[S.PATIENTID]).any()
+    no = (long["value"] == S.NO).groupby(long[S.PATIENTID]).any()
+    return pd.Series(np.where(yes, S.YES, np.where(no, S.NO, S.UNKNOWN)), index=yes.index)
+
+
+def patient_table(images: pd.DataFrame) -> pd.DataFrame:
+    """patients.parquet: one row per covid patient, from the derived images."""
+    covid = time_order(images[images[S.SOURCE] == S.SOURCE_COVID])
+    dated = covid[covid[S.OFFSET].notna()]
+    groups = covid.groupby(S.PATIENTID, sort=True)
+    out = pd.DataFrame(index=pd.Index(sorted(covid[S.PATIENTID].unique()), name=S.PATIENTID))
+    out[S.P_N_IMAGES] = groups.size()
+    out[S.P_N_DATED] = dated.groupby(S.PATIENTID).size().reindex(out.index, fill_value=0)
+    out[S.P_FIRST_DAY] = dated.groupby(S.PATIENTID)[S.OFFSET].min()
+    out[S.P_LAST_DAY] = dated.groupby(S.PATIENTID)[S.OFFSET].max()
+    # first / last in time order among dated images, or among all when none is dated
+    basis = pd.concat([dated, covid[~covid[S.PATIENTID].isin(dated[S.PATIENTID])]])
+    basis = time_order(basis).groupby(S.PATIENTID)[S.DENSITY_PERCENTILE]
+    out[S.P_FIRST_PCT] = basis.first()
+    out[S.P_LAST_PCT] = basis.last()
+    out[S.P_MAX_PCT] = groups[S.DENSITY_PERCENTILE].max()
+    out[S.P_CHANGE_PCT] = out[S.P_LAST_PCT] - out[S.P_FIRST_PCT]
+    first_bad = dated[dated[S.STATE] == S.STATE_BAD].groupby(S.PATIENTID)[S.OFFSET].min()
+    out[S.P_DAYS_TO_BAD] = first_bad - out[S.P_FIRST_DAY]
+    out[S.P_ICU] = _any_yes(covid, [S.IN_ICU, S.WENT_ICU])
+    out[S.P_INTUBATED] = _any_yes(covid, [S.INTUBATION_PRESENT, S.INTUBATED])
+    for column in (S.SURVIVAL, S.CONTINENT, S.COUNTRY, S.FINDING_GROUP):
+        out[column] = groups[column].last()  # the value at the patient's last image
+    out = out.reset_index()[list(S.PATIENT_COLUMNS)]
+    return out.astype({S.P_N_IMAGES: "int64", S.P_N_DATED: "int64"})

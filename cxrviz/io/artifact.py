@@ -21,7 +21,8 @@ from cxrviz import schema as S
 from cxrviz.hashing import sha256_file
 from cxrviz.weights import WeightsSpec
 
-CHECKED_FILES = (S.IMAGES_FILE, S.TRAJECTORIES_FILE, S.DENSITY_FILE, S.FEATURES_FILE, S.UMAP_FILE)
+CHECKED_FILES = (S.IMAGES_FILE, S.TRAJECTORIES_FILE, S.PATIENTS_FILE, S.DENSITY_FILE,
+                 S.FEATURES_FILE, S.UMAP_FILE)
 DENSITY_KEYS = (S.DENSITY_X, S.DENSITY_Y, S.DENSITY_Z, S.DENSITY_BAD_XY, S.DENSITY_BANDWIDTH)
 
 
@@ -30,7 +31,8 @@ class ArtifactError(Exception):
 
 
 def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectories: pd.DataFrame,
-                   density: dict, features: np.ndarray, umap_bytes: bytes, display: dict) -> Path:
+                   patients: pd.DataFrame, density: dict, features: np.ndarray,
+                   umap_bytes: bytes, display: dict) -> Path:
     """Write all files into a temp folder beside `out_dir`, then swap it into place."""
     out_dir = Path(out_dir).expanduser().resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +41,7 @@ def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectorie
     try:
         images.to_parquet(tmp / S.IMAGES_FILE, index=False)
         trajectories.to_parquet(tmp / S.TRAJECTORIES_FILE, index=False)
+        patients.to_parquet(tmp / S.PATIENTS_FILE, index=False)
         with open(tmp / S.DENSITY_FILE, "wb") as fh:
             np.savez_compressed(fh, **{k: np.asarray(density[k]) for k in DENSITY_KEYS})
         np.save(tmp / S.FEATURES_FILE, np.ascontiguousarray(features, dtype=np.float32))
@@ -109,6 +112,7 @@ class Artifact:
     manifest: dict
     images: pd.DataFrame
     trajectories: pd.DataFrame
+    patients: pd.DataFrame
     density: dict
 
     @property
@@ -185,12 +189,13 @@ def read_artifact(path, *, verify_hashes: bool = False) -> Artifact:
     if lacking:
         raise ArtifactError(f"{path}/{S.IMAGES_FILE} lacks columns {lacking}.\n{BUILD_HINT}")
     trajectories = pd.read_parquet(path / S.TRAJECTORIES_FILE)
+    patients = pd.read_parquet(path / S.PATIENTS_FILE)
     with np.load(path / S.DENSITY_FILE) as d:
         lacking = [k for k in DENSITY_KEYS if k not in d.files]
         if lacking:
             raise ArtifactError(f"{path}/{S.DENSITY_FILE} lacks {lacking}.\n{BUILD_HINT}")
         density = {k: d[k] for k in DENSITY_KEYS}
-    art = Artifact(path, manifest, images, trajectories, density)
+    art = Artifact(path, manifest, images, trajectories, patients, density)
     try:
         art.weights  # noqa: B018  (a typed spec, or a clear refusal now)
     except (ValueError, KeyError, TypeError) as exc:

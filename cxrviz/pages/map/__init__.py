@@ -1,8 +1,10 @@
 """The map page (Dash Pages, path "/"): `layout(**query)` renders the view a URL describes.
 
-Where things are: controls.py (sidebar: view controls, filters from cxrviz.filters), callbacks.py
-(the map figure and the selection summary), detail.py (clicked image, timeline, saliency),
-uploads.py (placing new X-rays), export.py (figures and CSV), urlstate.py (the query string).
+Where things are: controls.py (sidebar: view controls, filters from cxrviz.filters), time.py
+(day range, playback, alignment, trajectory choice; drawn by assets/cxrviz.js), callbacks.py
+(the map figure and the selection summary), detail.py (clicked image, timeline, the patient's
+course, saliency), cohort.py and table.py (tabs below the map), uploads.py (placing new X-rays),
+export.py (figures and CSV), urlstate.py (the query string).
 Importing this package registers every callback of the page.
 """
 from __future__ import annotations
@@ -12,47 +14,69 @@ from dash import dcc, html
 from cxrviz import figures, ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
-from cxrviz.pages.map import callbacks, controls, detail, export, uploads, urlstate
+from cxrviz.pages.map import (callbacks, cohort, controls, detail, export, table, time,
+                              uploads, urlstate)
 
 PATH = "/"
 TITLE = "cxrviz: map"
-__all__ = ["PATH", "TITLE", "layout", "callbacks", "controls", "detail", "export", "uploads",
-           "urlstate"]
+__all__ = ["PATH", "TITLE", "layout", "callbacks", "cohort", "controls", "detail", "export",
+           "table", "time", "uploads", "urlstate"]
 
 
 def layout(**query):
     app = current()
     store = app.store
     st = urlstate.decode(query, store)
+    t = time.decode(query, store)
     keep = store.mask(st["filters"])
     view = st["view"]
+    in_days = store.day_mask(t["align"], t["lo"], t["hi"])
     fig = figures.map_figure(store, color_by=view["color"], keep=keep, filtered_mode=view["mode"],
                              show=view["show"], density_style=view["density_style"],
-                             density_opacity=view["opacity"], selected=st["selected"])
+                             density_opacity=view["opacity"], selected=st["selected"],
+                             in_days=in_days,
+                             trajectory_patients=time.trajectory_patients(t, st["selected"],
+                                                                          store))
+    ignored = st["ignored"] + t["ignored"]
     notice = (html.Div("This link asked for values this map does not have, ignored: "
-                       + ", ".join(st["ignored"]), id=ids.NOTICE, className="notice")
-              if st["ignored"] else html.Div(id=ids.NOTICE, hidden=True))
+                       + ", ".join(ignored), id=ids.NOTICE, className="notice")
+              if ignored else html.Div(id=ids.NOTICE, hidden=True))
+    shown = keep if in_days is None else keep & in_days
+    tabs = dcc.Tabs(id=ids.TABS, value="selection", className="tabs", children=[
+        dcc.Tab(label="Selection", value="selection",
+                children=html.Div(id=ids.SELECTION_SUMMARY, className="panel")),
+        dcc.Tab(label="Cohort over time", value="cohort", children=cohort.cohort_panel()),
+        dcc.Tab(label="Patients", value="patients", children=table.table_panel()),
+        dcc.Tab(label="Place an X-ray", value="upload",
+                children=uploads.upload_panel(store, app.service)),
+        dcc.Tab(label="Export", value="export", children=export.export_panel()),
+    ])
     return html.Div([
-        dcc.Store(id=ids.SELECTED, data=st["selected"]),
-        dcc.Store(id=ids.QUERY), dcc.Store(id=ids.QUERY_SINK),
+        # "" rather than None: a Store mounted with None sets its data once, which would fire
+        # every callback that listens to the selection on each page load.
+        dcc.Store(id=ids.SELECTED, data=st["selected"] or ""),
+        dcc.Store(id=ids.MASK, data=time.mask_payload(keep)),
+        dcc.Store(id=ids.QUERY, data=urlstate.encode(st["filters"], view, st["selected"], store)),
+        dcc.Store(id=ids.QUERY_SINK, data=""),
         html.Header([html.H1("cxrviz"),
                      html.Span("COVID-19 chest X-rays on a model's map: research use only, not "
                                "a diagnostic tool", className="muted"),
-                     html.Span(store.count_text(keep), id=ids.COUNT, className="count")]),
+                     html.Span(store.count_text(shown, (t["lo"], t["hi"])), id=ids.COUNT,
+                               className="count")]),
         banner(store), notice,
         html.Div([
             html.Aside([html.H4("View"), *controls.view_controls(store, view),
+                        html.H4("Time"), *time.time_controls(store, t, keep),
                         html.H4("Filters"), *controls.filter_controls(store, st["filters"]),
                         about(store)], className="sidebar"),
             html.Main([
                 dcc.Graph(id=ids.MAP, figure=fig, className="map",
                           config={"displaylogo": False, "scrollZoom": True,
                                   "toImageButtonOptions": {"format": "png", "scale": 3}}),
-                html.Div([html.Div(id=ids.SELECTION_SUMMARY, className="panel"),
-                          uploads.upload_panel(store, app.service), export.export_panel()],
-                         className="below-map"),
+                tabs,
             ], className="center"),
             html.Aside([html.Div(detail.detail_children(store, st["selected"]), id=ids.DETAIL),
+                        detail.series_panel(store, st["selected"], t["align"]),
                         detail.saliency_panel(store)], className="detail"),
         ], className="grid"),
     ], className="page")

@@ -1,18 +1,15 @@
-"""The map itself: filters and view controls patch the figure (only the traces that changed);
-box / lasso selections are summarised."""
+"""The map itself: view controls patch the figure (only the traces that changed); box / lasso
+selections are summarised."""
 from __future__ import annotations
 
 import numpy as np
 from _plotly_utils.utils import to_typed_array_spec
-from dash import Input, Output, Patch, callback, ctx, html, no_update
+from dash import Input, Output, Patch, callback, ctx, html
 
 from cxrviz import figures, ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
-from cxrviz.filters import FILTERS
-from cxrviz.pages.map.controls import filter_inputs, view_inputs
-
-FILTER_IDS = {f.cid for f in FILTERS}
+from cxrviz.pages.map.controls import view_inputs
 
 
 def typed(values):
@@ -20,17 +17,17 @@ def typed(values):
     return to_typed_array_spec(np.asarray(values))
 
 
-@callback(Output(ids.MAP, "figure"), Output(ids.COUNT, "children"),
-          inputs={"filters": filter_inputs(), "view": view_inputs(),
+@callback(Output(ids.MAP, "figure"),
+          inputs={"view": {k: v for k, v in view_inputs().items() if k != "mode"},
                   "selected": Input(ids.SELECTED, "data")},
           prevent_initial_call=True)
-def update_map(filters, view, selected):
-    """Patch only the traces that the changed control affects."""
+def update_map(view, selected):
+    """Patch only the traces that the changed control affects. Points and trajectories (filters,
+    day range, dimming) are drawn in the browser (pages/map/time.py)."""
     store = current().store
     changed = {t["prop_id"].split(".")[0] for t in ctx.triggered}
     patch = Patch()
     T = figures.TRACE
-    count = no_update
     show = set(view["show"] or ())
     if ids.SHOW in changed:
         patch["data"][T["density"]]["visible"] = "density" in show
@@ -53,32 +50,12 @@ def update_map(filters, view, selected):
         for i, slot in enumerate(figures.legend_slots(colors)):
             for key, value in slot.items():
                 patch["data"][figures.LEGEND_START + i][key] = value
-    if changed & (FILTER_IDS | {ids.FILTERED_MODE, ids.SELECTED}):
-        keep = store.mask(filters)
-        count = store.count_text(keep)
-        _patch_points(patch, store, keep, view["mode"], selected,
-                      positions=view["mode"] == "hide" or ids.FILTERED_MODE in changed)
-        lines = figures.trajectory_lines(store, figures.visible_edges(store, keep))
-        for name, (xs, ys) in lines.items():
-            patch["data"][T[name]]["x"], patch["data"][T[name]]["y"] = typed(xs), typed(ys)
-            patch["data"][T[name]]["opacity"] = (figures.path_opacity(selected)
-                                                 if name.startswith("path_")
-                                                 else figures.arrow_opacity(selected))
     if ids.SELECTED in changed:
         hx, hy = figures.highlight_path(store, selected)
         sx, sy = figures.selected_point(store, selected)
         patch["data"][T["highlight"]]["x"], patch["data"][T["highlight"]]["y"] = hx, hy
         patch["data"][T["selected"]]["x"], patch["data"][T["selected"]]["y"] = sx, sy
-    return patch, count
-
-
-def _patch_points(patch, store, keep, mode, selected, positions: bool):
-    """Opacity always; x / y only when hiding (NaN = hidden) or leaving hide mode."""
-    T = figures.TRACE["points"]
-    points = figures.point_positions(store, keep, mode, selected)
-    if positions:
-        patch["data"][T]["x"], patch["data"][T]["y"] = typed(points["x"]), typed(points["y"])
-    patch["data"][T]["marker"]["opacity"] = typed(points["opacity"])
+    return patch
 
 
 def selected_positions(store, selected_data) -> np.ndarray:

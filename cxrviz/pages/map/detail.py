@@ -10,6 +10,7 @@ from dash.exceptions import PreventUpdate
 from cxrviz import figures, ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
+from cxrviz.figures.time import patient_series_figure
 from cxrviz.pages.map.controls import labelled
 
 SALIENCY_NOTE = ("Saliency is the magnitude of the gradient of the chosen output's logit with "
@@ -95,6 +96,22 @@ def timeline(store, row):
                      html.Div(thumbs, className="thumbs")], id=ids.TIMELINE)
 
 
+def series_panel(store, selected, align):
+    default = ["Lung Opacity"] if "Lung Opacity" in store.pathologies else []
+    row = store.row(selected) if selected else None
+    fig = (patient_series_figure(store, row[S.PATIENTID], align, default, selected)
+           if row is not None and row[S.SOURCE] == S.SOURCE_COVID else {})
+    return html.Div([
+        html.H4("One patient over time"),
+        labelled("Model outputs to show (probabilities)", dcc.Dropdown(
+            id=ids.SERIES_OUTPUTS, options=store.pathologies, value=default, multi=True)),
+        dcc.Graph(id=ids.SERIES, figure=fig, config={"displayModeBar": False},
+                  className="series", style={} if fig else {"display": "none"}),
+        html.P("Shaded: days in ICU / intubated (from the first to the last image that says so). "
+               "Click a point to open that image.", className="muted small"),
+    ], className="panel")
+
+
 def saliency_panel(store):
     return html.Div([
         html.H4("What drives an output (saliency)"),
@@ -113,24 +130,35 @@ def saliency_image(png: bytes, caption: str):
                         html.Figcaption(caption, className="muted small")])
 
 
+def _clicked_id(click):
+    points = (click or {}).get("points") or []
+    image_id = points[0].get("customdata") if points else None
+    return image_id[0] if isinstance(image_id, list) and image_id else image_id
+
+
 @callback(Output(ids.SELECTED, "data"),
           inputs={"click": Input(ids.MAP, "clickData"),
                   "thumbs": Input({"type": ids.TIMELINE_THUMB, "index": ALL}, "n_clicks"),
-                  "neighbours": Input({"type": ids.NEIGHBOUR, "index": ALL}, "n_clicks")},
+                  "neighbours": Input({"type": ids.NEIGHBOUR, "index": ALL}, "n_clicks"),
+                  "series": Input(ids.SERIES, "clickData"),
+                  "cohort": Input(ids.COHORT_GRAPH, "clickData"),
+                  "row": Input(ids.TABLE, "cellClicked")},
           prevent_initial_call=True)
-def select_image(click, thumbs, neighbours):
-    """By the id in customdata (never by coordinates), or by a thumbnail / neighbour button."""
+def select_image(click, thumbs, neighbours, series=None, cohort=None, row=None):
+    """By the id in customdata (never by coordinates), a thumbnail / neighbour button, or a
+    patient (table row: the patient's first image)."""
+    from cxrviz.pages.map.table import first_image_of
+
     store = current().store
     trigger = ctx.triggered_id
     if isinstance(trigger, dict) and trigger.get("type") in (ids.TIMELINE_THUMB, ids.NEIGHBOUR):
         if not any(t["value"] for t in ctx.triggered):
             raise PreventUpdate  # buttons re-rendered, not clicked
         image_id = trigger["index"]
+    elif trigger == ids.TABLE:
+        image_id = first_image_of(store, (row or {}).get("rowId"))
     else:
-        points = (click or {}).get("points") or []
-        image_id = points[0].get("customdata") if points else None
-        if isinstance(image_id, list):
-            image_id = image_id[0] if image_id else None
+        image_id = _clicked_id({ids.SERIES: series, ids.COHORT_GRAPH: cohort}.get(trigger, click))
     if not isinstance(image_id, str) or store.row(image_id) is None:
         raise PreventUpdate
     return image_id
@@ -140,6 +168,20 @@ def select_image(click, thumbs, neighbours):
           prevent_initial_call=True)
 def show_detail(image_id):
     return detail_children(current().store, image_id)
+
+
+@callback(Output(ids.SERIES, "figure"), Output(ids.SERIES, "style"),
+          inputs={"image_id": Input(ids.SELECTED, "data"), "align": Input(ids.ALIGN, "value"),
+                  "outputs": Input(ids.SERIES_OUTPUTS, "value")},
+          prevent_initial_call=True)
+def show_series(image_id, align, outputs):
+    store = current().store
+    row = store.row(image_id) if image_id else None
+    if row is None or row[S.SOURCE] != S.SOURCE_COVID:
+        return {}, {"display": "none"}
+    outputs = [o for o in (outputs or []) if o in store.pathologies]
+    return patient_series_figure(store, row[S.PATIENTID], align or "offset", outputs,
+                                 image_id), {}
 
 
 @callback(Output(ids.SALIENCY_VIEW, "children"),

@@ -2,15 +2,16 @@
 
 Dash Pages hands `layout(**query)` the query string as a dict (a value, or a list of values for
 a repeated key); `decode` turns it into control values, ignoring (and reporting) what is invalid.
-`encode` is its inverse. A clientside callback writes the query into the address bar with
-history.replaceState, so sharing a view never re-renders the page.
+`encode` is its inverse. The browser joins it with the time part (pages/map/time.py) and writes
+both into the address bar with history.replaceState, so sharing a view never re-renders the
+page.
 """
 from __future__ import annotations
 
 import re
 from urllib.parse import urlencode
 
-from dash import Input, Output, callback, clientside_callback
+from dash import ClientsideFunction, Input, Output, callback, clientside_callback
 
 from cxrviz import figures, ids
 from cxrviz import schema as S
@@ -128,10 +129,6 @@ def sync_url(filters, view, selected):
 
 
 # replaceState, not dcc.Location: a Location change would make Dash Pages render the page again.
-clientside_callback(
-    """function(query) {
-        if (typeof query !== 'string') { return window.dash_clientside.no_update; }
-        window.history.replaceState(null, '', window.location.pathname + query);
-        return query;
-    }""",
-    Output(ids.QUERY_SINK, "data"), Input(ids.QUERY, "data"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction(namespace="cxrviz", function_name="writeUrl"),
+                    Output(ids.QUERY_SINK, "data"), Input(ids.QUERY, "data"),
+                    Input(ids.TIME_QUERY, "data"), prevent_initial_call=True)

@@ -1,0 +1,232 @@
+"""The map: pure builders of its traces and of the whole figure (shared by the app and exports).
+
+The map's traces always come in the same order (TRACE), so callbacks patch one trace in the
+browser (dash.Patch, or the clientside view in assets/cxrviz.js) instead of sending the figure.
+assets/cxrviz.js draws points and trajectories for a day range with the same rules as
+`point_positions` and `trajectory_data` here; the browser tests hold the two together.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from cxrviz import schema as S
+from cxrviz.figures.palette import (DENSITY_SCALE, STATE_COLORS, SURVIVAL_COLORS, SURVIVAL_NAMES,
+                                    legend_slots, point_colors)
+from cxrviz.store import Store
+
+TRACE = {"density": 0, "rsna": 1, "path_Y": 2, "path_N": 3, "path_unknown": 4,
+         "arrow_good": 5, "arrow_bad": 6, "arrow_unknown": 7, "points": 8, "hover": 9,
+         "highlight": 10, "selected": 11, "uploads": 12}
+PATH_TRACES = ("path_Y", "path_N", "path_unknown")
+ARROW_TRACES = ("arrow_good", "arrow_bad", "arrow_unknown")
+TRAJECTORY_TRACES = PATH_TRACES + ARROW_TRACES
+LEGEND_START = 13  # legend-only traces for the categorical colours follow, in fixed slots
+DIM_OPACITY = 0.12
+POINT_OPACITY = 0.85
+ARROW_AT = 0.8  # arrowheads sit 80% along each edge (at the image reached, in a day range)
+ARROW_STEP = 15  # arrowhead angles in whole steps of 15 degrees: WebGL draws few distinct glyphs
+ARROW_SIZE = 9  # px: screen-sized, so arrowheads stay visible at every zoom
+
+
+def _gapped(columns) -> np.ndarray:
+    """Polylines as one float array: each row of `columns` then a NaN (a gap in the line)."""
+    if not len(columns[0]):
+        return np.zeros(0, np.float32)
+    stacked = np.column_stack([*columns, np.full(len(columns[0]), np.nan)])
+    return stacked.ravel().astype(np.float32)
+
+
+def arrow_angles(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Marker angle (degrees clockwise from up) pointing along (dx, dy) on equal axes."""
+    angle = np.degrees(np.arctan2(dx, dy))
+    return (np.round(angle / ARROW_STEP) * ARROW_STEP) % 360
+
+
+def visible_edges(store: Store, shown: np.ndarray, patients=None):
+    """Edges whose two images are shown, of the chosen patients (None: all)."""
+    t = store.trajectories
+    if not len(t):
+        return t
+    keep = shown[t["from_pos"].to_numpy()] & shown[t["to_pos"].to_numpy()]
+    if patients is not None:
+        keep &= t[S.PATIENTID].isin(list(patients)).to_numpy()
+    return t[keep]
+
+
+def trajectory_data(store: Store, edges, latest_only: bool = False) -> dict:
+    """x / y (and angles) of the six trajectory traces: paths coloured by the patient's survival,
+    arrowheads (screen-sized triangles pointing from the earlier to the later image) by the
+    state arrived at. `latest_only`: one arrowhead per patient, on the latest image reached."""
+    x, y = store.covid[S.X].to_numpy(np.float64), store.covid[S.Y].to_numpy(np.float64)
+    a, b = edges["from_pos"].to_numpy(int), edges["to_pos"].to_numpy(int)
+    out = {}
+    for name, survival in zip(PATH_TRACES, (S.YES, S.NO, S.UNKNOWN)):
+        m = (edges[S.SURVIVAL] == survival).to_numpy()
+        out[name] = (_gapped([x[a[m]], x[b[m]]]), _gapped([y[a[m]], y[b[m]]]))
+    heads = np.ones(len(edges), bool)
+    at = ARROW_AT
+    if latest_only and len(edges):  # edges are in time order within each patient
+        heads = ~edges[S.PATIENTID].duplicated(keep="last").to_numpy()
+        at = 1.0
+    dx, dy = x[b] - x[a], y[b] - y[a]
+    for name, state in zip(ARROW_TRACES, (S.STATE_GOOD, S.STATE_BAD, S.STATE_UNKNOWN)):
+        m = heads & (edges[S.TO_STATE] == state).to_numpy()
+        out[name] = ((x[a[m]] + at * dx[m]).astype(np.float32),
+                     (y[a[m]] + at * dy[m]).astype(np.float32), arrow_angles(dx[m], dy[m]))
+    return out
+
+
+def point_positions(store: Store, keep: np.ndarray, filtered_mode: str, selected,
+                    in_days: np.ndarray | None = None) -> dict:
+    """x, y and opacity of the main trace: images outside the day range are hidden (no x / y),
+    filtered-out ones hidden or dimmed; with a patient selected, everyone else is dimmed."""
+    x, y = store.covid[S.X].to_numpy(np.float32), store.covid[S.Y].to_numpy(np.float32)
+    base = np.full(len(keep), POINT_OPACITY, dtype=np.float32)
+    if selected and selected in store.position:
+        patient = store.patient_index[store.position[selected]]
+        base = np.where(store.patient_index == patient, 1.0, 0.3).astype(np.float32)
+    hidden = np.zeros(len(keep), bool) if in_days is None else ~in_days
+    if filtered_mode == "hide":
+        hidden |= ~keep
+        opacity = base
+    else:
+        opacity = np.where(keep, base, DIM_OPACITY).astype(np.float32)
+    return {"x": np.where(hidden, np.nan, x).astype(np.float32),
+            "y": np.where(hidden, np.nan, y).astype(np.float32), "opacity": opacity}
+
+
+def path_opacity(selected) -> float:
+    return 0.25 if selected else 0.8
+
+
+def arrow_opacity(selected) -> float:
+    return 0.3 if selected else 1.0
+
+
+def trajectory_traces(store: Store, edges, latest_only: bool, selected, visible: bool) -> list:
+    data = trajectory_data(store, edges, latest_only)
+    traces = []
+    for name in PATH_TRACES:
+        key = name.split("_", 1)[1]
+        traces.append(go.Scattergl(
+            x=data[name][0], y=data[name][1], mode="lines",
+            name=f"trajectory: {SURVIVAL_NAMES[key]}", legendgroup="trajectories",
+            line={"color": SURVIVAL_COLORS[key], "width": 1.3}, hoverinfo="skip",
+            opacity=path_opacity(selected), visible=visible))
+    for name in ARROW_TRACES:
+        key = name.split("_", 1)[1]
+        traces.append(go.Scattergl(
+            x=data[name][0], y=data[name][1], mode="markers", name=f"arrow into {key} state",
+            legendgroup="trajectories", hoverinfo="skip", opacity=arrow_opacity(selected),
+            marker={"symbol": "triangle-up", "size": ARROW_SIZE, "angle": data[name][2],
+                    "color": STATE_COLORS[key], "line": {"width": 0}}, visible=visible))
+    return traces
+
+
+def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None = None,
+               filtered_mode: str = "dim", show=("density", "trajectories", "rsna"),
+               density_style: str = "heatmap", density_opacity: float = 0.55,
+               selected: str | None = None, uploads=None, in_days: np.ndarray | None = None,
+               trajectory_patients=None, export: bool = False) -> go.Figure:
+    """in_days: per image, inside the day range (None: no range). trajectory_patients: whose
+    trajectories to draw (None: every patient shown)."""
+    keep = np.ones(len(store.covid), bool) if keep is None else keep
+    shown = keep if in_days is None else keep & in_days
+    show = set(show or ())
+    fig = go.Figure()
+    fig.add_trace(density_trace(store, density_style, density_opacity, "density" in show))
+    fig.add_trace(go.Scattergl(
+        x=store.rsna[S.X], y=store.rsna[S.Y], mode="markers", name="RSNA pneumonia (reference)",
+        marker={"color": "#D9D9D9", "size": 4}, hoverinfo="skip",
+        visible=bool("rsna" in show and len(store.rsna))))
+    edges = visible_edges(store, shown, trajectory_patients)
+    fig.add_traces(trajectory_traces(store, edges, in_days is not None, selected,
+                                     "trajectories" in show))
+    colors = point_colors(store, color_by)
+    points = point_positions(store, keep, filtered_mode, selected, in_days)
+    fig.add_trace(go.Scattergl(
+        x=points["x"], y=points["y"], mode="markers", name="images",
+        customdata=store.image_ids,
+        text=store.hover_text_array, hovertemplate="%{text}<extra></extra>", showlegend=False,
+        marker={**colors["marker"], "size": 7, "opacity": points["opacity"],
+                "line": {"width": 0.4, "color": "white"}}))
+    fig.add_trace(go.Scatter(x=[], y=[], mode="lines", name="hovered patient",
+                             line={"color": "#444", "width": 2, "dash": "dot"},
+                             hoverinfo="skip", showlegend=False))
+    hx, hy = highlight_path(store, selected)
+    fig.add_trace(go.Scatter(x=hx, y=hy, mode="lines+markers", name="selected patient",
+                             line={"color": "#111", "width": 2.5},
+                             marker={"size": 9, "color": "#111", "symbol": "circle-open"},
+                             hoverinfo="skip", showlegend=False))
+    sx, sy = selected_point(store, selected)
+    fig.add_trace(go.Scatter(x=sx, y=sy, mode="markers", name="selected image",
+                             marker={"size": 18, "symbol": "circle-open", "color": "#111",
+                                     "line": {"width": 3}},
+                             hoverinfo="skip", showlegend=False))
+    fig.add_trace(go.Scatter(**uploads_trace(uploads)))
+    for slot in legend_slots(colors):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", legendgroup="colors",
+                                 hoverinfo="skip", **slot))
+    fig.update_layout(
+        margin={"l": 10, "r": 10, "t": 40 if store.warning else 10, "b": 10},
+        xaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None},
+        yaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None,
+               "scaleanchor": "x", "scaleratio": 1},
+        legend={"x": 1.01, "y": 1.0, "xanchor": "left", "yanchor": "top",
+                "itemsizing": "constant", "tracegroupgap": 6},
+        clickmode="event+select", dragmode="zoom", uirevision="map", hovermode="closest",
+        paper_bgcolor="white", plot_bgcolor="white")
+    if store.warning:
+        fig.add_annotation(text=f"⚠ {store.warning}", xref="paper", yref="paper", x=0.5,
+                           y=1.0, yanchor="bottom", showarrow=False,
+                           font={"color": "#B00020", "size": 16}, bgcolor="#FFF0F0",
+                           bordercolor="#B00020", borderwidth=1)
+    if export:
+        fig.update_layout(uirevision=None)
+    return fig
+
+
+def density_trace(store: Store, style: str, opacity: float, visible: bool):
+    """The bad-state density behind the map: a heatmap or contour lines, with its colour bar."""
+    d = store.artifact.density
+    if style == "contours":
+        dens = go.Contour(x=d[S.DENSITY_X], y=d[S.DENSITY_Y], z=d[S.DENSITY_Z],
+                          colorscale=DENSITY_SCALE, contours={"coloring": "lines"},
+                          line={"width": 1.2}, ncontours=8)
+    else:
+        dens = go.Heatmap(x=d[S.DENSITY_X], y=d[S.DENSITY_Y], z=d[S.DENSITY_Z],
+                          colorscale=DENSITY_SCALE, zsmooth="best")
+    dens.update(name="bad-state density", opacity=opacity, hoverinfo="skip", visible=visible,
+                showscale=True,
+                colorbar={"title": {"text": "bad-state density", "side": "top"},
+                          "orientation": "h", "x": 0.25, "xanchor": "center", "y": -0.02,
+                          "yanchor": "top", "len": 0.45, "thickness": 10})
+    return dens
+
+
+def uploads_trace(uploads) -> dict:
+    """Placed new images: numbered stars, distinct from every collection marker."""
+    uploads = uploads or []
+    return {"x": [u["x"] for u in uploads], "y": [u["y"] for u in uploads],
+            "text": [str(u["n"]) for u in uploads], "mode": "markers+text",
+            "name": "your images", "textposition": "top center",
+            "textfont": {"size": 14, "color": "#111"},
+            "marker": {"symbol": "star", "size": 20, "color": "#F0E442",
+                       "line": {"width": 2, "color": "#111"}},
+            "hovertemplate": "your image %{text}<extra></extra>",
+            "showlegend": bool(uploads)}
+
+
+def highlight_path(store: Store, selected: str | None):
+    row = store.row(selected) if selected else None
+    if row is None or row[S.SOURCE] != S.SOURCE_COVID:
+        return [], []
+    rows = store.patient_images(row[S.PATIENTID])
+    rows = rows[rows[S.OFFSET].notna()] if rows[S.OFFSET].notna().sum() > 1 else rows
+    return rows[S.X].tolist(), rows[S.Y].tolist()
+
+
+def selected_point(store: Store, selected: str | None):
+    row = store.row(selected) if selected else None
+    return ([float(row[S.X])], [float(row[S.Y])]) if row is not None else ([], [])

@@ -1,0 +1,86 @@
+"""Colours, symbols and labels of the map: one place, colour-blind safe (Okabe & Ito; Viridis)."""
+from __future__ import annotations
+
+import numpy as np
+
+from cxrviz import schema as S
+from cxrviz.store import CATEGORICAL, Store
+
+# Okabe & Ito's colour-blind-safe palette.
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+             "#000000"]
+GREY = "#B8B8B8"
+STATE_COLORS = {S.STATE_GOOD: "#0072B2", S.STATE_BAD: "#D55E00", S.STATE_UNKNOWN: GREY}
+SURVIVAL_COLORS = {S.YES: "#009E73", S.NO: "#CC79A7", S.UNKNOWN: "#9A9A9A"}
+SURVIVAL_NAMES = {S.YES: "survived", S.NO: "died", S.UNKNOWN: "outcome unknown"}
+CONTINUOUS_SCALE = "Viridis"
+DENSITY_SCALE = "OrRd"
+
+LEGEND_SLOTS = 12
+
+COLOR_LABELS = {
+    S.STATE: "state", S.SURVIVAL: "survival", S.FINDING_GROUP: "finding group", S.VIEW: "view",
+    S.CONTINENT: "continent", S.SEX: "sex", S.AGE: "age (years)", S.OFFSET: "offset (days)",
+    S.BAD_DENSITY: "bad-state density",
+}
+
+
+def color_options(pathologies) -> list:
+    opts = [{"label": label, "value": col} for col, label in COLOR_LABELS.items()]
+    return opts + [{"label": f"model output: {p}", "value": S.logit_column(p)}
+                   for p in pathologies]
+
+
+def category_colors(store: Store, column: str) -> dict:
+    cats = store.categories(column)
+    if column == S.STATE:
+        return {c: STATE_COLORS.get(c, GREY) for c in cats}
+    if column == S.SURVIVAL:
+        return {c: SURVIVAL_COLORS.get(c, GREY) for c in cats}
+    named = [c for c in cats if c != S.UNKNOWN]
+    colors = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(named)}
+    if S.UNKNOWN in cats:
+        colors[S.UNKNOWN] = GREY
+    return colors
+
+
+def point_colors(store: Store, column: str) -> dict:
+    """Marker colour settings for the main trace (and legend entries for categories)."""
+    if column in CATEGORICAL:
+        colors = category_colors(store, column)
+        cats = list(colors)
+        code = {c: i for i, c in enumerate(cats)}
+        values = store.covid[column].map(code).fillna(len(cats) - 1).to_numpy(dtype=int)
+        k = max(len(cats), 1)
+        scale = []
+        for i, c in enumerate(cats):
+            scale += [[i / k, colors[c]], [(i + 1) / k, colors[c]]]
+        return {"marker": {"color": values, "colorscale": scale or [[0, GREY], [1, GREY]],
+                           "cmin": -0.5, "cmax": k - 0.5, "showscale": False},
+                "legend": colors, "title": COLOR_LABELS[column]}
+    values = store.covid[column].to_numpy(dtype=float)
+    if column.startswith(S.LOGIT_PREFIX):
+        values = 1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))
+        title = f"P({column[len(S.LOGIT_PREFIX):]})"
+    else:
+        title = COLOR_LABELS.get(column, column)
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    return {"marker": {"color": values,
+                       "colorscale": CONTINUOUS_SCALE, "cmin": lo, "cmax": hi, "showscale": True,
+                       "colorbar": {"title": {"text": title, "side": "top"}, "orientation": "h",
+                                    "x": 0.75, "xanchor": "center", "y": -0.02,
+                                    "yanchor": "top", "len": 0.45, "thickness": 10}},
+            "legend": {}, "title": title}
+
+
+def legend_slots(colors: dict) -> list:
+    """LEGEND_SLOTS trace updates: one per category colour, the rest hidden."""
+    items = list(colors["legend"].items())[:LEGEND_SLOTS]
+    title = {"text": colors["title"]}
+    slots = [{"name": str(cat), "marker": {"color": color, "size": 9}, "visible": True,
+              "showlegend": True, "legendgrouptitle": title} for cat, color in items]
+    slots += [{"name": "", "marker": {"color": GREY, "size": 9}, "visible": False,
+               "showlegend": False, "legendgrouptitle": title}
+              for _ in range(LEGEND_SLOTS - len(items))]
+    return slots

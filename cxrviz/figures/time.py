@@ -1,0 +1,208 @@
+"""Time on the density scale: one patient's course, and the cohort's.
+
+Both plot the bad-state density percentile (a number the model's map defines) against the
+aligned day (compute.timeline.aligned_days). They never average UMAP coordinates, which do not
+average meaningfully.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from cxrviz import schema as S
+from cxrviz.figures.palette import STATE_COLORS, SURVIVAL_COLORS, SURVIVAL_NAMES
+from cxrviz.store import Store
+
+ICU_FILL, INTUBATION_FILL = "rgba(213, 94, 0, 0.14)", "rgba(204, 121, 167, 0.20)"
+OUTPUT_COLORS = ["#0072B2", "#009E73", "#E69F00", "#56B4E9", "#000000"]
+BIN_DAYS = 3
+BIN_RANGE = (-30, 30)  # days beyond are pooled into the end bins
+MAX_COHORT_LINES = 1500  # faint lines drawn at most (medians use every patient)
+DAY_TITLES = {"offset": "day (reported offset)", "first": "days since the first image",
+              "first_bad": "days since the first bad state", "last": "days before the last image"}
+
+
+def _message(text: str, height: int) -> go.Figure:
+    return go.Figure(layout={
+        "height": height, "xaxis": {"visible": False}, "yaxis": {"visible": False},
+        "annotations": [{"text": text, "showarrow": False, "xref": "paper", "yref": "paper",
+                         "x": 0.5, "y": 0.5, "font": {"color": "#555"}}],
+        "margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "paper_bgcolor": "white",
+        "plot_bgcolor": "white"})
+
+
+def runs(days: np.ndarray, flags: np.ndarray) -> list:
+    """[(first day, last day)] of consecutive images with the flag set."""
+    out, start = [], None
+    for i, on in enumerate(flags):
+        if on and start is None:
+            start = i
+        if start is not None and (not on or i == len(flags) - 1):
+            end = i if on else i - 1
+            out.append((float(days[start]), float(days[end])))
+            start = None
+    return out
+
+
+def patient_series(store: Store, patient: str, align: str = "offset") -> dict:
+    """The selected patient's dated images in time order, with their aligned days."""
+    pos = store.patient_positions.get(patient, np.array([], int))
+    day = store.aligned(align)[pos]
+    dated = np.isfinite(day)
+    pos, day = pos[dated], day[dated]
+    rows = store.covid.iloc[pos]
+    return {"positions": pos, "days": day, "rows": rows}
+
+
+def patient_series_figure(store: Store, patient: str, align: str = "offset", outputs=(),
+                          selected: str | None = None, height: int = 330) -> go.Figure:
+    s = patient_series(store, patient, align)
+    rows, days = s["rows"], s["days"]
+    if not len(rows):
+        why = "no dated images" if align == "offset" else f"no such event ({DAY_TITLES[align]})"
+        return _message(f"Patient {patient}: {why}", height)
+    pct = rows[S.DENSITY_PERCENTILE].to_numpy()
+    fig = go.Figure()
+    for (a, b), fill, label in [*((r, ICU_FILL, "in ICU") for r in
+                                  runs(days, (rows[S.IN_ICU] == S.YES).to_numpy())),
+                                *((r, INTUBATION_FILL, "intubated") for r in
+                                  runs(days, (rows[S.INTUBATION_PRESENT] == S.YES).to_numpy()))]:
+        pad = 0.4 if a == b else 0.0
+        fig.add_vrect(x0=a - pad, x1=b + pad, fillcolor=fill, line_width=0, layer="below",
+                      name=label)
+    for label, fill in (("in ICU (at image)", ICU_FILL), ("intubated (at image)",
+                                                          INTUBATION_FILL)):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label,
+                                 marker={"symbol": "square", "size": 12, "color": fill}))
+    fig.add_trace(go.Scatter(
+        x=days, y=pct, mode="lines+markers", name="bad-state density (percentile)",
+        customdata=rows[S.IMAGE_ID].to_numpy(dtype=object),
+        marker={"size": 9, "color": [STATE_COLORS.get(v) for v in rows[S.STATE]],
+                "line": {"width": 1, "color": "#333"}},
+        line={"color": "#333", "width": 1.5},
+        hovertemplate="day %{x:g}<br>percentile %{y:.0f}<extra></extra>"))
+    for k, name in enumerate(outputs or ()):
+        logits = rows[S.logit_column(name)].to_numpy(float)
+        fig.add_trace(go.Scatter(
+            x=days, y=1 / (1 + np.exp(-np.clip(logits, -60, 60))), yaxis="y2",
+            mode="lines+markers", name=f"P({name})", customdata=rows[S.IMAGE_ID].to_numpy(object),
+            line={"color": OUTPUT_COLORS[k % len(OUTPUT_COLORS)], "dash": "dot", "width": 1.3},
+            marker={"size": 5}, hovertemplate=f"day %{{x:g}}<br>P({name}) %{{y:.2f}}"
+                                              "<extra></extra>"))
+    survival = rows[S.SURVIVAL].iloc[-1]
+    fig.add_trace(go.Scatter(
+        x=[days[-1]], y=[pct[-1]], mode="markers+text", name=f"outcome: {SURVIVAL_NAMES[survival]}",
+        text=[SURVIVAL_NAMES[survival]], textposition="top center",
+        marker={"symbol": "diamond-open", "size": 16, "color": SURVIVAL_COLORS[survival],
+                "line": {"width": 2.5}}, hoverinfo="skip"))
+    if selected in set(rows[S.IMAGE_ID]):
+        i = list(rows[S.IMAGE_ID]).index(selected)
+        fig.add_trace(go.Scatter(x=[days[i]], y=[pct[i]], mode="markers", name="this image",
+                                 marker={"symbol": "circle-open", "size": 18, "color": "#111",
+                                         "line": {"width": 2.5}}, hoverinfo="skip"))
+    fig.update_layout(
+        height=height, margin={"l": 44, "r": 44 if outputs else 10, "t": 26, "b": 10},
+        paper_bgcolor="white", plot_bgcolor="white", clickmode="event", hovermode="closest",
+        title={"text": f"Patient {patient} over time", "font": {"size": 13}},
+        xaxis={"title": {"text": DAY_TITLES[align]}, "gridcolor": "#eee", "zeroline": False},
+        yaxis={"title": {"text": "density percentile"}, "range": [-3, 103], "gridcolor": "#eee"},
+        yaxis2={"overlaying": "y", "side": "right", "range": [-0.03, 1.03], "showgrid": False,
+                "title": {"text": "probability"}, "visible": bool(outputs)},
+        legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0, "font": {"size": 10}})
+    return fig
+
+
+def _bins():
+    edges = np.arange(BIN_RANGE[0], BIN_RANGE[1] + BIN_DAYS, BIN_DAYS, dtype=float)
+    return edges, (edges[:-1] + edges[1:]) / 2
+
+
+def cohort_summary(store: Store, keep: np.ndarray, align: str) -> dict:
+    """Per survival group and day bin: median, quartiles and n of the density percentile, over
+    the images (passing the filters) of patients with two or more dated ones."""
+    day = store.aligned(align)
+    use = keep & np.isfinite(day)
+    counts = np.bincount(store.patient_index[use], minlength=len(store.patient_ids))
+    use &= counts[store.patient_index] >= 2
+    edges, centers = _bins()
+    which = np.clip(np.digitize(np.clip(day, BIN_RANGE[0], BIN_RANGE[1] - 1e-9), edges) - 1,
+                    0, len(centers) - 1)
+    pct = store.covid[S.DENSITY_PERCENTILE].to_numpy()
+    survival = store.covid[S.SURVIVAL].to_numpy()
+    groups = {}
+    for group in (S.YES, S.NO, S.UNKNOWN):
+        g = use & (survival == group)
+        stats = []
+        for b in range(len(centers)):
+            v = pct[g & (which == b)]
+            stats.append((np.median(v), *np.percentile(v, [25, 75]), len(v)) if len(v)
+                         else (np.nan, np.nan, np.nan, 0))
+        groups[group] = np.array(stats, dtype=float)
+    return {"use": use, "days": day, "centers": centers, "groups": groups,
+            "patients": int(len(np.unique(store.patient_index[use])))}
+
+
+def cohort_figure(store: Store, keep: np.ndarray, align: str = "offset",
+                  height: int = 420) -> go.Figure:
+    summary = cohort_summary(store, keep, align)
+    use, day = summary["use"], summary["days"]
+    if not use.any():
+        return _message("No patient in the current filter has two or more dated images.", height)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22],
+                        vertical_spacing=0.04)
+    rng = np.random.default_rng(0)
+    patients = np.unique(store.patient_index[use])
+    drawn = set(rng.choice(patients, MAX_COHORT_LINES, replace=False)
+                if len(patients) > MAX_COHORT_LINES else patients)
+    pct = store.covid[S.DENSITY_PERCENTILE].to_numpy()
+    ids = store.image_ids
+    for group in (S.YES, S.NO, S.UNKNOWN):
+        xs, ys, cd = [], [], []
+        rows = [p for p in store.patient_positions.values()]
+        for pos in rows:
+            pos = pos[use[pos]]
+            if len(pos) < 2 or store.patient_index[pos[0]] not in drawn or \
+                    store.covid[S.SURVIVAL].iat[pos[0]] != group:
+                continue
+            xs += [*day[pos], None]
+            ys += [*pct[pos], None]
+            cd += [*ids[pos], None]
+        color = SURVIVAL_COLORS[group]
+        fig.add_trace(go.Scattergl(
+            x=xs, y=ys, customdata=cd, mode="lines+markers", opacity=0.25,
+            name=f"{SURVIVAL_NAMES[group]}: patients", legendgroup=group,
+            line={"color": color, "width": 1}, marker={"size": 3, "color": color},
+            hovertemplate="day %{x:g}, percentile %{y:.0f}<extra>click: select</extra>"),
+            row=1, col=1)
+        stats = summary["groups"][group]
+        c = summary["centers"]
+        have = stats[:, 3] > 0
+        fig.add_trace(go.Scatter(x=np.r_[c[have], c[have][::-1]],
+                                 y=np.r_[stats[have, 2], stats[have, 1][::-1]], fill="toself",
+                                 fillcolor=color, opacity=0.18, line={"width": 0},
+                                 hoverinfo="skip", showlegend=False, legendgroup=group),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(
+            x=c[have], y=stats[have, 0], mode="lines+markers", name=f"{SURVIVAL_NAMES[group]}: "
+            "median, IQR", legendgroup=group, line={"color": color, "width": 3},
+            customdata=stats[have, 3],
+            hovertemplate="days %{x:g}±1.5: median %{y:.0f} (n=%{customdata:.0f})<extra></extra>"),
+            row=1, col=1)
+        fig.add_trace(go.Bar(x=c, y=stats[:, 3], marker={"color": color}, name=f"n ({group})",
+                             showlegend=False, legendgroup=group,
+                             hovertemplate="n=%{y:.0f}<extra></extra>"), row=2, col=1)
+    note = (f"{summary['patients']} patients with ≥ 2 dated images"
+            + (f"; faint lines for {MAX_COHORT_LINES} of them (medians use all)"
+               if len(patients) > MAX_COHORT_LINES else ""))
+    fig.update_layout(
+        height=height, margin={"l": 46, "r": 10, "t": 30, "b": 40}, barmode="stack",
+        paper_bgcolor="white", plot_bgcolor="white", clickmode="event", hovermode="closest",
+        title={"text": f"The cohort over time: {note}", "font": {"size": 12}},
+        legend={"orientation": "h", "y": -0.18, "x": 0, "font": {"size": 10}})
+    fig.update_yaxes(title_text="density percentile", range=[-3, 103], gridcolor="#eee",
+                     row=1, col=1)
+    fig.update_yaxes(title_text="n", gridcolor="#eee", row=2, col=1)
+    fig.update_xaxes(title_text=f"{DAY_TITLES[align]} (bins of {BIN_DAYS} days; ends pooled)",
+                     row=2, col=1, gridcolor="#eee")
+    return fig

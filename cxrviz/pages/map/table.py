@@ -1,0 +1,91 @@
+"""The trajectory table: one row per patient (patients.parquet), following the page's filters;
+sortable, filterable and virtualised (AG Grid); a click selects the patient; CSV download."""
+from __future__ import annotations
+
+import numpy as np
+from dash import Input, Output, callback, html
+from dash.exceptions import PreventUpdate
+
+from cxrviz import ids
+from cxrviz import schema as S
+from cxrviz.appstate import current
+from cxrviz.pages.map.controls import filter_inputs
+
+HEADERS = {
+    S.PATIENTID: "patient", S.P_N_IMAGES: "images", S.P_N_DATED: "dated",
+    S.P_FIRST_DAY: "first day", S.P_LAST_DAY: "last day",
+    S.P_FIRST_PCT: "first pct", S.P_LAST_PCT: "last pct", S.P_MAX_PCT: "max pct",
+    S.P_CHANGE_PCT: "change (last − first)", S.P_DAYS_TO_BAD: "days to first bad state",
+    S.P_ICU: "ICU (any time)", S.P_INTUBATED: "intubated (any time)", S.SURVIVAL: "survival",
+    S.CONTINENT: "continent", S.COUNTRY: "country", S.FINDING_GROUP: "finding group",
+}
+NUMERIC = {S.P_N_IMAGES, S.P_N_DATED, S.P_FIRST_DAY, S.P_LAST_DAY, S.P_FIRST_PCT, S.P_LAST_PCT,
+           S.P_MAX_PCT, S.P_CHANGE_PCT, S.P_DAYS_TO_BAD}
+
+
+def column_defs() -> list:
+    defs = []
+    for col in S.PATIENT_COLUMNS:
+        d = {"field": col, "headerName": HEADERS[col]}
+        if col in NUMERIC:
+            d["filter"] = "agNumberColumnFilter"
+            d["type"] = "numericColumn"
+            if col in (S.P_FIRST_PCT, S.P_LAST_PCT, S.P_MAX_PCT, S.P_CHANGE_PCT):
+                d["valueFormatter"] = {"function": "params.value == null ? '' : "
+                                                   "d3.format('.0f')(params.value)"}
+        if col == S.PATIENTID:
+            d["pinned"] = "left"
+        defs.append(d)
+    return defs
+
+
+def rows_for(store, keep: np.ndarray) -> list:
+    """Patients with at least one image passing the filters, as plain records (NaN -> None)."""
+    patients = store.patients.iloc[np.unique(store.patient_index[keep])]
+    frame = patients.astype(object).where(patients.notna(), None)
+    return frame.to_dict("records")
+
+
+def table_panel():
+    import dash_ag_grid as dag
+
+    return html.Div([
+        html.Div([html.Span("One row per patient; click a row to select the patient. Days are the "
+                            "reported offset; percentiles are of the bad-state density.",
+                            className="muted small"),
+                  html.Button("Download CSV", id=ids.TABLE_CSV, className="button")],
+                 className="row spread"),
+        dag.AgGrid(id=ids.TABLE, columnDefs=column_defs(), rowData=[],
+                   getRowId="params.data.patientid",
+                   defaultColDef={"sortable": True, "filter": True, "resizable": True,
+                                  "floatingFilter": True, "minWidth": 90},
+                   dashGridOptions={"rowSelection": {"mode": "singleRow",
+                                                     "enableClickSelection": True,
+                                                     "checkboxes": False},
+                                    "animateRows": False},
+                   csvExportParams={"fileName": "cxrviz-patients.csv"},
+                   style={"height": "420px"}, className="ag-theme-quartz"),
+    ])
+
+
+@callback(Output(ids.TABLE, "rowData"),
+          inputs={"filters": filter_inputs(), "tab": Input(ids.TABS, "value")})
+def table_rows(filters, tab):
+    if tab != "patients":
+        raise PreventUpdate  # built when the table is opened, not on every filter change
+    store = current().store
+    return rows_for(store, store.mask(filters))
+
+
+@callback(Output(ids.TABLE, "exportDataAsCsv"), inputs={"clicks": Input(ids.TABLE_CSV,
+                                                                         "n_clicks")},
+          prevent_initial_call=True)
+def table_csv(clicks):
+    return True
+
+
+def first_image_of(store, patient):
+    """The image a selected patient opens on: its first image in time order."""
+    pos = store.patient_positions.get(str(patient))
+    return None if pos is None or not len(pos) else store.image_ids[pos[0]]
+
