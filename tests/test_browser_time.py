@@ -135,3 +135,30 @@ def test_cohort_chart_draws_the_filtered_patients(dash_duo, covid_artifact, imag
     n = (eu.groupby(S.PATIENTID).size() >= 2).sum()
     assert f"{n} patients with ≥ 2 dated images" in title
     assert browser_errors(duo) == []
+
+
+def test_trajectories_of_listed_patients_and_hover_path(dash_duo, covid_artifact, images):
+    """'Draw trajectories of these patient ids' draws exactly their edges; hovering a point
+    draws its patient's whole path."""
+    duo = start(dash_duo, covid_artifact.out, "/?traj=ids&traj_ids=205,332")
+    dated = images[images[S.OFFSET].notna()]
+    edges = int((dated[dated[S.PATIENTID].isin(["205", "332"])].groupby(S.PATIENTID).size()
+                 - 1).sum())
+    t = figures.TRACE
+    script = ("const g = document.querySelector('#map .js-plotly-plot');"
+              "const paths = %s.map(i => g._fullData[i].x.filter(v => Number.isNaN(v)).length);"
+              "const heads = %s.map(i => g._fullData[i].x.length);"
+              "return [paths.reduce((a, b) => a + b, 0), heads.reduce((a, b) => a + b, 0)];"
+              % ([t[n] for n in figures.PATH_TRACES], [t[n] for n in figures.ARROW_TRACES]))
+    assert duo.driver.execute_script(script) == [edges, edges] == [8, 8]
+    rows = images.reset_index(drop=True)
+    i205 = int(rows.index[rows[S.PATIENTID] == "205"][0])
+    duo.driver.execute_script(
+        "const g = document.querySelector('#map .js-plotly-plot');"
+        f"g.emit('plotly_hover', {{points: [{{curveNumber: {t['points']}, "
+        f"pointIndex: {i205}, pointNumber: {i205}}}]}});")
+    hovered = wait_until(lambda: duo.driver.execute_script(
+        f"return document.querySelector('#map .js-plotly-plot')._fullData[{t['hover']}]"
+        ".x.length;"), what="hover path")
+    assert hovered == 7
+    assert browser_errors(duo) == []

@@ -196,7 +196,7 @@ def density_trace(store: Store, style: str, opacity: float, visible: bool):
                           line={"width": 1.2}, ncontours=8)
     else:
         dens = go.Heatmap(x=d[S.DENSITY_X], y=d[S.DENSITY_Y], z=d[S.DENSITY_Z],
-                          colorscale=DENSITY_SCALE, zsmooth="best")
+                          colorscale=DENSITY_SCALE, zsmooth="fast")
     dens.update(name="bad-state density", opacity=opacity, hoverinfo="skip", visible=visible,
                 showscale=True,
                 colorbar={"title": {"text": "bad-state density", "side": "top"},
