@@ -49,6 +49,15 @@
     return d;
   }
 
+  /* image id -> row, from the map's own customdata (the page holds the ids once). */
+  function ensureIdPos(d, fig) {
+    if (d.idPos) return;
+    const gd = document.querySelector("#map .js-plotly-plot");
+    const source = fig || (gd && gd.data ? {data: gd.data} : null);
+    const cd = source && source.data[d.trace.points] && source.data[d.trace.points].customdata;
+    if (Array.isArray(cd)) d.idPos = new Map(cd.map((id, i) => [id, i]));
+  }
+
   function dayLabel(lo, hi) {
     if (lo !== null && hi !== null) return `days ${lo} to ${hi}`;
     if (lo !== null) return `days ${lo} and later`;
@@ -102,10 +111,7 @@
       return [nu, nu, nu, nu];
     }
     const d = decoded(data);
-    if (!d.idPos) {
-      const cd = fig.data[d.trace.points].customdata;
-      if (Array.isArray(cd)) d.idPos = new Map(cd.map((id, i) => [id, i]));
-    }
+    ensureIdPos(d, fig);
     const mask = bytes(maskB64);
     align = align || "offset";
     const lo = range && range[0] > d.lo ? range[0] : null;
@@ -252,7 +258,26 @@
     return search;
   }
 
+  /* The export panel's command: the server's part (artifact, preset, filters, colour) plus the
+   * time part this page holds (alignment, day range, whose trajectories). */
+  function exportCommand(base, range, align, scope, ids, selectedId, selectedData, preset,
+                         data) {
+    if (!base || !data) return window.dash_clientside.no_update;
+    const d = decoded(data);
+    ensureIdPos(d);
+    const parts = [base];
+    if (align && align !== "offset") parts.push(`--align ${align}`);
+    if (range && range[0] > d.lo) parts.push(`--day-from ${range[0]}`);
+    if (range && range[1] < d.hi) parts.push(`--day-to ${range[1]}`);
+    const only = scopePatients(d, scope, ids, selectedId, selectedData);
+    if (only !== null && only.size) {
+      const names = Array.from(only, (i) => d.patients[i]).sort();
+      parts.push(`--patients ${names.join(",")}`);
+    }
+    return parts.join(" ");
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    cxrviz: {drawView, play, hoverPath, writeUrl},
+    cxrviz: {drawView, play, hoverPath, writeUrl, exportCommand},
   });
 })();

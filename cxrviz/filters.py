@@ -6,6 +6,7 @@ Dash-free (the store and the figure CLI use it too).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from cxrviz import ids
@@ -51,3 +52,30 @@ def split_ids(text) -> list:
     if isinstance(text, (list, tuple)):
         text = ",".join(str(t) for t in text)
     return [t.strip() for t in str(text or "").split(",") if t.strip()]
+
+
+_RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def parse(flt: Filter, raw: list, store):
+    """Text values (from a URL or the command line) -> the filter's value; ValueError saying
+    what is wrong (an unknown category, a malformed range ...)."""
+    if flt.kind == LIST:
+        allowed = store.options(flt.column)
+        unknown = [v for v in raw if v not in set(allowed)]
+        if unknown:
+            raise ValueError(f"{flt.key}: no image has {', '.join(map(repr, unknown))}; values "
+                             f"here: {', '.join(map(str, allowed))}")
+        return list(raw)
+    if flt.kind == RANGE:
+        m = _RANGE.match(raw[0])
+        if not m or float(m.group(1)) > float(m.group(2)):
+            raise ValueError(f"{flt.key}: {raw[0]!r} is not a range such as 40-60")
+        lo, hi = store.ranges[flt.key]
+        return [max(float(m.group(1)), lo), min(float(m.group(2)), hi)]
+    if flt.kind == MIN_IMAGES:
+        try:
+            return max(1, int(raw[0]))
+        except ValueError:
+            raise ValueError(f"{flt.key}: {raw[0]!r} is not a whole number") from None
+    return ",".join(split_ids(raw))

@@ -51,6 +51,7 @@ COHORT = "cohort"
 COHORT_GRAPH = "cohort-graph"
 TABLE = "patients-table"
 TABLE_DOWNLOAD = "patients-download"
+TABLE_SIDECAR = "patients-sidecar"
 TABLE_CSV = "patients-csv"
 SERIES = "patient-series"
 SERIES_OUTPUTS = "series-outputs"
@@ -67,6 +68,10 @@ SELECTION_SUMMARY = "selection-summary"
 # export
 EXPORT_PRESET = "export-preset"
 EXPORT_SCOPE = "export-scope"
+EXPORT_CAPTION = "export-caption"
+EXPORT_COMMAND = "export-command"  # the figure command for the current view
+EXPORT_COMMAND_BASE = "export-command-base"  # dcc.Store: its server-side part
+EXPORT_SIDECAR = "export-sidecar"  # dcc.Download: a CSV's provenance JSON
 EXPORT_BUTTON = "export-button"  # pattern-matching type, index = format
 EXPORT_DOWNLOAD = "export-download"
 EXPORT_STATUS = "export-status"

@@ -70,8 +70,13 @@ def start(duo, artifact, path="/", size=(1600, 1000)):
     window of `size` (CSS px)."""
     from cxrviz.app import create_app, start_model
 
+    from cxrviz.export import start_renderer
+
     app = create_app(artifact)
     start_model()
+    # dash_duo stops its server by killing every thread started after it: start the export
+    # renderer's threads (kaleido's persistent browser) before it, so they outlive each test.
+    start_renderer()
     duo.driver.set_window_size(*size)
     duo.start_server(app)
     if path != "/":

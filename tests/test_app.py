@@ -3,6 +3,7 @@
 Expected values come from plain pandas on the artifact's files (or metadata.csv), not from the
 store or the figure builders under test.
 """
+import base64
 import io
 import json
 import subprocess
@@ -270,25 +271,29 @@ def test_malformed_callback_requests_get_4xx(app):
     assert client.get("/").status_code == 200  # still up
 
 
-def test_exports_are_valid_files(store, images):
+def test_export_callback_writes_the_figure_and_csv_with_provenance(page, store, images):
+    """The export panel's callback, as the browser calls it: PNG at the preset's size, CSV with
+    its sidecar."""
     from PIL import Image
 
-    from cxrviz.export import export_csv, export_image
-
-    keep = (images[S.CONTINENT] == "Europe").to_numpy()
-    png, _ = export_image(store, "png", "single", keep=keep, color_by="state")
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    width = Image.open(io.BytesIO(png)).size[0]
-    assert width == pytest.approx(89 / 25.4 * 300, abs=3)  # 89 mm at 300 dpi
-    svg, _ = export_image(store, "svg", "double", keep=keep, color_by="state")
-    assert svg.lstrip().startswith(b"<svg") and UNTRAINED_WARNING.encode() in svg
-    pdf, _ = export_image(store, "pdf", "single", keep=keep, color_by="state")
-    assert pdf[:5] == b"%PDF-"
-    data, _ = export_csv(store, keep)
-    frame = pd.read_csv(io.BytesIO(data))
-    assert sorted(frame[S.IMAGE_ID]) == sorted(images.loc[keep, S.IMAGE_ID])
+    filters = {**store.default_filters(), "continent": ["Europe"]}
+    time = {"align": "offset", "day_range": [-31, 31], "scope": "all", "traj_ids": ""}
+    args = dict(preset="single", scope="filtered", caption_on=[], selected_data=None,
+                selected="", command="python -m cxrviz.figure ...", filters=filters,
+                view=page.urlstate.DEFAULT_VIEW, time=time)
+    trig = {f'{{"index":"png","type":"{ids.EXPORT_BUTTON}"}}.n_clicks': 1}
+    png, _, status = run_callback(page.export.export, trig, clicks=[1, None, None, None], **args)
+    im = Image.open(io.BytesIO(base64.b64decode(png["content"])))
+    assert im.size[0] == round(89 / 25.4 * 300) and "PNG ready" in status
+    trig = {f'{{"index":"csv","type":"{ids.EXPORT_BUTTON}"}}.n_clicks': 1}
+    csv, sidecar, _ = run_callback(page.export.export, trig, clicks=[1, None, None, 1], **args)
+    frame = pd.read_csv(io.BytesIO(base64.b64decode(csv["content"])))
+    europe = images[images[S.CONTINENT] == "Europe"]
+    assert sorted(frame[S.IMAGE_ID]) == sorted(europe[S.IMAGE_ID])
     assert (frame["weights_pretrained"] == False).all()  # noqa: E712
-    assert {"x", "y", "state", "logit:Lung Opacity"} <= set(frame.columns)
+    prov = json.loads(base64.b64decode(sidecar["content"]))
+    assert prov["filters"] == {"continent": ["Europe"]} and prov["counts"]["images"] == \
+        len(europe)
 
 
 def test_app_start_does_not_import_torch_or_umap(covid_artifact):

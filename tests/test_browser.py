@@ -66,22 +66,33 @@ def test_continent_filter_changes_count_and_url_restores_view(started):
 
 
 @pytest.mark.parametrize("fmt,check", [
-    ("png", lambda p: Image.open(p).format == "PNG"),
+    ("png", lambda p: Image.open(p).size[0] == round(89 / 25.4 * 300)),
     ("svg", lambda p: p.read_bytes().lstrip().startswith(b"<svg")),
     ("pdf", lambda p: p.read_bytes()[:5] == b"%PDF-"),
     ("csv", lambda p: p.read_text().splitlines()[0].startswith("image_id,patientid")),
 ])
-def test_export_downloads_a_valid_file(started, fmt, check):
-    duo = started
+def test_export_downloads_a_valid_file(dash_duo, covid_artifact, fmt, check):
+    duo = start(dash_duo, covid_artifact.out, "/?day_from=0&day_to=20&traj=ids&traj_ids=205")
     open_tab(duo, "Export")
+    command = wait_until(lambda: duo.find_element(f"#{ids.EXPORT_COMMAND}").get_attribute(
+        "textContent"),
+                         what="the figure command")
+    assert f"--artifact {covid_artifact.out}" in command
+    assert "--day-from 0 --day-to 20" in command and "--patients 205" in command
     folder = Path(duo.download_path)
     before = set(folder.glob("*"))
     button = duo.driver.find_element(
         "css selector", f"button[id*='\"index\":\"{fmt}\"']")
     button.click()
     new = wait_until(lambda: [p for p in set(folder.glob(f"*.{fmt}")) - before
-                              if p.stat().st_size > 0], timeout=60, what=f"{fmt} download")
+                              if p.stat().st_size > 0], timeout=90, what=f"{fmt} download")
     assert check(new[0])
+    if fmt == "csv":  # and its provenance beside it
+        side = wait_until(lambda: [p for p in folder.glob("*.provenance.json")
+                                   if p.stat().st_size > 0], timeout=30, what="sidecar")
+        prov = json.loads(side[0].read_text())
+        assert prov["day_range"] == {"align": "offset", "from": 0, "to": 20}
+        assert prov["weights"]["sha256"] == current().store.artifact.weights.sha256
     assert json.dumps(duo.get_logs()) == "[]"
 
 

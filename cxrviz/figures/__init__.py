@@ -1,7 +1,6 @@
 """Pure figure builders (arguments in, go.Figure out), shared by the app, exports and the figure
 command: palette.py (colours, labels), layers.py (the map), small.py (outputs, image),
-time.py (a patient's course, the cohort over time), export_layout.py (print presets)."""
-from cxrviz.figures.export_layout import EXPORT_DPI, PRESETS, export_figure
+time.py (a patient's course, the cohort over time), paper.py (figures for a journal page)."""
 from cxrviz.figures.layers import (ARROW_AT, ARROW_TRACES, DIM_OPACITY, LEGEND_START,
                                    PATH_TRACES, POINT_OPACITY, TRACE, TRAJECTORY_TRACES,
                                    arrow_angles, arrow_opacity, density_trace, highlight_path,
@@ -10,14 +9,15 @@ from cxrviz.figures.layers import (ARROW_AT, ARROW_TRACES, DIM_OPACITY, LEGEND_S
 from cxrviz.figures.palette import (COLOR_LABELS, GREY, OKABE_ITO, STATE_COLORS,
                                     SURVIVAL_COLORS, SURVIVAL_NAMES, category_colors,
                                     color_options, legend_slots, point_colors)
+from cxrviz.figures.paper import EXPORT_DPI, PRESETS, paper_figure
 from cxrviz.figures.small import image_figure, outputs_figure
 
 __all__ = [
     "ARROW_AT", "ARROW_TRACES", "COLOR_LABELS", "DIM_OPACITY", "EXPORT_DPI", "GREY",
     "LEGEND_START", "OKABE_ITO", "PATH_TRACES", "POINT_OPACITY", "PRESETS", "STATE_COLORS",
     "SURVIVAL_COLORS", "SURVIVAL_NAMES", "TRACE", "TRAJECTORY_TRACES", "arrow_angles",
-    "arrow_opacity", "category_colors", "color_options", "density_trace", "export_figure",
+    "arrow_opacity", "category_colors", "color_options", "density_trace",
     "highlight_path", "image_figure", "legend_slots", "map_figure", "outputs_figure",
-    "path_opacity", "point_colors", "point_positions", "selected_point", "trajectory_data",
+    "paper_figure", "path_opacity", "point_colors", "point_positions", "selected_point", "trajectory_data",
     "uploads_trace", "visible_edges",
 ]

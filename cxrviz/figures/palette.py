@@ -59,13 +59,18 @@ def point_colors(store: Store, column: str) -> dict:
                            "cmin": -0.5, "cmax": k - 0.5, "showscale": False},
                 "legend": colors, "title": COLOR_LABELS[column]}
     values = store.covid[column].to_numpy(dtype=float)
-    if column.startswith(S.LOGIT_PREFIX):
-        values = 1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))
-        title = f"P({column[len(S.LOGIT_PREFIX):]})"
-    else:
-        title = COLOR_LABELS.get(column, column)
     finite = values[np.isfinite(values)]
     lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    if column.startswith(S.LOGIT_PREFIX):  # probabilities, on their whole 0-1 scale
+        values = 1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))
+        title = f"P({column[len(S.LOGIT_PREFIX):]})"
+        lo, hi = 0.0, 1.0
+    elif column == S.BAD_DENSITY:  # the density as the side panels give it: a percentile
+        values = store.covid[S.DENSITY_PERCENTILE].to_numpy(dtype=float)
+        title = "bad-state density (percentile)"
+        lo, hi = 0.0, 100.0
+    else:
+        title = COLOR_LABELS.get(column, column)
     return {"marker": {"color": values,
                        "colorscale": CONTINUOUS_SCALE, "cmin": lo, "cmax": hi, "showscale": True,
                        "colorbar": {"title": {"text": title, "side": "top"}, "orientation": "h",

@@ -120,6 +120,11 @@ class Artifact:
         return list(self.manifest[S.M_PATHOLOGIES])
 
     @property
+    def artifact_id(self) -> str:
+        """The folder's name and the start of its images table's sha256: names this build."""
+        return f"{self.path.name}@{self.manifest.get(S.M_FILES, {}).get(S.IMAGES_FILE, '')[:12]}"
+
+    @property
     def weights(self) -> WeightsSpec:
         return WeightsSpec.from_manifest(self.manifest[S.M_WEIGHTS])
 

@@ -3,7 +3,7 @@ sortable, filterable and virtualised (AG Grid); a click selects the patient; CSV
 from __future__ import annotations
 
 import numpy as np
-from dash import Input, Output, callback, html
+from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
 from cxrviz import ids
@@ -66,8 +66,8 @@ def table_panel():
                                                      "enableClickSelection": True,
                                                      "checkboxes": False},
                                     "animateRows": False},
-                   csvExportParams={"fileName": "cxrviz-patients.csv"},
                    style={"height": "420px"}, className="ag-theme-quartz"),
+        dcc.Download(id=ids.TABLE_DOWNLOAD), dcc.Download(id=ids.TABLE_SIDECAR),
     ])
 
 
@@ -80,11 +80,24 @@ def table_rows(filters, tab):
     return rows_for(store, store.mask(filters))
 
 
-@callback(Output(ids.TABLE, "exportDataAsCsv"), inputs={"clicks": Input(ids.TABLE_CSV,
-                                                                         "n_clicks")},
+@callback(Output(ids.TABLE_DOWNLOAD, "data"), Output(ids.TABLE_SIDECAR, "data"),
+          inputs={"clicks": Input(ids.TABLE_CSV, "n_clicks"), "filters": filter_inputs(State)},
           prevent_initial_call=True)
-def table_csv(clicks):
-    return True
+def table_csv(clicks, filters):
+    """The patients of the current filter as CSV, with its provenance beside it."""
+    import json
+
+    import pandas as pd
+
+    from cxrviz.export import provenance
+
+    store = current().store
+    keep = store.mask(filters)
+    frame = pd.DataFrame(rows_for(store, keep), columns=list(S.PATIENT_COLUMNS))
+    prov = provenance(store, keep, filters=filters)
+    return (dcc.send_bytes(frame.to_csv(index=False).encode(), "cxrviz-patients.csv"),
+            dcc.send_bytes(json.dumps(prov, indent=2).encode(),
+                           "cxrviz-patients.csv.provenance.json"))
 
 
 def first_image_of(store, patient):

@@ -8,7 +8,6 @@ page.
 """
 from __future__ import annotations
 
-import re
 from urllib.parse import urlencode
 
 from dash import ClientsideFunction, Input, Output, callback, clientside_callback
@@ -16,13 +15,12 @@ from dash import ClientsideFunction, Input, Output, callback, clientside_callbac
 from cxrviz import figures, ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
-from cxrviz.filters import FILTERS, IDS, LIST, MIN_IMAGES, RANGE
+from cxrviz.filters import FILTERS, IDS, LIST, MIN_IMAGES, RANGE, parse
 from cxrviz.pages.map.controls import filter_inputs, view_inputs
 
 LAYERS = ("density", "trajectories", "rsna")
 DEFAULT_VIEW = {"color": S.STATE, "show": list(LAYERS), "density_style": "heatmap",
                 "opacity": 0.55, "mode": "dim"}
-_RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
 def _values(query: dict, key: str) -> list:
@@ -75,24 +73,15 @@ def decode(query: dict, store) -> dict:
         raw = _values(query, f.key)
         if not raw:
             continue
-        if f.kind == LIST:
+        if f.kind == LIST:  # keep what exists, report the rest
             allowed = set(store.options(f.column))
             filters[f.key] = [v for v in raw if v in allowed]
             ignored += [f"{f.key}={v}" for v in raw if v not in allowed]
-        elif f.kind == RANGE:
-            lo, hi = store.ranges[f.key]
-            m = _RANGE.match(raw[0])
-            if m and float(m.group(1)) <= float(m.group(2)):
-                filters[f.key] = [max(float(m.group(1)), lo), min(float(m.group(2)), hi)]
-            else:
-                ignored.append(f"{f.key}={raw[0]}")
-        elif f.kind == MIN_IMAGES:
-            try:
-                filters[f.key] = max(1, int(raw[0]))
-            except ValueError:
-                ignored.append(f"{f.key}={raw[0]}")
-        elif f.kind == IDS:
-            filters[f.key] = raw[0]
+            continue
+        try:
+            filters[f.key] = parse(f, raw, store)
+        except ValueError:
+            ignored.append(f"{f.key}={raw[0]}")
     view = dict(DEFAULT_VIEW)
     color = _first(query, "color")
     if color is not None:
