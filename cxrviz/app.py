@@ -61,9 +61,10 @@ def _dash_class():
 
 
 def _pages():
+    from cxrviz.pages import evaluation
     from cxrviz.pages import map as map_page
 
-    return [map_page]
+    return [map_page, evaluation]
 
 
 def _build_app():

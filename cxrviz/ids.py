@@ -93,3 +93,10 @@ SALIENCY_VIEW = "saliency-view"
 UPLOAD_SALIENCY = "upload-saliency"  # pattern-matching type, index = upload number
 UPLOAD_SALIENCY_OUTPUT = "upload-saliency-output"
 UPLOAD_SALIENCY_VIEW = "upload-saliency-view"
+
+# evaluation page
+EVAL_TASK = "eval-task"
+EVAL_FEATURES = "eval-features"
+EVAL_ROC = "eval-roc"
+EVAL_SPLITS = "eval-splits"
+NAV = "nav"

@@ -77,6 +77,11 @@ class Store:
         return cls(art, covid, rsna, traj, position, per_patient,
                    covid[S.DENSITY_PERCENTILE].to_numpy(), ranges, frozenset(rsna[S.IMAGE_ID]))
 
+    @cached_property
+    def evaluation(self) -> dict | None:
+        """The artifact's LOCO evaluation, read once at start-up (None: not computed)."""
+        return self.artifact.evaluation()
+
     @property
     def age_range(self) -> tuple:
         return self.ranges["age"]
@@ -101,7 +106,7 @@ class Store:
     def warm(self) -> "Store":
         """Build the cached lookups now, so no user's first click pays for them."""
         self.hover_text_array, self.image_ids, self.patient_positions  # noqa: B018
-        self.patient_index, self.patients  # noqa: B018
+        self.patient_index, self.patients, self.evaluation  # noqa: B018
         return self
 
     # ---- facts --------------------------------------------------------------------------------

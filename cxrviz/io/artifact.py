@@ -138,6 +138,16 @@ class Artifact:
     def features(self) -> np.ndarray:
         return np.load(self.path / S.FEATURES_FILE, mmap_mode="r")
 
+    def evaluation(self) -> dict | None:
+        """evaluation/ as written by python -m precompute.evaluate, or None if not computed."""
+        folder = self.path / S.EVAL_DIR
+        if not (folder / S.EVAL_INFO).is_file():
+            return None
+        return {"summary": pd.read_csv(folder / S.EVAL_SUMMARY),
+                "splits": pd.read_csv(folder / S.EVAL_SPLITS),
+                "predictions": pd.read_parquet(folder / S.EVAL_PREDICTIONS),
+                "info": json.loads((folder / S.EVAL_INFO).read_text())}
+
 
 def read_manifest(path) -> dict:
     path = Path(path).expanduser()

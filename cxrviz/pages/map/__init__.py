@@ -14,6 +14,7 @@ from dash import dcc, html
 from cxrviz import figures, ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
+from cxrviz.pages.common import banner, nav
 from cxrviz.pages.map import (callbacks, cohort, controls, detail, export, table, time,
                               uploads, urlstate)
 
@@ -62,7 +63,7 @@ def layout(**query):
                      html.Span("COVID-19 chest X-rays on a model's map: research use only, not "
                                "a diagnostic tool", className="muted"),
                      html.Span(store.count_text(shown, (t["lo"], t["hi"])), id=ids.COUNT,
-                               className="count")]),
+                               className="count"), nav(PATH)]),
         banner(store), notice,
         html.Div([
             html.Aside([html.H4("View"), *controls.view_controls(store, view),
@@ -80,14 +81,6 @@ def layout(**query):
                         detail.saliency_panel(store)], className="detail"),
         ], className="grid"),
     ], className="page")
-
-
-def banner(store):
-    if not store.warning:
-        return html.Div(id=ids.BANNER, hidden=True)
-    return html.Div(f"⚠ {store.warning}. Built with weights '{store.artifact.weights.label}': "
-                    "positions and outputs carry no clinical meaning.", id=ids.BANNER,
-                    className="banner")
 
 
 def about(store):

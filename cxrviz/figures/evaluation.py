@@ -1,0 +1,35 @@
+"""ROC curves of the LOCO evaluation: one per held-out continent, for a task and feature set."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from cxrviz.figures.palette import OKABE_ITO
+
+
+def roc_figure(predictions, task: str, features: str, height: int = 380) -> go.Figure:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    rows = predictions[(predictions["task"] == task) & (predictions["features"] == features)]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
+                             line={"color": "#999", "dash": "dot", "width": 1}))
+    for i, (region, grp) in enumerate(rows.groupby("test_region", sort=True)):
+        y, score = grp["y_true"].to_numpy(), grp["y_score"].to_numpy()
+        if len(np.unique(y)) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, score)
+        fig.add_trace(go.Scatter(
+            x=fpr, y=tpr, mode="lines", line={"color": OKABE_ITO[i % len(OKABE_ITO)], "width": 2},
+            name=f"{region}: AUROC {roc_auc_score(y, score):.2f} (n={len(y)}, "
+                 f"{int(y.sum())} positive)"))
+    fig.update_layout(
+        height=height, margin={"l": 50, "r": 10, "t": 30, "b": 40}, paper_bgcolor="white",
+        plot_bgcolor="white", title={"text": "ROC per held-out continent", "font": {"size": 13}},
+        xaxis={"title": {"text": "false positive rate"}, "range": [0, 1], "gridcolor": "#eee",
+               "constrain": "domain"},
+        yaxis={"title": {"text": "true positive rate"}, "range": [0, 1.01], "gridcolor": "#eee",
+               "scaleanchor": "x"},
+        legend={"x": 0.98, "xanchor": "right", "y": 0.02, "yanchor": "bottom",
+                "bgcolor": "rgba(255,255,255,0.8)", "font": {"size": 11}})
+    return fig
