@@ -14,14 +14,6 @@
   // frames are never skipped on a slow machine (a frame of 30,000 points takes ~0.6 s there).
   const frame = {pending: 0};
 
-  function watchDraws() {
-    const gd = document.querySelector("#map .js-plotly-plot");
-    if (gd && gd.on && !gd.__cxrvizWatched) {
-      gd.__cxrvizWatched = true;
-      gd.on("plotly_afterplot", () => { frame.pending = 0; });
-    }
-  }
-
   function bytes(b64) {
     const s = atob(b64), out = new Uint8Array(s.length);
     for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
@@ -101,8 +93,20 @@
     return ((Math.round(a / step) * step) % 360 + 360) % 360;
   }
 
-  function drawView(maskB64, range, align, mode, selectedId, scope, ids, selectedData,
-                    playMode, width, data, fig) {
+  /* A plotly array: a plain array, a typed array, or a {dtype, bdata} spec. */
+  function arrayOf(v) {
+    if (!v || Array.isArray(v) || ArrayBuffer.isView(v)) return v;
+    if (v.bdata && v.dtype) {
+      const b = bytes(v.bdata).buffer;
+      const T = {f4: Float32Array, f8: Float64Array, i1: Int8Array, u1: Uint8Array,
+                 i2: Int16Array, u2: Uint16Array, i4: Int32Array, u4: Uint32Array}[v.dtype];
+      return T ? new T(b) : null;
+    }
+    return null;
+  }
+
+  function drawView(maskData, range, align, mode, selectedId, scope, ids, selectedData,
+                    playMode, width, hiddenCats, data, fig) {
     const nu = window.dash_clientside.no_update;
     if (!data || !fig || !fig.data) return [nu, nu, nu, nu];
     const ctx = window.dash_clientside.callback_context;
@@ -112,7 +116,8 @@
     }
     const d = decoded(data);
     ensureIdPos(d, fig);
-    const mask = bytes(maskB64);
+    const mask = bytes(maskData.keep);
+    const unknown = maskData.unknown ? bytes(maskData.unknown) : null;
     align = align || "offset";
     const lo = range && range[0] > d.lo ? range[0] : null;
     const hi = range && range[1] < d.hi ? range[1] : null;
@@ -124,7 +129,10 @@
     if (selectedId && d.idPos && d.idPos.has(selectedId)) {
       selPatient = d.patient[d.idPos.get(selectedId)];
     }
-    let count = 0;
+    // legend: categories the user hid (their slot's index = the colour code of their points)
+    const hidden = new Set(hiddenCats || []);
+    const codes = hidden.size ? arrayOf(fig.data[d.trace.points].marker.color) : null;
+    let count = 0, unknownShown = 0;
     const patientsShown = new Set(), leftOut = new Set();
     for (let i = 0; i < n; i++) {
       const p = d.patient[i];
@@ -136,11 +144,14 @@
       }
       inDays[i] = ok ? 1 : 0;
       shown[i] = ok && mask[i] ? 1 : 0;
-      if (shown[i]) { count++; patientsShown.add(p); }
+      if (shown[i]) {
+        count++; patientsShown.add(p);
+        if (unknown && unknown[i]) unknownShown++;
+      }
       const base = selPatient < 0 ? POINT_OPACITY : (p === selPatient ? 1.0 : 0.3);
-      const hidden = !ok || (mode === "hide" && !mask[i]);
-      X[i] = hidden ? NaN : d.x[i];
-      Y[i] = hidden ? NaN : d.y[i];
+      const off = !ok || (mode === "hide" && !mask[i]) || (codes && hidden.has(codes[i]));
+      X[i] = off ? NaN : d.x[i];
+      Y[i] = off ? NaN : d.y[i];
       O[i] = mode === "hide" ? base : (mask[i] ? base : DIM_OPACITY);
     }
     // trajectories: edges with both images shown, of the chosen patients
@@ -185,6 +196,12 @@
     let text = `${count} of ${total} images, ${k} patient${k === 1 ? "" : "s"}`;
     const label = dayLabel(lo, hi);
     if (label) text += ` · ${label}`;
+    if (unknownShown) {
+      text += ` (${unknownShown} with ${maskData.unknown_label} unknown)`;
+    }
+    if (!count && maskData.emptied_by) {
+      text += ` · the filter "${maskData.emptied_by}" left none`;
+    }
     const notes = [];
     if (scope === "selected" && d.nEdges > d.manyEdges) {
       notes.push(`${d.nEdges.toLocaleString("en-US")} trajectory steps: drawn for the selected ` +
@@ -194,7 +211,6 @@
       notes.push(`${leftOut.size} patient${leftOut.size === 1 ? "" : "s"} without ` +
                  `${d.alignEvents[align]} left out.`);
     }
-    watchDraws();
     frame.pending = performance.now();
     return [Object.assign({}, fig, {data: out}), text, notes.join(" "),
             timeQuery(d, align, lo, hi, playMode, width, scope, ids)];
@@ -277,7 +293,39 @@
     return parts.join(" ");
   }
 
+  setInterval(() => {  // pace playback by the map's own draws (pages come and go)
+    const gd = document.querySelector("#map .js-plotly-plot");
+    if (gd && gd.on && !gd.__cxrvizWatched) {
+      gd.__cxrvizWatched = true;
+      gd.on("plotly_afterplot", () => { frame.pending = 0; });
+    }
+  }, 300);
+
+  /* The legend's colour entries hide or show their points (the map's view redraws them). */
+  function legendToggle(clicks, hidden) {
+    const ctx = window.dash_clientside.callback_context;
+    const id = ctx.triggered_id;
+    const set = new Set(hidden || []);
+    if (id && typeof id === "object" && (ctx.triggered || []).some((t) => t.value)) {
+      if (set.has(id.index)) set.delete(id.index); else set.add(id.index);
+    }
+    const items = ctx.inputs_list[0] || [];
+    return [Array.from(set), items.map((it) => "legend-item" + (set.has(it.id.index) ? " off" : ""))];
+  }
+
+  document.addEventListener("keydown", (e) => {  // Esc clears the selection
+    if (e.key !== "Escape") return;
+    const target = e.target && e.target.tagName;
+    if (target === "INPUT" || target === "TEXTAREA") return;
+    const clear = document.getElementById("clear-selection");
+    if (clear) clear.click();
+  });
+
+  function resetHidden(color) {
+    return [];
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    cxrviz: {drawView, play, hoverPath, writeUrl, exportCommand},
+    cxrviz: {drawView, play, hoverPath, writeUrl, exportCommand, resetHidden, legendToggle},
   });
 })();

@@ -39,8 +39,8 @@ def provenance(store: Store, keep: np.ndarray, *, filters: dict | None = None,
     m = store.artifact.manifest
     w = store.artifact.weights
     k = len(np.unique(store.patient_index[keep]))
-    active = {key: v for key, v in (filters or {}).items()
-              if v not in (None, "", [], 1) and v != store.default_filters().get(key)}
+    defaults = store.default_filters()
+    active = {key: v for key, v in (filters or {}).items() if v != defaults.get(key)}
     return {
         "artifact": store.artifact.artifact_id,
         "weights": {"name": w.label, "kind": w.kind, "sha256": w.sha256,

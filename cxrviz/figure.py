@@ -27,7 +27,7 @@ def command(artifact, out: str, preset: str, *, color: str, filters: dict, store
             days: dict | None = None, patients=None, density: bool = True, dim: bool = False,
             caption: bool = False) -> str:
     """The command line that draws this view (the inverse of `parse_args`)."""
-    from cxrviz.filters import FILTERS, IDS, LIST, MIN_IMAGES, RANGE
+    from cxrviz.filters import FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE, unknown_key
 
     parts = ["python -m cxrviz.figure", f"--artifact {shlex.quote(str(artifact))}",
              f"--out {shlex.quote(out)}", f"--preset {preset}"]
@@ -40,8 +40,11 @@ def command(artifact, out: str, preset: str, *, color: str, filters: dict, store
         value = filters.get(f.key)
         if f.kind == LIST:
             parts += [f"--filter {shlex.quote(f'{f.key}={v}')}" for v in value or []]
-        elif f.kind == RANGE and value and list(value) != defaults[f.key]:
-            parts.append(f"--filter {f.key}={value[0]:g}-{value[1]:g}")
+        elif f.kind == RANGE:
+            if value and list(value) != defaults[f.key]:
+                parts.append(f"--filter {f.key}={value[0]:g}-{value[1]:g}")
+            if KEEP_UNKNOWN not in (filters.get(unknown_key(f)) or []):
+                parts.append(f"--filter {unknown_key(f)}=drop")
         elif f.kind == MIN_IMAGES and value and int(value) > 1:
             parts.append(f"--filter {f.key}={int(value)}")
         elif f.kind == IDS and str(value or "").strip():
@@ -87,7 +90,7 @@ def parse_args(args, store) -> dict:
     """Validated figure settings, or UsageError."""
     from cxrviz.compute.timeline import ALIGNMENTS
     from cxrviz.figures import PRESETS, color_options
-    from cxrviz.filters import BY_KEY, LIST, parse
+    from cxrviz.filters import BY_KEY, KEEP_UNKNOWN, LIST, RANGE, parse, unknown_key
 
     fmt = Path(args.out).suffix.lower().lstrip(".")
     if fmt not in ("png", "svg", "pdf"):
@@ -100,13 +103,17 @@ def parse_args(args, store) -> dict:
     if args.align not in ALIGNMENTS:
         raise UsageError(f"--align {args.align}: choose one of {', '.join(ALIGNMENTS)}")
     raw: dict = {}
+    filters = store.default_filters()
+    unknown_keys = {unknown_key(f): f for f in BY_KEY.values() if f.kind == RANGE}
     for item in args.filter:
         key, sep, value = item.partition("=")
+        if sep and key in unknown_keys and value in ("drop", "keep"):
+            filters[key] = [] if value == "drop" else [KEEP_UNKNOWN]  # unknown ages, e.g.
+            continue
         if not sep or key not in BY_KEY:
             raise UsageError(f"--filter {item}: write KEY=VALUE with KEY one of "
-                             f"{', '.join(BY_KEY)}")
+                             f"{', '.join([*BY_KEY, *unknown_keys])}")
         raw.setdefault(key, []).append(value)
-    filters = store.default_filters()
     for key, values in raw.items():
         if BY_KEY[key].kind != LIST and len(values) > 1:
             raise UsageError(f"--filter {key}: give it once")

@@ -45,6 +45,25 @@ FILTERS = (
     Filter("patient", S.PATIENTID, ids.F_PATIENT, "Patient id", IDS),
 )
 BY_KEY = {f.key: f for f in FILTERS}
+# A range filter keeps the images whose value is unknown unless the user says otherwise: its
+# "include unknown" checkbox ([KEEP_UNKNOWN] or []) is a second value of the same filter.
+KEEP_UNKNOWN = "keep"
+
+
+def unknown_key(f: Filter) -> str:
+    return f"{f.key}_unknown"
+
+
+def unknown_cid(f: Filter) -> str:
+    return f"{f.cid}-unknown"
+
+
+def values_of(f: Filter) -> list:
+    """(dict key, component id) pairs a filter contributes to a callback."""
+    pairs = [(f.key, f.cid)]
+    if f.kind == RANGE:
+        pairs.append((unknown_key(f), unknown_cid(f)))
+    return pairs
 
 
 def split_ids(text) -> list:

@@ -6,6 +6,8 @@ BANNER = "banner"
 ABOUT = "about"
 NOTICE = "notice"  # what a URL asked for that no longer exists
 MAP = "map"
+LEGEND = "map-legend"
+LEGEND_ITEM = "legend-item"  # pattern-matching type, index = colour code
 COUNT = "count"
 
 # controls
@@ -28,6 +30,8 @@ F_STATE = "f-state"
 F_MIN_IMAGES = "f-min-images"
 F_PATIENT = "f-patient"
 RESET = "reset-filters"
+CHIPS = "filter-chips"
+CHIP = "filter-chip"  # pattern-matching type, index = filter key
 
 # time: the map's second axis
 ALIGN = "align"
@@ -44,6 +48,7 @@ MASK = "mask"  # dcc.Store: which images pass the filters (base64, one byte per 
 TRAJ_SCOPE = "trajectory-scope"  # all | selected | selection | ids
 TRAJ_IDS = "trajectory-ids"
 HOVER_SINK = "hover-sink"
+HIDDEN_CATS = "hidden-categories"  # dcc.Store: colour categories hidden from the legend
 
 # below the map
 TABS = "below-tabs"
@@ -57,6 +62,10 @@ SERIES = "patient-series"
 SERIES_OUTPUTS = "series-outputs"
 
 # selection and detail
+CLEAR = "clear-selection"
+GOTO = "goto"
+GOTO_MESSAGE = "goto-message"
+STEP = "timeline-step"  # pattern-matching type, index = -1 (previous) or 1 (next)
 SELECTED = "selected-image"  # dcc.Store: image_id or None
 DETAIL = "detail"
 DETAIL_IMAGE = "detail-image"
@@ -80,6 +89,7 @@ EXPORT_STATUS = "export-status"
 UPLOAD = "upload"
 UPLOAD_MESSAGE = "upload-message"
 UPLOADS = "uploads"  # dcc.Store: list of placed uploads
+UPLOADS_PENDING = "uploads-pending"  # dcc.Store: uploads made while the model was loading
 UPLOAD_PANEL = "upload-panel"
 UPLOAD_CLEAR = "upload-clear"
 UPLOAD_K = "upload-k"

@@ -14,7 +14,8 @@ import pandas as pd
 
 from cxrviz import schema as S
 from cxrviz.compute.timeline import ALIGN_OFFSET, event_offsets, time_order
-from cxrviz.filters import FILTERS, IDS, LIST, MIN_IMAGES, RANGE, split_ids
+from cxrviz.filters import (FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE, split_ids,
+                            unknown_key)
 from cxrviz.io.artifact import Artifact, read_artifact
 
 UNTRAINED_WARNING = "Embedding from an untrained network: not meaningful"
@@ -141,7 +142,9 @@ class Store:
         """Every filter at its "everything" value."""
         defaults = {LIST: lambda f: [], RANGE: lambda f: list(self.ranges[f.key]),
                     MIN_IMAGES: lambda f: 1, IDS: lambda f: ""}
-        return {f.key: defaults[f.kind](f) for f in FILTERS}
+        out = {f.key: defaults[f.kind](f) for f in FILTERS}
+        out.update({unknown_key(f): [KEEP_UNKNOWN] for f in FILTERS if f.kind == RANGE})
+        return out
 
     def mask(self, filters: dict | None) -> np.ndarray:
         """Boolean per covid row: does it pass every active filter (keys of cxrviz.filters)?"""
@@ -158,7 +161,13 @@ class Store:
                 lo, hi = self.ranges[flt.key]
                 if value[0] > lo or value[1] < hi:
                     a = column.to_numpy(dtype=float)
-                    keep &= (a >= value[0]) & (a <= value[1])  # unknown values drop out
+                    inside = (a >= value[0]) & (a <= value[1])
+                    if KEEP_UNKNOWN in (f.get(unknown_key(flt)) or []) or \
+                            unknown_key(flt) not in f:
+                        inside |= np.isnan(a)  # unknown is not "outside the range"
+                    keep &= inside
+                elif KEEP_UNKNOWN not in (f.get(unknown_key(flt), [KEEP_UNKNOWN]) or []):
+                    keep &= ~np.isnan(column.to_numpy(dtype=float))
             elif flt.kind == MIN_IMAGES:
                 if int(value) > 1:
                     keep &= self.images_per_patient >= int(value)
@@ -171,14 +180,51 @@ class Store:
                     keep &= only
         return keep
 
-    def count_text(self, keep: np.ndarray, days: tuple | None = None) -> str:
-        """'n of N images, k patients' (+ ' · days a to b' with a day range); the browser's
-        view (assets/cxrviz.js, countText) writes the same words."""
+    def unknown_kept(self, filters: dict) -> tuple:
+        """(per row: unknown in an active range filter that keeps unknowns, words) -> the count
+        says how many such images it includes."""
+        rows = np.zeros(len(self.covid), bool)
+        names = []
+        for flt in FILTERS:
+            value = (filters or {}).get(flt.key)
+            if flt.kind != RANGE or not value:
+                continue
+            lo, hi = self.ranges[flt.key]
+            keeps = KEEP_UNKNOWN in ((filters or {}).get(unknown_key(flt)) or [KEEP_UNKNOWN])
+            if (value[0] > lo or value[1] < hi) and keeps:
+                rows |= self.covid[flt.column].isna().to_numpy()
+                names.append(flt.label.lower())
+        return rows, " or ".join(names)
+
+    def emptied_by(self, filters: dict) -> str | None:
+        """The filter (in the table's order) after which no image is left, if any."""
+        keep = np.ones(len(self.covid), bool)
+        for flt in FILTERS:
+            only = {k: v for k, v in (filters or {}).items()
+                    if k in (flt.key, unknown_key(flt))}
+            keep &= self.mask(only)
+            if not keep.any():
+                return flt.label
+        return None
+
+    def count_text(self, keep: np.ndarray, days: tuple | None = None,
+                   filters: dict | None = None) -> str:
+        """'n of N images, k patients' (+ ' · days a to b' with a day range, how many are in
+        with an unknown value, what emptied an empty result); the browser's view
+        (assets/cxrviz.js, drawView) writes the same words."""
         n, total = int(keep.sum()), len(keep)
         k = len(np.unique(self.patient_index[keep]))
         text = f"{n} of {total} images, {k} patient{'' if k == 1 else 's'}"
         label = day_label(*days) if days else ""
-        return f"{text} · {label}" if label else text
+        if label:
+            text += f" · {label}"
+        if filters:
+            unknown, names = self.unknown_kept(filters)
+            if (unknown & keep).any():
+                text += f" ({int((unknown & keep).sum())} with {names} unknown)"
+            if not n and self.emptied_by(filters):
+                text += f' · the filter "{self.emptied_by(filters)}" left none'
+        return text
 
     # ---- time -----------------------------------------------------------------------------------
     @cached_property

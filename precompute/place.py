@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from cxrviz.compute.model import WeightsUnavailable
-    from cxrviz.compute.placement import Placer, UploadRejected
+    from cxrviz.compute.placement import OOD_K, Placer, UploadRejected
     from cxrviz.io.artifact import ArtifactError, read_artifact
 
     try:
@@ -55,6 +55,12 @@ def main(argv=None) -> int:
                 print(f"{r['file']}: not placed: {r['error']}")
                 continue
             top = sorted(r["outputs"].items(), key=lambda kv: -kv[1])[:3]
+            if r["out_of_distribution"]:
+                print(f"{r['file']}: WARNING: does not look like the collection's chest X-rays "
+                      f"(distance to its {OOD_K}th nearest image is at the "
+                      f"{r['ood_percentile']:.0f}th percentile of the collection's own; flagged "
+                      f"beyond the {r['ood_threshold_percentile']:.0f}th): read what follows with "
+                      "care")
             print(f"{r['file']}: map ({r['x']:.3f}, {r['y']:.3f}); bad-state density "
                   f"percentile {r['bad_density_percentile']:.0f}; top outputs (logit): "
                   + ", ".join(f"{k} {v:.2f}" for k, v in top))

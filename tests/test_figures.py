@@ -197,9 +197,9 @@ def test_csv_comes_with_a_provenance_sidecar(store, images):
 
 
 def test_density_colour_bar_speaks_percentiles(store):
-    from cxrviz.figures.paper import _percentile_ticks
+    from cxrviz.figures.layers import percentile_ticks
 
-    ticks = _percentile_ticks(store)
+    ticks = percentile_ticks(store)
     dens = store.covid[S.BAD_DENSITY].to_numpy()
     for value, label in zip(ticks["tickvals"], ticks["ticktext"]):
         q = int(label.rstrip("th"))

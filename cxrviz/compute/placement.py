@@ -19,6 +19,13 @@ from cxrviz.data.images import (MAX_UPLOAD_BYTES, XrayImage, decode_xray, displa
 from cxrviz.io.artifact import Artifact
 
 DEFAULT_K = 8
+# Does an upload look like the collection? Its distance to its OOD_K-th nearest collection image
+# in the 1024-d features (as log(1 + f): the post-ReLU averages span orders of magnitude), against
+# the same distance of every collection image to the rest (leave one out); beyond the
+# OOD_PERCENTILE-th percentile of those it is flagged.
+OOD_K = 5
+OOD_PERCENTILE = 99.0
+OOD_SAMPLE = 2000  # collection images whose leave-one-out distance makes the reference
 SALIENCY_SIGMA = 4.0  # px at 224: smooths the raw gradient into regions a person can read
 
 
@@ -35,12 +42,17 @@ class Placement:
     density: float
     percentile: float
     neighbours: list = field(default_factory=list)  # [{image_id, distance, rank}]
+    ood_distance: float = float("nan")  # to the OOD_K-th nearest collection image
+    ood_percentile: float = float("nan")  # of that distance among the collection's own
+    out_of_distribution: bool = False
 
     def to_dict(self, pathologies) -> dict:
         return {"x": self.x, "y": self.y,
                 "outputs": {p: float(v) for p, v in zip(pathologies, self.logits)},
                 "bad_density": self.density, "bad_density_percentile": self.percentile,
-                "neighbours": self.neighbours}
+                "neighbours": self.neighbours, "out_of_distribution": self.out_of_distribution,
+                "ood_percentile": self.ood_percentile, "ood_distance": self.ood_distance,
+                "ood_threshold_percentile": OOD_PERCENTILE}
 
 
 def nearest(matrix: np.ndarray, query: np.ndarray, k: int,
@@ -88,6 +100,7 @@ class Placer:
         self.reducer = joblib.load(self.art.path / S.UMAP_FILE)
         self.reducer.transform(self.logit_matrix[:1])
         self.features_sq_norms  # the 1024-d neighbour index, built now rather than on a click
+        self.ood_reference  # noqa: B018  (seconds for large collections: not on a click)
         return self
 
     @cached_property
@@ -98,6 +111,35 @@ class Placer:
     def features_sq_norms(self) -> np.ndarray:
         f = self.features_matrix.astype(np.float64)
         return np.einsum("ij,ij->i", f, f)
+
+    @cached_property
+    def _ood_space(self) -> tuple:
+        matrix = np.log1p(np.maximum(self.features_matrix, 0)).astype(np.float32)
+        return matrix, np.einsum("ij,ij->i", matrix.astype(np.float64), matrix.astype(np.float64))
+
+    @cached_property
+    def ood_reference(self) -> np.ndarray:
+        """Sorted leave-one-out OOD_K-th nearest-neighbour distances of collection images (a
+        fixed sample of OOD_SAMPLE for large collections)."""
+        matrix, norms = self._ood_space
+        n = len(matrix)
+        rows = (np.arange(n) if n <= OOD_SAMPLE else
+                np.sort(np.random.default_rng(0).choice(n, OOD_SAMPLE, replace=False)))
+        k = min(OOD_K, n - 1)
+        out = np.empty(len(rows))
+        for i, r in enumerate(rows):
+            _, dist = nearest(matrix, matrix[r], k + 1, norms)
+            out[i] = dist[k]  # dist[0] is the image itself
+        return np.sort(out)
+
+    def out_of_distribution(self, features) -> tuple:
+        """(distance, percentile among the collection's, flagged?) for new features."""
+        matrix, norms = self._ood_space
+        _, dist = nearest(matrix, np.log1p(np.maximum(features, 0)).astype(np.float32),
+                          min(OOD_K, len(matrix)), norms)
+        d = float(dist[-1])
+        pct = float(percentile_of([d], self.ood_reference)[0])
+        return d, pct, bool(d > np.percentile(self.ood_reference, OOD_PERCENTILE))
 
     def decode(self, data: bytes) -> XrayImage:
         if len(data) > MAX_UPLOAD_BYTES:
@@ -117,8 +159,9 @@ class Placer:
         logits, features = logits[0], features[0]
         x, y = (float(v) for v in self.reducer.transform(logits[None])[0])
         density = float(self.kde.score(np.array([[x, y]]))[0])
+        ood = self.out_of_distribution(features)
         return Placement(x, y, logits, features, density, self.percentile(density),
-                         self.neighbours(logits, features, k, space))
+                         self.neighbours(logits, features, k, space), *ood)
 
     def percentile(self, density: float) -> float:
         return float(percentile_of([density], self.collection_density)[0])

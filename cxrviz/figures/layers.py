@@ -2,6 +2,8 @@
 
 The map's traces always come in the same order (TRACE), so callbacks patch one trace in the
 browser (dash.Patch, or the clientside view in assets/cxrviz.js) instead of sending the figure.
+The app's legend and colour scales are HTML beside the plot (pages/map/legend.py), so the plot
+fills its panel; figures for papers carry their own (paper.py).
 assets/cxrviz.js draws points and trajectories for a day range with the same rules as
 `point_positions` and `trajectory_data` here; the browser tests hold the two together.
 """
@@ -12,7 +14,7 @@ import plotly.graph_objects as go
 
 from cxrviz import schema as S
 from cxrviz.figures.palette import (DENSITY_SCALE, STATE_COLORS, SURVIVAL_COLORS, SURVIVAL_NAMES,
-                                    legend_slots, point_colors)
+                                    point_colors)
 from cxrviz.store import Store
 
 TRACE = {"density": 0, "rsna": 1, "path_Y": 2, "path_N": 3, "path_unknown": 4,
@@ -21,7 +23,6 @@ TRACE = {"density": 0, "rsna": 1, "path_Y": 2, "path_N": 3, "path_unknown": 4,
 PATH_TRACES = ("path_Y", "path_N", "path_unknown")
 ARROW_TRACES = ("arrow_good", "arrow_bad", "arrow_unknown")
 TRAJECTORY_TRACES = PATH_TRACES + ARROW_TRACES
-LEGEND_START = 13  # legend-only traces for the categorical colours follow, in fixed slots
 DIM_OPACITY = 0.12
 POINT_OPACITY = 0.85
 ARROW_AT = 0.8  # arrowheads sit 80% along each edge (at the image reached, in a day range)
@@ -149,8 +150,8 @@ def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None
         x=points["x"], y=points["y"], mode="markers", name="images",
         customdata=store.image_ids,
         text=store.hover_text_array, hovertemplate="%{text}<extra></extra>", showlegend=False,
-        marker={**colors["marker"], "size": 7, "opacity": points["opacity"],
-                "line": {"width": 0.4, "color": "white"}}))
+        marker={**colors["marker"], "showscale": False, "size": 7,
+                "opacity": points["opacity"], "line": {"width": 0.4, "color": "white"}}))
     fig.add_trace(go.Scatter(x=[], y=[], mode="lines", name="hovered patient",
                              line={"color": "#444", "width": 2, "dash": "dot"},
                              hoverinfo="skip", showlegend=False))
@@ -165,44 +166,72 @@ def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None
                                      "line": {"width": 3}},
                              hoverinfo="skip", showlegend=False))
     fig.add_trace(go.Scatter(**uploads_trace(uploads)))
-    for slot in legend_slots(colors):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", legendgroup="colors",
-                                 hoverinfo="skip", **slot))
-    fig.update_layout(
-        margin={"l": 10, "r": 10, "t": 40 if store.warning else 10, "b": 10},
-        xaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None},
+    xr, yr = map_ranges(store)
+    fig.update_layout(  # the plot fills its panel (legend and colour scales: legend.py)
+        margin={"l": 4, "r": 4, "t": 4, "b": 4}, showlegend=False,
+        xaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None,
+               "constrain": "range", "range": xr},
         yaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None,
-               "scaleanchor": "x", "scaleratio": 1},
-        legend={"x": 1.01, "y": 1.0, "xanchor": "left", "yanchor": "top",
-                "itemsizing": "constant", "tracegroupgap": 6},
-        clickmode="event+select", dragmode="zoom", uirevision="map", hovermode="closest",
+               "scaleanchor": "x", "scaleratio": 1, "constrain": "range", "range": yr},
+        clickmode="event", dragmode="zoom", uirevision="map", hovermode="closest",
         paper_bgcolor="white", plot_bgcolor="white")
-    if store.warning:
-        fig.add_annotation(text=f"⚠ {store.warning}", xref="paper", yref="paper", x=0.5,
-                           y=1.0, yanchor="bottom", showarrow=False,
-                           font={"color": "#B00020", "size": 16}, bgcolor="#FFF0F0",
+    if store.warning:  # inside the plot's top edge, on every view and screenshot of it
+        fig.add_annotation(text=f"⚠ {store.warning}", xref="paper", yref="paper", x=0.0,
+                           xanchor="left", y=1.0, yanchor="top", showarrow=False,
+                           font={"color": "#B00020", "size": 13}, bgcolor="#FFF0F0",
                            bordercolor="#B00020", borderwidth=1)
     if export:
         fig.update_layout(uirevision=None)
     return fig
 
 
-def density_trace(store: Store, style: str, opacity: float, visible: bool):
+def density_trace(store: Store, style: str, opacity: float, visible: bool, pad: bool = True):
     """The bad-state density behind the map: a heatmap or contour lines, with its colour bar."""
     d = store.artifact.density
+    x, y, z = ((_padded if pad else lambda *a: a)(d[S.DENSITY_X], d[S.DENSITY_Y],
+                                                    d[S.DENSITY_Z]))
     if style == "contours":
-        dens = go.Contour(x=d[S.DENSITY_X], y=d[S.DENSITY_Y], z=d[S.DENSITY_Z],
+        dens = go.Contour(x=x, y=y, z=z,
                           colorscale=DENSITY_SCALE, contours={"coloring": "lines"},
                           line={"width": 1.2}, ncontours=8)
     else:
-        dens = go.Heatmap(x=d[S.DENSITY_X], y=d[S.DENSITY_Y], z=d[S.DENSITY_Z],
-                          colorscale=DENSITY_SCALE, zsmooth="fast")
+        dens = go.Heatmap(x=x, y=y, z=z, colorscale=DENSITY_SCALE, zsmooth="best")
     dens.update(name="bad-state density", opacity=opacity, hoverinfo="skip", visible=visible,
-                showscale=True,
-                colorbar={"title": {"text": "bad-state density", "side": "top"},
-                          "orientation": "h", "x": 0.25, "xanchor": "center", "y": -0.02,
-                          "yanchor": "top", "len": 0.45, "thickness": 10})
+                showscale=False)
     return dens
+
+
+def _padded(x, y, z, reach: float = 20.0):
+    """The density grid with a border of zeros far beyond it: the background then covers the
+    whole plot, whatever its aspect ratio (the axes' ranges keep the view on the map)."""
+    dx, dy = (x[-1] - x[0]) * reach, (y[-1] - y[0]) * reach
+    sx, sy = x[1] - x[0], y[1] - y[0]  # a ring of zeros at the grid's own spacing first, so
+    x = np.r_[x[0] - dx, x[0] - sx, x, x[-1] + sx, x[-1] + dx]  # smoothing fades to zero there
+    y = np.r_[y[0] - dy, y[0] - sy, y, y[-1] + sy, y[-1] + dy]
+    return x, y, np.pad(z, 2)
+
+
+def map_ranges(store: Store, margin: float = 0.04) -> tuple:
+    """x and y ranges around every image (the heatmap's far border stays out of view)."""
+    xs = np.r_[store.covid[S.X].to_numpy(float), store.rsna[S.X].to_numpy(float)]
+    ys = np.r_[store.covid[S.Y].to_numpy(float), store.rsna[S.Y].to_numpy(float)]
+    px, py = np.ptp(xs) * margin or 1.0, np.ptp(ys) * margin or 1.0
+    return [float(xs.min() - px), float(xs.max() + px)], [float(ys.min() - py),
+                                                          float(ys.max() + py)]
+
+
+def percentile_ticks(store: Store) -> dict:
+    """Density colour-bar ticks labelled as percentiles of the collection's images, spaced so
+    that their labels never touch (the density is skewed: the 50th sits near zero)."""
+    dens = store.covid[S.BAD_DENSITY].to_numpy()
+    top = float(store.artifact.density[S.DENSITY_Z].max()) or 1.0
+    vals, text = [], []
+    for q in (99, 90, 75, 50):
+        v = float(np.percentile(dens, q))
+        if all(abs(v - u) >= 0.14 * top for u in vals):
+            vals.append(v)
+            text.append(f"{q}th")
+    return {"tickvals": vals[::-1], "ticktext": text[::-1]}
 
 
 def uploads_trace(uploads) -> dict:

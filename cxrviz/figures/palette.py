@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from plotly import colors as plotly_colors
 
 from cxrviz import schema as S
 from cxrviz.store import CATEGORICAL, Store
@@ -16,7 +17,6 @@ SURVIVAL_NAMES = {S.YES: "survived", S.NO: "died", S.UNKNOWN: "outcome unknown"}
 CONTINUOUS_SCALE = "Viridis"
 DENSITY_SCALE = "OrRd"
 
-LEGEND_SLOTS = 12
 
 COLOR_LABELS = {
     S.STATE: "state", S.SURVIVAL: "survival", S.FINDING_GROUP: "finding group", S.VIEW: "view",
@@ -57,7 +57,7 @@ def point_colors(store: Store, column: str) -> dict:
             scale += [[i / k, colors[c]], [(i + 1) / k, colors[c]]]
         return {"marker": {"color": values, "colorscale": scale or [[0, GREY], [1, GREY]],
                            "cmin": -0.5, "cmax": k - 0.5, "showscale": False},
-                "legend": colors, "title": COLOR_LABELS[column]}
+                "legend": colors, "title": COLOR_LABELS[column], "column": column}
     values = store.covid[column].to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
@@ -71,21 +71,20 @@ def point_colors(store: Store, column: str) -> dict:
         lo, hi = 0.0, 100.0
     else:
         title = COLOR_LABELS.get(column, column)
+    scale, legend = CONTINUOUS_SCALE, {}
+    missing = ~np.isfinite(values)
+    if missing.any():  # unknown values: grey, below the scale, with a legend entry of their own
+        pad = (hi - lo or 1.0) * 0.04
+        f = pad / ((hi - lo or 1.0) + pad)
+        viridis = plotly_colors.sequential.Viridis
+        scale = [[0, GREY], [f * 0.999, GREY],
+                 *([f + (1 - f) * i / (len(viridis) - 1), c] for i, c in enumerate(viridis))]
+        values = np.where(missing, lo - pad, values)
+        lo = lo - pad
+        legend = {f"{title.split(' (')[0]} unknown": GREY}
     return {"marker": {"color": values,
-                       "colorscale": CONTINUOUS_SCALE, "cmin": lo, "cmax": hi, "showscale": True,
+                       "colorscale": scale, "cmin": lo, "cmax": hi, "showscale": True,
                        "colorbar": {"title": {"text": title, "side": "top"}, "orientation": "h",
-                                    "x": 0.75, "xanchor": "center", "y": -0.02,
-                                    "yanchor": "top", "len": 0.45, "thickness": 10}},
-            "legend": {}, "title": title}
-
-
-def legend_slots(colors: dict) -> list:
-    """LEGEND_SLOTS trace updates: one per category colour, the rest hidden."""
-    items = list(colors["legend"].items())[:LEGEND_SLOTS]
-    title = {"text": colors["title"]}
-    slots = [{"name": str(cat), "marker": {"color": color, "size": 9}, "visible": True,
-              "showlegend": True, "legendgrouptitle": title} for cat, color in items]
-    slots += [{"name": "", "marker": {"color": GREY, "size": 9}, "visible": False,
-               "showlegend": False, "legendgrouptitle": title}
-              for _ in range(LEGEND_SLOTS - len(items))]
-    return slots
+                                    "x": 0.52, "xanchor": "left", "y": -0.13,
+                                    "yanchor": "top", "len": 0.45, "thickness": 9}},
+            "legend": legend, "title": title, "column": column}

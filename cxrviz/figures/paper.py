@@ -14,8 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from cxrviz import schema as S
-from cxrviz.figures.layers import ARROW_TRACES, PATH_TRACES, density_trace, trajectory_data, \
-    visible_edges
+from cxrviz.figures.layers import (ARROW_TRACES, PATH_TRACES, density_trace, percentile_ticks,
+                                   trajectory_data, visible_edges)
 from cxrviz.figures.palette import (COLOR_LABELS, GREY, STATE_COLORS, SURVIVAL_COLORS,
                                     SURVIVAL_NAMES, category_colors, point_colors)
 from cxrviz.figures.time import DAY_TITLES, patient_series
@@ -224,8 +224,8 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
     line_w = 0.9 if n_shown < 3000 else 0.5
     fig = go.Figure()
     if density:
-        dens = density_trace(store, "heatmap", 0.6, True)
-        dens.update(colorbar=None, showscale=True)
+        dens = density_trace(store, "heatmap", 0.6, True, pad=False)
+        dens.update(showscale=True)
         fig.add_trace(dens)
     patient_colors = None
     muted = ~keep if filtered_mode == "dim" else None  # filtered out: faint context
@@ -272,7 +272,7 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
                  else point_colors(store, color_by)["title"])
         bar = _colorbar(font, bar_y, 0.0 if i == 0 else 0.52, title, 0.46)
         if tr.type == "heatmap":
-            tr.update(colorbar={**bar, **_percentile_ticks(store)})
+            tr.update(colorbar={**bar, **percentile_ticks(store)})
         else:
             tr.marker.colorbar = bar
     if figure3:
@@ -307,20 +307,6 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
                            showarrow=False, align="left",
                            font={"size": pt(font - 1), "color": "#333"})
     return fig, Size(width, height, p["width_mm"])
-
-
-def _percentile_ticks(store: Store) -> dict:
-    """Density colour-bar ticks labelled as percentiles of the collection's images, spaced so
-    that their labels never touch (the density is skewed: the 50th sits near zero)."""
-    dens = store.covid[S.BAD_DENSITY].to_numpy()
-    top = float(store.artifact.density[S.DENSITY_Z].max()) or 1.0
-    vals, text = [], []
-    for q in (99, 90, 75, 50):
-        v = float(np.percentile(dens, q))
-        if all(abs(v - u) >= 0.14 * top for u in vals):
-            vals.append(v)
-            text.append(f"{q}th")
-    return {"tickvals": vals[::-1], "ticktext": text[::-1]}
 
 
 def _add_series_panel(fig, store, patients, colors, align, font, size, in_days) -> None:

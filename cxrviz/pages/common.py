@@ -6,6 +6,14 @@ from dash import dcc, html
 from cxrviz import ids
 
 LINKS = (("/", "Map"), ("/evaluation", "Evaluation"))
+# Every chart's toolbar: local actions only. plotly.js shows a "Share chart" button by default
+# that uploads the chart (hover text with patient ids included) to a third-party cloud.
+OFFLINE = {"displaylogo": False, "showSendToCloud": False, "showEditInChartStudio": False,
+           "showLink": False, "showTips": False}
+
+
+def graph_config(**extra) -> dict:
+    return {**OFFLINE, **extra}
 
 
 def nav(active: str):

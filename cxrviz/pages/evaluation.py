@@ -14,7 +14,7 @@ from cxrviz import ids
 from cxrviz.appstate import current
 from cxrviz.compute.evaluate import FEATURE_SETS, TASKS
 from cxrviz.figures.evaluation import roc_figure
-from cxrviz.pages.common import banner, nav
+from cxrviz.pages.common import banner, graph_config, nav
 
 PATH = "/evaluation"
 TITLE = "cxrviz: evaluation"
@@ -123,7 +123,7 @@ def layout(**query):
                              options=[{"label": FEATURE_SETS[f][1], "value": f}
                                       for f in feats]),
             ], className="row eval-pickers"),
-            dcc.Graph(id=ids.EVAL_ROC, config={"displaylogo": False},
+            dcc.Graph(id=ids.EVAL_ROC, config=graph_config(),
                       style={"maxWidth": "760px"}),
             html.H3("Every split (Appendix C.2)"),
             splits_grid(ev["splits"]),

@@ -2,8 +2,9 @@
 
 Where things are: controls.py (sidebar: view controls, filters from cxrviz.filters), time.py
 (day range, playback, alignment, trajectory choice; drawn by assets/cxrviz.js), callbacks.py
-(the map figure and the selection summary), detail.py (clicked image, timeline, the patient's
-course, saliency), cohort.py and table.py (tabs below the map), uploads.py (placing new X-rays),
+(the map figure and the selection summary), selection.py (what is selected, and how: clicks,
+search, previous / next, clear), detail.py (clicked image, timeline, the patient's course,
+saliency), cohort.py and table.py (tabs below the map), uploads.py (placing new X-rays),
 export.py (figures and CSV), urlstate.py (the query string).
 Importing this package registers every callback of the page.
 """
@@ -14,14 +15,14 @@ from dash import dcc, html
 from cxrviz import figures, ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
-from cxrviz.pages.common import banner, nav
-from cxrviz.pages.map import (callbacks, cohort, controls, detail, export, table, time,
-                              uploads, urlstate)
+from cxrviz.pages.common import banner, graph_config, nav
+from cxrviz.pages.map import (callbacks, cohort, controls, detail, export, legend, selection,
+                              table, time, uploads, urlstate)
 
 PATH = "/"
 TITLE = "cxrviz: map"
 __all__ = ["PATH", "TITLE", "layout", "callbacks", "cohort", "controls", "detail", "export",
-           "table", "time", "uploads", "urlstate"]
+           "legend", "selection", "table", "time", "uploads", "urlstate"]
 
 
 def layout(**query):
@@ -56,24 +57,29 @@ def layout(**query):
         # "" rather than None: a Store mounted with None sets its data once, which would fire
         # every callback that listens to the selection on each page load.
         dcc.Store(id=ids.SELECTED, data=st["selected"] or ""),
-        dcc.Store(id=ids.MASK, data=time.mask_payload(keep)),
+        dcc.Store(id=ids.MASK, data=time.mask_payload(store, st["filters"])),
         dcc.Store(id=ids.QUERY, data=urlstate.encode(st["filters"], view, st["selected"], store)),
         dcc.Store(id=ids.QUERY_SINK, data=""),
-        html.Header([html.H1("cxrviz"),
-                     html.Span("COVID-19 chest X-rays on a model's map: research use only, not "
-                               "a diagnostic tool", className="muted"),
-                     html.Span(store.count_text(shown, (t["lo"], t["hi"])), id=ids.COUNT,
-                               className="count"), nav(PATH)]),
+        html.Header([html.H1("cxrviz", title="chest X-rays on a model's map: research use "
+                                              "only, not a diagnostic tool"),
+                     html.Span(store.count_text(shown, (t["lo"], t["hi"]), st["filters"]),
+                               id=ids.COUNT, className="count", role="status"),
+                     html.Div(controls.chips(store, st["filters"]), id=ids.CHIPS,
+                              className="chips"),
+                     selection.selection_bar(), nav(PATH)]),
         banner(store), notice,
         html.Div([
-            html.Aside([html.H4("View"), *controls.view_controls(store, view),
+            html.Aside([html.P("Chest X-rays on a model's map. Research use only, not a "
+                               "diagnostic tool.", className="muted small"),
+                        html.H4("View"), *controls.view_controls(store, view),
                         html.H4("Time"), *time.time_controls(store, t, keep),
                         html.H4("Filters"), *controls.filter_controls(store, st["filters"]),
                         about(store)], className="sidebar"),
             html.Main([
                 dcc.Graph(id=ids.MAP, figure=fig, className="map",
-                          config={"displaylogo": False, "scrollZoom": True,
-                                  "toImageButtonOptions": {"format": "png", "scale": 3}}),
+                          config=graph_config(scrollZoom=True, toImageButtonOptions={
+                              "format": "png", "scale": 3})),
+                html.Div(legend.legend(store, view), id=ids.LEGEND, className="legend"),
                 tabs,
             ], className="center"),
             html.Aside([html.Div(detail.detail_children(store, st["selected"]), id=ids.DETAIL),

@@ -6,7 +6,7 @@ import numpy as np
 from _plotly_utils.utils import to_typed_array_spec
 from dash import Input, Output, Patch, callback, ctx, html
 
-from cxrviz import figures, ids
+from cxrviz import figures, ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.pages.map.controls import view_inputs
@@ -43,13 +43,8 @@ def update_map(view, selected):
         colors = figures.point_colors(store, view["color"])
         points = patch["data"][T["points"]]["marker"]
         points["color"] = typed(colors["marker"]["color"])
-        for key in ("colorscale", "cmin", "cmax", "showscale"):
+        for key in ("colorscale", "cmin", "cmax"):
             points[key] = colors["marker"][key]
-        if "colorbar" in colors["marker"]:
-            points["colorbar"] = colors["marker"]["colorbar"]
-        for i, slot in enumerate(figures.legend_slots(colors)):
-            for key, value in slot.items():
-                patch["data"][figures.LEGEND_START + i][key] = value
     if ids.SELECTED in changed:
         hx, hy = figures.highlight_path(store, selected)
         sx, sy = figures.selected_point(store, selected)
@@ -75,11 +70,12 @@ def selection_summary(selected_data):
                        className="muted")]
     rows = store.covid.iloc[pos]
     tables = []
-    for column, title in ((S.STATE, "State"), (S.SURVIVAL, "Outcome (survival)"),
+    for column, title in ((S.STATE, "State"), (S.SURVIVAL, "Outcome"),
                           (S.FINDING_GROUP, "Finding group"), (S.CONTINENT, "Continent")):
         counts = rows[column].value_counts()
         tables.append(html.Div([html.H5(title), html.Table(
-            [html.Tr([html.Td(str(k)), html.Td(int(v))]) for k, v in counts.items()],
-            className="counts")], className="summary-block"))
-    return [html.H4(f"Selection: {len(rows)} images, {rows[S.PATIENTID].nunique()} patients"),
+            [html.Tr([html.Td(words.value(column, k)), html.Td(int(v))])
+             for k, v in counts.items()], className="counts")], className="summary-block"))
+    return [html.H4(f"Selection: {words.plural(len(rows), 'image')}, "
+                    f"{words.plural(rows[S.PATIENTID].nunique(), 'patient')}"),
             html.Div(tables, className="summary-grid")]

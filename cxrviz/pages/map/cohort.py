@@ -7,6 +7,7 @@ from dash.exceptions import PreventUpdate
 
 from cxrviz import ids
 from cxrviz.appstate import current
+from cxrviz.pages.common import graph_config
 from cxrviz.figures.time import cohort_figure
 from cxrviz.pages.map.controls import filter_inputs
 
@@ -18,7 +19,7 @@ def cohort_panel():
                "per bin; bars: images per bin. Click a line to select that patient. The cohort "
                "path is measured on the density scale, not by averaging map positions.",
                className="muted small"),
-        dcc.Loading(dcc.Graph(id=ids.COHORT_GRAPH, config={"displaylogo": False},
+        dcc.Loading(dcc.Graph(id=ids.COHORT_GRAPH, config=graph_config(),
                               figure={"layout": {"height": 420}})),
     ], id=ids.COHORT)
 

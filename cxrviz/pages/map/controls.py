@@ -2,11 +2,14 @@
 inputs that read them, as dicts keyed like the table."""
 from __future__ import annotations
 
-from dash import Input, Output, callback, dcc, html
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
-from cxrviz import figures, ids
+from cxrviz import figures, ids, words
+from cxrviz import schema as S
 from cxrviz.appstate import current
-from cxrviz.filters import FILTERS, IDS, LIST, MIN_IMAGES, RANGE
+from cxrviz.filters import (BY_KEY, FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE,
+                            unknown_cid, unknown_key, values_of)
 
 LAYER_LABELS = {"density": " bad-state density", "trajectories": " trajectories",
                 "rsna": " RSNA reference cloud"}
@@ -16,7 +19,7 @@ VIEW_IDS = {"color": ids.COLOR_BY, "show": ids.SHOW, "density_style": ids.DENSIT
 
 def filter_inputs(kind=Input) -> dict:
     """{filter key: Input(component, "value")}: a callback receives {key: value}."""
-    return {f.key: kind(f.cid, "value") for f in FILTERS}
+    return {key: kind(cid, "value") for f in FILTERS for key, cid in values_of(f)}
 
 
 def view_inputs(kind=Input) -> dict:
@@ -28,26 +31,65 @@ def labelled(label, component, **kw):
                     className="control", **kw)
 
 
-def filter_control(f, store, value):
-    """One filter's component, by kind."""
+def list_options(store, f) -> list:
+    return [words.option(f.column, v, f.label) for v in store.options(f.column)]
+
+
+def filter_control(f, store, filters: dict):
+    """One filter's component(s), by kind."""
+    value = filters[f.key]
     if f.kind == LIST:
-        return dcc.Dropdown(id=f.cid, options=store.options(f.column), value=value, multi=True,
+        return dcc.Dropdown(id=f.cid, options=list_options(store, f), value=value, multi=True,
                             placeholder="all")
     if f.kind == RANGE:
         lo, hi = store.ranges[f.key]
-        return dcc.RangeSlider(id=f.cid, min=lo, max=hi, step=1, value=value, marks=None,
-                               tooltip={"placement": "bottom", "always_visible": True})
+        unknown = int(store.covid[f.column].isna().sum())
+        return html.Div([
+            dcc.RangeSlider(id=f.cid, min=lo, max=hi, step=1, value=value, marks=None,
+                            tooltip={"placement": "bottom", "always_visible": True}),
+            dcc.Checklist(id=unknown_cid(f), value=filters[unknown_key(f)], className="checklist",
+                          options=[{"label": f" include {words.plural(unknown, 'image')} with "
+                                            f"{f.label.lower()} unknown",
+                                    "value": KEEP_UNKNOWN}])])
     if f.kind == MIN_IMAGES:
         return dcc.Input(id=f.cid, type="number", min=1, step=1, value=value, debounce=True)
     if f.kind == IDS:
-        return dcc.Input(id=f.cid, type="text", value=value, placeholder="e.g. 205",
+        return dcc.Input(id=f.cid, type="text", value=value, placeholder="e.g. 205, 178",
                          debounce=True)
     raise ValueError(f"unknown filter kind {f.kind!r}")
 
 
 def filter_controls(store, filters: dict) -> list:
-    return [*(labelled(f.label, filter_control(f, store, filters[f.key])) for f in FILTERS),
+    controls = {f.key: filter_control(f, store, filters) for f in FILTERS}
+    subregions, countries = place_options(store, filters["continent"], filters["subregion"])
+    controls["subregion"].options, controls["country"].options = subregions, countries
+    return [*(labelled(f.label, controls[f.key]) for f in FILTERS),
             html.Button("Reset filters", id=ids.RESET, className="button")]
+
+
+def chips(store, filters: dict) -> list:
+    """The active filters, each a button that removes it."""
+    defaults = store.default_filters()
+    out = []
+    for f in FILTERS:
+        value = filters.get(f.key)
+        if value in (None, "", []) or value == defaults[f.key]:
+            continue
+        if f.kind == LIST:
+            text = ", ".join(words.value(f.column, v) for v in value)
+        elif f.kind == RANGE:
+            text = f"{value[0]:g}–{value[1]:g}"
+        else:
+            text = str(value)
+        out.append(html.Button([f"{f.label}: {text} ", html.Span("×", **{"aria-hidden": "true"})],
+                               id={"type": ids.CHIP, "index": f.key}, className="chip",
+                               title=f"remove this filter ({f.label})"))
+    for f in FILTERS:  # a range that drops unknown values says so
+        if f.kind == RANGE and KEEP_UNKNOWN not in (filters.get(unknown_key(f)) or []):
+            out.append(html.Button([f"{f.label}: unknown left out ", html.Span("×")],
+                                   id={"type": ids.CHIP, "index": unknown_key(f)},
+                                   className="chip"))
+    return out
 
 
 def view_controls(store, view: dict) -> list:
@@ -68,8 +110,56 @@ def view_controls(store, view: dict) -> list:
     ]
 
 
-@callback(output=filter_inputs(Output), inputs={"clicks": Input(ids.RESET, "n_clicks")},
+@callback(output=filter_inputs(Output),
+          inputs={"reset": Input(ids.RESET, "n_clicks"),
+                  "chip": Input({"type": ids.CHIP, "index": ALL}, "n_clicks"),
+                  "filters": filter_inputs(State)},
           prevent_initial_call=True)
-def reset_filters(clicks):
-    return current().store.default_filters()
+def reset_filters(reset, chip, filters):
+    """Reset every filter, or the one whose chip was clicked."""
+    defaults = current().store.default_filters()
+    trigger = ctx.triggered_id
+    if isinstance(trigger, dict):
+        if not any(t["value"] for t in ctx.triggered):
+            raise PreventUpdate  # chips re-rendered, not clicked
+        key = trigger["index"]
+        return {k: (defaults[k] if k == key else no_update) for k in filters}
+    return defaults
 
+
+@callback(Output(ids.CHIPS, "children"), inputs={"filters": filter_inputs()})
+def show_chips(filters):
+    return chips(current().store, filters)
+
+
+@callback(Output(BY_KEY["subregion"].cid, "options"), Output(BY_KEY["country"].cid, "options"),
+          Output(BY_KEY["subregion"].cid, "value", allow_duplicate=True),
+          Output(BY_KEY["country"].cid, "value", allow_duplicate=True),
+          inputs={"continent": Input(BY_KEY["continent"].cid, "value"),
+                  "subregion": Input(BY_KEY["subregion"].cid, "value"),
+                  "country": State(BY_KEY["country"].cid, "value")},
+          prevent_initial_call=True)
+def follow_continent(continent, subregion, country):
+    """Subregions and countries offered follow the chosen continent (and subregion), so an
+    impossible combination cannot be built; choices that no longer fit are dropped."""
+    store = current().store
+    subregions, countries = place_options(store, continent, subregion)
+    sub_value = [v for v in subregion or [] if v in {o["value"] for o in subregions}]
+    country_value = [v for v in country or [] if v in {o["value"] for o in countries}]
+    return (subregions, countries, sub_value if sub_value != (subregion or []) else no_update,
+            country_value if country_value != (country or []) else no_update)
+
+
+def place_options(store, continent, subregion) -> tuple:
+    """(subregion options, country options) that exist within the chosen continent / subregion."""
+    rows = store.covid
+    if continent:
+        rows = rows[rows[S.CONTINENT].isin(continent)]
+    subregions = sorted(rows[S.SUBREGION].unique(), key=lambda v: (v == S.UNKNOWN, v))
+    chosen = [v for v in subregion or [] if v in set(subregions)]
+    if chosen:
+        rows = rows[rows[S.SUBREGION].isin(chosen)]
+    countries = sorted(rows[S.COUNTRY].unique(), key=lambda v: (v == S.UNKNOWN, v))
+    sub, cty = BY_KEY["subregion"], BY_KEY["country"]
+    return ([words.option(sub.column, v, sub.label) for v in subregions],
+            [words.option(cty.column, v, cty.label) for v in countries])

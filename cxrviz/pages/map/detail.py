@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html
-from dash.exceptions import PreventUpdate
+from dash import Input, Output, State, callback, dcc, html
 
-from cxrviz import figures, ids
+from cxrviz import figures, ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
+from cxrviz.pages.common import graph_config
 from cxrviz.figures.time import patient_series_figure
 from cxrviz.pages.map.controls import labelled
 
@@ -46,13 +46,17 @@ def detail_children(store, image_id):
     pos = store.position.get(image_id)
     pct = (f"percentile {store.density_percentile[pos]:.0f} of the collection"
            if pos is not None else "n/a (reference image)")
-    facts = [("Patient", row[S.PATIENTID]), ("Age", fmt(row[S.AGE])), ("Sex", row[S.SEX]),
-             ("Finding", row[S.FINDING]), ("Day (offset)", fmt(row[S.OFFSET])),
-             ("View", row[S.VIEW]), ("Location", row[S.LOCATION] or "unknown"),
-             ("In ICU", row[S.IN_ICU]), ("Intubated", row[S.INTUBATION_PRESENT]),
-             ("Went to ICU", row[S.WENT_ICU]), ("Ever intubated", row[S.INTUBATED]),
-             ("Survival", row[S.SURVIVAL]), ("State", f"{row[S.STATE]} ({row[S.STATE_REASON]})"),
-             ("Bad-state density", pct), ("Licence", row[S.LICENSE] or "unknown")]
+    facts = [("Patient", row[S.PATIENTID], None), ("Age", fmt(row[S.AGE]), None),
+             ("Sex", words.value(S.SEX, row[S.SEX]), None),
+             ("Finding", words.value(S.FINDING, row[S.FINDING]), None),
+             ("Day (offset)", fmt(row[S.OFFSET]), "days since symptoms or admission, as the "
+                                                   "source reports it"),
+             ("View", row[S.VIEW], None), ("Location", row[S.LOCATION] or "unknown", None),
+             *((words.MEANING[c][0], words.value(c, row[c]), words.MEANING[c][1])
+               for c in (S.IN_ICU, S.INTUBATION_PRESENT, S.WENT_ICU, S.INTUBATED, S.SURVIVAL)),
+             ("State", words.state(row[S.STATE], row[S.STATE_REASON]),
+              f"rule: {row[S.STATE_REASON]}"),
+             ("Bad-state density", pct, None), ("Licence", row[S.LICENSE] or "unknown", None)]
     links = []
     if row[S.DOI]:
         links.append(html.A(f"doi:{row[S.DOI]}", href=f"https://doi.org/{row[S.DOI]}",
@@ -65,16 +69,16 @@ def detail_children(store, image_id):
         dcc.Graph(id=ids.DETAIL_IMAGE,
                   figure=figures.image_figure(src, *store.display_size(image_id)),
                   className="detail-image",
-                  config={"scrollZoom": True, "displaylogo": False,
-                          "modeBarButtonsToRemove": ["select2d", "lasso2d"]}),
+                  config=graph_config(scrollZoom=True,
+                                     modeBarButtonsToRemove=["select2d", "lasso2d"])),
         html.Div(["Scroll or drag to zoom, double-click to reset; ",
                   html.A("open the image", href=src, target="_blank")], className="muted small"),
-        html.Table([html.Tr([html.Th(k), html.Td(fmt(v))]) for k, v in facts],
-                   className="facts"),
+        html.Table([html.Tr([html.Th(k, title=why), html.Td(fmt(v), title=why)])
+                    for k, v, why in facts], className="facts"),
         html.Div(links, className="links"),
         html.Details([html.Summary("Clinical notes"),
                       html.P(row[S.CLINICAL_NOTES] or "none")]),
-        dcc.Graph(id=ids.DETAIL_OUTPUTS, config={"displayModeBar": False},
+        dcc.Graph(id=ids.DETAIL_OUTPUTS, config=graph_config(displayModeBar=False),
                   figure=figures.outputs_figure(store.pathologies, store.logits(image_id),
                                                 "Model outputs (18)")),
         timeline(store, row),
@@ -85,15 +89,24 @@ def timeline(store, row):
     if row[S.SOURCE] != S.SOURCE_COVID:
         return html.Div(id=ids.TIMELINE)
     rows = store.patient_images(row[S.PATIENTID])
+    ids_in_order = list(rows[S.IMAGE_ID])
+    here = ids_in_order.index(row[S.IMAGE_ID])
     thumbs = [html.Button([
-        html.Img(src=f"/display/{r[S.IMAGE_ID]}.jpg", alt=r[S.FILENAME]),
+        html.Img(src=f"/display/{r[S.IMAGE_ID]}.jpg", alt=f"day {fmt(r[S.OFFSET])}"),
         html.Span(f"day {fmt(r[S.OFFSET])}", className="day"),
         html.Span(r[S.STATE], className=f"badge badge-{r[S.STATE]}")],
         id={"type": ids.TIMELINE_THUMB, "index": r[S.IMAGE_ID]},
         className="thumb" + (" current" if r[S.IMAGE_ID] == row[S.IMAGE_ID] else ""),
-        title=r[S.STATE_REASON]) for _, r in rows.iterrows()]
-    return html.Div([html.H4(f"Patient {row[S.PATIENTID]}: {len(rows)} images"),
-                     html.Div(thumbs, className="thumbs")], id=ids.TIMELINE)
+        title=words.state(r[S.STATE], r[S.STATE_REASON])) for _, r in rows.iterrows()]
+    steps = html.Div([
+        html.Button("◀ previous", id={"type": ids.STEP, "index": -1}, className="button",
+                    disabled=here == 0, title="the patient's previous image"),
+        html.Span(f"image {here + 1} of {len(rows)}", className="muted"),
+        html.Button("next ▶", id={"type": ids.STEP, "index": 1}, className="button",
+                    disabled=here == len(rows) - 1, title="the patient's next image"),
+    ], className="row steps")
+    return html.Div([html.H4(f"Patient {row[S.PATIENTID]}: {words.plural(len(rows), 'image')}"),
+                     steps, html.Div(thumbs, className="thumbs")], id=ids.TIMELINE)
 
 
 def series_panel(store, selected, align):
@@ -105,7 +118,7 @@ def series_panel(store, selected, align):
         html.H4("One patient over time"),
         labelled("Model outputs to show (probabilities)", dcc.Dropdown(
             id=ids.SERIES_OUTPUTS, options=store.pathologies, value=default, multi=True)),
-        dcc.Graph(id=ids.SERIES, figure=fig, config={"displayModeBar": False},
+        dcc.Graph(id=ids.SERIES, figure=fig, config=graph_config(displayModeBar=False),
                   className="series", style={} if fig else {"display": "none"}),
         html.P("Shaded: days in ICU / intubated (from the first to the last image that says so). "
                "Click a point to open that image.", className="muted small"),
@@ -128,40 +141,6 @@ def saliency_image(png: bytes, caption: str):
     return html.Figure([html.Img(src="data:image/png;base64," + base64.b64encode(png).decode(),
                                  className="saliency"),
                         html.Figcaption(caption, className="muted small")])
-
-
-def _clicked_id(click):
-    points = (click or {}).get("points") or []
-    image_id = points[0].get("customdata") if points else None
-    return image_id[0] if isinstance(image_id, list) and image_id else image_id
-
-
-@callback(Output(ids.SELECTED, "data"),
-          inputs={"click": Input(ids.MAP, "clickData"),
-                  "thumbs": Input({"type": ids.TIMELINE_THUMB, "index": ALL}, "n_clicks"),
-                  "neighbours": Input({"type": ids.NEIGHBOUR, "index": ALL}, "n_clicks"),
-                  "series": Input(ids.SERIES, "clickData"),
-                  "cohort": Input(ids.COHORT_GRAPH, "clickData"),
-                  "row": Input(ids.TABLE, "cellClicked")},
-          prevent_initial_call=True)
-def select_image(click, thumbs, neighbours, series=None, cohort=None, row=None):
-    """By the id in customdata (never by coordinates), a thumbnail / neighbour button, or a
-    patient (table row: the patient's first image)."""
-    from cxrviz.pages.map.table import first_image_of
-
-    store = current().store
-    trigger = ctx.triggered_id
-    if isinstance(trigger, dict) and trigger.get("type") in (ids.TIMELINE_THUMB, ids.NEIGHBOUR):
-        if not any(t["value"] for t in ctx.triggered):
-            raise PreventUpdate  # buttons re-rendered, not clicked
-        image_id = trigger["index"]
-    elif trigger == ids.TABLE:
-        image_id = first_image_of(store, (row or {}).get("rowId"))
-    else:
-        image_id = _clicked_id({ids.SERIES: series, ids.COHORT_GRAPH: cohort}.get(trigger, click))
-    if not isinstance(image_id, str) or store.row(image_id) is None:
-        raise PreventUpdate
-    return image_id
 
 
 @callback(Output(ids.DETAIL, "children"), inputs={"image_id": Input(ids.SELECTED, "data")},

@@ -2,11 +2,13 @@
 sortable, filterable and virtualised (AG Grid); a click selects the patient; CSV download."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from cxrviz import ids
+from cxrviz import ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.pages.map.controls import filter_inputs
@@ -16,7 +18,7 @@ HEADERS = {
     S.P_FIRST_DAY: "first day", S.P_LAST_DAY: "last day",
     S.P_FIRST_PCT: "first pct", S.P_LAST_PCT: "last pct", S.P_MAX_PCT: "max pct",
     S.P_CHANGE_PCT: "change (last − first)", S.P_DAYS_TO_BAD: "days to first bad state",
-    S.P_ICU: "ICU (any time)", S.P_INTUBATED: "intubated (any time)", S.SURVIVAL: "survival",
+    S.P_ICU: "in ICU at any time", S.P_INTUBATED: "intubated at any time", S.SURVIVAL: "outcome",
     S.CONTINENT: "continent", S.COUNTRY: "country", S.FINDING_GROUP: "finding group",
 }
 NUMERIC = {S.P_N_IMAGES, S.P_N_DATED, S.P_FIRST_DAY, S.P_LAST_DAY, S.P_FIRST_PCT, S.P_LAST_PCT,
@@ -35,6 +37,11 @@ def column_defs() -> list:
                                                    "d3.format('.0f')(params.value)"}
         if col == S.PATIENTID:
             d["pinned"] = "left"
+        if col in (S.SURVIVAL, S.P_ICU, S.P_INTUBATED, S.FINDING_GROUP):  # words, not codes
+            table = {S.SURVIVAL: words.SURVIVAL, S.FINDING_GROUP: {"unknown": "unknown"}}.get(
+                col, words.YES_NO)
+            d["valueFormatter"] = {"function": f"({json.dumps(table)})[params.value] || "
+                                               "params.value"}
         defs.append(d)
     return defs
 

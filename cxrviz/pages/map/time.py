@@ -109,8 +109,14 @@ def b64(values, dtype) -> str:
     return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode()
 
 
-def mask_payload(keep: np.ndarray) -> str:
-    return b64(keep, np.uint8)
+def mask_payload(store, filters: dict) -> dict:
+    """Which images pass the filters (a byte each), which of them are in only because their
+    value is unknown to a range filter that keeps unknowns, and what emptied an empty result."""
+    keep = store.mask(filters)
+    unknown, names = store.unknown_kept(filters)
+    return {"keep": b64(keep, np.uint8), "unknown": b64(unknown & keep, np.uint8) if names
+            else None, "unknown_label": names,
+            "emptied_by": None if keep.any() else store.emptied_by(filters)}
 
 
 def client_data(store) -> dict:
@@ -182,6 +188,7 @@ def time_controls(store, t: dict, keep: np.ndarray) -> list:
         dcc.Store(id=ids.TIME_DATA, data=client_data(store)),
         dcc.Store(id=ids.TIME_QUERY, data=encode(t, store)),
         dcc.Store(id=ids.HOVER_SINK, data=""),
+        dcc.Store(id=ids.HIDDEN_CATS, data=[]),
     ]
 
 
@@ -202,7 +209,7 @@ def time_note(store, keep, t) -> str:
           prevent_initial_call=True)
 def update_mask(filters):
     """The one server step of a filter change: which images pass (the browser draws them)."""
-    return mask_payload(current().store.mask(filters))
+    return mask_payload(current().store, filters)
 
 
 _VIEW = ClientsideFunction(namespace="cxrviz", function_name="drawView")
@@ -214,9 +221,12 @@ clientside_callback(
     Input(ids.FILTERED_MODE, "value"), Input(ids.SELECTED, "data"),
     Input(ids.TRAJ_SCOPE, "value"), Input(ids.TRAJ_IDS, "value"),
     Input(ids.MAP, "selectedData"), Input(ids.PLAY_MODE, "value"),
-    Input(ids.PLAY_WINDOW, "value"),
+    Input(ids.PLAY_WINDOW, "value"), Input(ids.HIDDEN_CATS, "data"),
     State(ids.TIME_DATA, "data"), State(ids.MAP, "figure"),
     prevent_initial_call=True)
+clientside_callback(ClientsideFunction(namespace="cxrviz", function_name="resetHidden"),
+                    Output(ids.HIDDEN_CATS, "data", allow_duplicate=True),
+                    Input(ids.COLOR_BY, "value"), prevent_initial_call=True)
 clientside_callback(
     ClientsideFunction(namespace="cxrviz", function_name="play"),
     Output(ids.DAY_RANGE, "value"), Output(ids.PLAY_TICK, "disabled"),

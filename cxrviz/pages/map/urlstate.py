@@ -15,7 +15,8 @@ from dash import ClientsideFunction, Input, Output, callback, clientside_callbac
 from cxrviz import figures, ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
-from cxrviz.filters import FILTERS, IDS, LIST, MIN_IMAGES, RANGE, parse
+from cxrviz.filters import (FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE, parse,
+                            unknown_key)
 from cxrviz.pages.map.controls import filter_inputs, view_inputs
 
 LAYERS = ("density", "trajectories", "rsna")
@@ -43,8 +44,11 @@ def encode(filters: dict, view: dict, selected, store) -> str:
         value = filters.get(f.key)
         if f.kind == LIST:
             pairs += [(f.key, v) for v in (value or [])]
-        elif f.kind == RANGE and value and list(value) != defaults[f.key]:
-            pairs.append((f.key, f"{value[0]:g}-{value[1]:g}"))
+        elif f.kind == RANGE:
+            if value and list(value) != defaults[f.key]:
+                pairs.append((f.key, f"{value[0]:g}-{value[1]:g}"))
+            if KEEP_UNKNOWN not in (filters.get(unknown_key(f)) or []):
+                pairs.append((unknown_key(f), "drop"))
         elif f.kind == MIN_IMAGES and value and int(value) > 1:
             pairs.append((f.key, int(value)))
         elif f.kind == IDS and str(value or "").strip():
@@ -70,6 +74,8 @@ def decode(query: dict, store) -> dict:
     ignored = []
     filters = store.default_filters()
     for f in FILTERS:
+        if f.kind == RANGE and _first(query, unknown_key(f)) == "drop":
+            filters[unknown_key(f)] = []
         raw = _values(query, f.key)
         if not raw:
             continue

@@ -1,0 +1,69 @@
+"""What the screen says: the dataset's codes in words a clinician reads (the artifact, hover text
+and exports keep the raw values). One vocabulary: survived / died / unknown; yes / no."""
+from __future__ import annotations
+
+from cxrviz import schema as S
+
+SURVIVAL = {S.YES: "survived", S.NO: "died", S.UNKNOWN: "unknown"}
+YES_NO = {S.YES: "yes", S.NO: "no", S.UNKNOWN: "unknown"}
+NOT_LABELLED = "not yet labelled in the dataset"
+# The dataset's own definitions (SCHEMA.md), for labels and tooltips
+MEANING = {
+    S.IN_ICU: ("In ICU at this image", "in the ICU at the time of this image"),
+    S.INTUBATION_PRESENT: ("Intubated at this image", "intubated at the time of this image"),
+    S.WENT_ICU: ("In ICU at any time", "in the ICU or CCU at any point during this illness"),
+    S.INTUBATED: ("Intubated at any time",
+                  "intubated (or ventilated) at any point during this illness"),
+    S.SURVIVAL: ("Outcome", "whether the patient survived the illness"),
+}
+_REASONS = {
+    f"{S.IN_ICU}=Y": "in ICU at this image",
+    f"{S.INTUBATION_PRESENT}=Y": "intubated at this image",
+    f"{S.IN_ICU}=N": "not in ICU at this image",
+    f"{S.INTUBATION_PRESENT}=N": "not intubated at this image",
+    "last image, survival=N": "last image of a patient who died",
+    "last image, survival=Y": "last image of a patient who survived",
+}
+
+
+def value(column: str, raw) -> str:
+    """A cell of images.parquet as the screen shows it."""
+    if column == S.SURVIVAL:
+        return SURVIVAL.get(raw, str(raw))
+    if column in S.YN_COLUMNS:
+        return YES_NO.get(raw, str(raw))
+    if column in (S.FINDING, S.FINDING_GROUP) and str(raw).strip().lower() in ("todo", ""):
+        return NOT_LABELLED
+    return str(raw)
+
+
+def option(column: str, raw, label: str | None = None) -> dict:
+    """A dropdown option: the raw value, its words ('age unknown' for a missing one)."""
+    text = value(column, raw)
+    if raw == S.UNKNOWN and label and column != S.STATE:
+        text = f"{label.lower()} unknown"
+    return {"label": text, "value": raw}
+
+
+def state(state_value: str, reason: str) -> str:
+    """'bad: in ICU and intubated at this image' from 'in_icu=Y; intubation_present=Y'."""
+    if state_value == S.STATE_UNKNOWN:
+        return ("unknown: no ICU, intubation or outcome information" if "no ICU" in reason
+                else f"unknown: {reason}")
+    main, _, beaten = reason.partition(" (bad wins over ")
+    parts = [_REASONS.get(p.strip(), p.strip()) for p in main.split(";") if p.strip()]
+    text = f"{state_value}: {_join(parts)}"
+    if beaten:
+        others = [_REASONS.get(p.strip(), p.strip()) for p in beaten.rstrip(")").split(";")]
+        text += f" (bad wins over: {_join(others)})"
+    return text
+
+
+def _join(parts: list) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
