@@ -77,13 +77,27 @@ def start(duo, artifact, path="/", size=(1600, 1000)):
     # dash_duo stops its server by killing every thread started after it: start the export
     # renderer's threads (kaleido's persistent browser) before it, so they outlive each test.
     start_renderer()
-    duo.driver.set_window_size(*size)
+    viewport(duo.driver, *size)
     duo.start_server(app)
     if path != "/":
         duo.driver.get(duo.server_url + path)
     duo.wait_for_element(f"#{ids.MAP} .js-plotly-plot", timeout=30)
     duo.wait_for_contains_text(f"#{ids.COUNT}", "of 559 images", timeout=30)
     return duo
+
+
+def viewport(driver, width, height):
+    """The page's own size in CSS px (not the window's, whose bars take a share of it)."""
+    driver.set_window_size(width + 20, height + 160)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
+def plot_area(driver, graph_id: str) -> dict:
+    return driver.execute_script(
+        f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
+        "return g && g._fullLayout ? {w: g._fullLayout._size.w, h: g._fullLayout._size.h} "
+        ": null;")
 
 
 def open_tab(duo, label):

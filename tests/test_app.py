@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dash import Patch
+from dash.exceptions import PreventUpdate
 from plotly.utils import PlotlyJSONEncoder
 
 from cxrviz import figures, ids
@@ -68,10 +69,19 @@ def test_store_filters_and_count(store, images):
     europe = images[images[S.CONTINENT] == "Europe"]
     assert 0 < len(europe) < 559
     assert store.count_text(store.mask({"continent": ["Europe"]})) == counts_by_pandas(europe, 559)
-    narrow = images[(images[S.CONTINENT] == "Europe") & (images[S.STATE] == "bad")
-                    & images[S.AGE].between(40, 60)]
+    europe_bad = (images[S.CONTINENT] == "Europe") & (images[S.STATE] == "bad")
+    narrow = images[europe_bad & (images[S.AGE].between(40, 60) | images[S.AGE].isna())]
     mask = store.mask({"continent": ["Europe"], "state": ["bad"], "age": [40, 60]})
-    assert set(images[mask][S.IMAGE_ID]) == set(narrow[S.IMAGE_ID])
+    assert set(images[mask][S.IMAGE_ID]) == set(narrow[S.IMAGE_ID])  # unknown ages kept
+    known = images[europe_bad & images[S.AGE].between(40, 60)]
+    mask = store.mask({"continent": ["Europe"], "state": ["bad"], "age": [40, 60],
+                       "age_unknown": []})
+    assert set(images[mask][S.IMAGE_ID]) == set(known[S.IMAGE_ID]) != set(narrow[S.IMAGE_ID])
+    # moving the age slider's end by one year keeps every image whose age is unknown
+    top = store.ranges["age"][1]
+    ages = images[S.AGE]
+    assert store.mask({"age": [store.ranges["age"][0], top - 1]}).sum() == \
+        (ages.isna() | (ages <= top - 1)).sum() > 400
     assert store.mask({"patient": "205"}).sum() == 7  # hand-counted in metadata.csv
     assert store.mask({"patient": "205, 178"}).sum() == 7 + (images[S.PATIENTID] == "178").sum()
     per_patient = images.groupby(S.PATIENTID)[S.IMAGE_ID].transform("size")
@@ -88,7 +98,7 @@ def test_every_filter_of_the_table_drives_layout_mask_and_url(page, store, image
             expected = images[f.column].isin(value)
         elif f.kind == RANGE:
             value = [50, 60]
-            expected = images[f.column].between(50, 60)
+            expected = images[f.column].between(50, 60) | images[f.column].isna()
         elif f.kind == MIN_IMAGES:
             value = 3
             expected = images.groupby(S.PATIENTID)[S.IMAGE_ID].transform("size") >= 3
@@ -115,9 +125,21 @@ def test_map_figure_traces(store, images, covid_artifact):
     paths = sum(np.isnan(fig.data[t[k]].x).sum() for k in figures.PATH_TRACES)
     arrows = sum(len(fig.data[t[k]].x) for k in figures.ARROW_TRACES)
     assert paths == arrows == n_edges  # one gap-terminated segment and one arrowhead per edge
-    legend = [tr.name for tr in fig.data[figures.LEGEND_START:] if tr.visible]
-    assert legend == ["good", "bad", "unknown"]
+    assert not fig.layout.showlegend  # the legend is HTML below the plot (legend.py)
     assert any(UNTRAINED_WARNING in a.text for a in fig.layout.annotations)
+
+
+def test_legend_names_colours_in_words_with_unknowns(page, store, images):
+    out = as_json(page.legend.colour_block(store, S.SURVIVAL))
+    for label in ("survived", "died"):
+        assert f'"{label}"' in out
+    assert '"Y"' not in out and '"N"' not in out
+    out = as_json(page.legend.colour_block(store, S.AGE))
+    assert "age unknown" in out and images[S.AGE].isna().any()
+    out = as_json(page.legend.colour_block(store, "logit:Lung Opacity"))
+    assert '"0"' in out and '"1"' in out  # probabilities on their whole scale
+    out = as_json(page.legend.legend(store, {"color": "state", "show": ["density"]}))
+    assert "collection percentile" in out and "trajectories" not in out
 
 
 def test_arrows_point_from_earlier_to_later(store, images):
@@ -143,7 +165,7 @@ def test_colour_by_continuous_output(store, images):
     marker = fig.data[figures.TRACE["points"]].marker
     probs = 1 / (1 + np.exp(-images["logit:Lung Opacity"].to_numpy(float)))
     np.testing.assert_allclose(np.asarray(marker.color, float), probs, rtol=1e-6)
-    assert marker.showscale and "P(Lung Opacity)" in marker.colorbar.title.text
+    assert (marker.cmin, marker.cmax) == (0.0, 1.0)
 
 
 def test_outputs_figure_sorted_probabilities():
@@ -157,8 +179,8 @@ def test_outputs_figure_sorted_probabilities():
 
 def test_click_selects_by_customdata_and_shows_detail(page, images):
     click = {"points": [{"customdata": IMAGE_205, "x": 0.1, "y": 0.2}]}
-    selected = run_callback(page.detail.select_image, {f"{ids.MAP}.clickData": click},
-                            click=click, thumbs=[], neighbours=[])
+    selected, _ = run_callback(page.selection.select_image, {f"{ids.MAP}.clickData": click},
+                               click=click, thumbs=[], neighbours=[])
     assert selected == IMAGE_205
     detail = run_callback(page.detail.show_detail, {f"{ids.SELECTED}.data": selected},
                           image_id=selected)
@@ -167,9 +189,37 @@ def test_click_selects_by_customdata_and_shows_detail(page, images):
     outputs = next(c for c in detail if getattr(c, "id", None) == ids.DETAIL_OUTPUTS)
     assert len(outputs.figure.data[0].y) == 18
     timeline = next(c for c in detail if getattr(c, "id", None) == ids.TIMELINE)
-    days = [as_json(b) for b in timeline.children[1].children]
+    days = [as_json(b) for b in timeline.children[2].children]
     assert [d.split('day ')[1].split('"')[0] for d in days] == ["1", "6", "11", "13", "20", "24",
                                                                 "28"]  # metadata.csv, by hand
+    # the detail panel speaks words: a state in plain language, one vocabulary for outcomes
+    assert "bad: in ICU at this image and intubated at this image" in text
+    assert "Intubated at any time" in text and "survived" in text
+
+
+def test_selection_steps_search_and_clear(page, images):
+    """Previous / next along the patient's timeline, the search box, and clear."""
+    p205 = images[images[S.PATIENTID] == "205"].sort_values(S.OFFSET)[S.IMAGE_ID].tolist()
+    step = f'{{"index":1,"type":"{ids.STEP}"}}.n_clicks'
+    nxt, _ = run_callback(page.selection.select_image, {step: 1}, click=None, thumbs=[],
+                          neighbours=[], steps=[None, 1], selected=p205[2])
+    assert nxt == p205[3]
+    back = f'{{"index":-1,"type":"{ids.STEP}"}}.n_clicks'
+    prev, _ = run_callback(page.selection.select_image, {back: 1}, click=None, thumbs=[],
+                           neighbours=[], steps=[1, None], selected=p205[3])
+    assert prev == p205[2]
+    with pytest.raises(PreventUpdate):  # nothing before the first image
+        run_callback(page.selection.select_image, {back: 1}, click=None, thumbs=[],
+                     neighbours=[], steps=[1, None], selected=p205[0])
+    found, message = run_callback(page.selection.select_image, {f"{ids.GOTO}.value": "205"},
+                                  click=None, thumbs=[], neighbours=[], goto="205")
+    assert found == p205[0] and "patient 205" in message
+    missing, message = run_callback(page.selection.select_image, {f"{ids.GOTO}.value": "zz"},
+                                    click=None, thumbs=[], neighbours=[], goto="zz")
+    assert "no image or patient 'zz'" in message
+    cleared, _ = run_callback(page.selection.select_image, {f"{ids.CLEAR}.n_clicks": 1},
+                              click=None, thumbs=[], neighbours=[], clear=1, selected=p205[0])
+    assert cleared == ""
 
 
 def test_filter_change_sends_the_mask_not_the_figure(page, store, images):
@@ -179,9 +229,22 @@ def test_filter_change_sends_the_mask_not_the_figure(page, store, images):
     filters = {**store.default_filters(), "continent": ["Europe"]}
     payload = run_callback(page.time.update_mask, {f"{ids.F_CONTINENT}.value": ["Europe"]},
                            filters=filters)
-    mask = np.frombuffer(base64.b64decode(payload), np.uint8).astype(bool)
+    mask = np.frombuffer(base64.b64decode(payload["keep"]), np.uint8).astype(bool)
     assert (mask == (images[S.CONTINENT] == "Europe").to_numpy()).all()
-    assert len(payload) < 2 * len(images)
+    assert len(payload["keep"]) < 2 * len(images) and payload["unknown"] is None
+    # a narrowed age range: which images are in only because their age is unknown
+    filters["age"] = [40, 60]
+    payload = run_callback(page.time.update_mask, {f"{ids.F_AGE}.value": [40, 60]},
+                           filters=filters)
+    unknown = np.frombuffer(base64.b64decode(payload["unknown"]), np.uint8).astype(bool)
+    europe = (images[S.CONTINENT] == "Europe").to_numpy()
+    assert (unknown == (europe & images[S.AGE].isna().to_numpy())).all()
+    assert payload["unknown_label"] == "age"
+    # an empty result says which filter emptied it
+    empty = {**store.default_filters(), "continent": ["Oceania"], "patient": "205"}
+    payload = run_callback(page.time.update_mask, {f"{ids.F_PATIENT}.value": "205"},
+                           filters=empty)
+    assert payload["emptied_by"] == "Patient id"
 
 
 def test_view_change_sends_a_patch(page, store):

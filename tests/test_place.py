@@ -158,21 +158,28 @@ def test_upload_callback_places_and_writes_nothing_to_disk(page, dataset, art, t
     sys.addaudithook(hook)
     recording = True
     try:
-        uploads, message, reset = run_callback(
+        uploads, message, reset, pending = run_callback(
             page.uploads.place_upload, {f"{ids.UPLOAD}.contents": contents}, contents=contents,
-            clear=None, filename="patient.png", uploads=[], k=8, space="logits")
+            clear=None, ready=None, filename="patient.png", uploads=[], pending=[], k=8,
+            space="logits")
         assert writes == [], writes
         (tmp_path / "control.txt").write_text("x")  # the hook does see a write
         assert writes and "control.txt" in str(writes[-1][0])
     finally:
         recording = False
-    assert message.startswith("Placed image 1") and reset is None
+    assert message.startswith("Placed image 1") and reset is None and pending == []
     (u,) = uploads
     logit_cols = [S.logit_column(p) for p in art.pathologies]
     np.testing.assert_array_equal(np.float32(u["logits"]), row[logit_cols].to_numpy(np.float32))
     assert u["neighbours"][0]["image_id"] == row[S.IMAGE_ID] and len(u["neighbours"]) == 8
+    assert u["out_of_distribution"] is False
     panel, patch = run_callback(page.uploads.show_uploads, {f"{ids.UPLOADS}.data": uploads},
                                 uploads=uploads)
+    # changing the number of neighbours or the distance updates the image already placed
+    renewed = run_callback(page.uploads.renew_neighbours, {f"{ids.UPLOAD_K}.value": 3}, k=3,
+                           space="features", uploads=uploads)
+    assert [len(r["neighbours"]) for r in renewed] == [3] and renewed[0]["space"] == "features"
+    assert renewed[0]["neighbours"][0]["image_id"] == row[S.IMAGE_ID]
     assert len(panel) == 1
     ops = json.dumps(patch.to_plotly_json())
     assert f'"data", {figures.TRACE["uploads"]}' in ops
@@ -180,9 +187,9 @@ def test_upload_callback_places_and_writes_nothing_to_disk(page, dataset, art, t
 
 def test_upload_callback_rejects_with_message(page):
     bad = data_url(b"GIF89a not really", "image/gif")
-    uploads, message, _ = run_callback(page.uploads.place_upload, {f"{ids.UPLOAD}.contents": bad},
-                                       contents=bad, clear=None, filename="x.gif",
-                                       uploads=[{"n": 1}], k=8, space="logits")
+    uploads, message, _, _ = run_callback(
+        page.uploads.place_upload, {f"{ids.UPLOAD}.contents": bad}, contents=bad, clear=None,
+        ready=None, filename="x.gif", uploads=[{"n": 1}], pending=[], k=8, space="logits")
     assert message.startswith("Not placed: not a readable X-ray")
     assert uploads is no_update  # earlier uploads untouched
 
@@ -305,14 +312,65 @@ def test_missing_weights_keep_the_rest_of_the_app(file_weights_artifact, tmp_pat
         kept.rename(weights)
 
 
-def test_cli_json(covid_artifact, dataset, art):
+def _png(im) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def synthetic_non_xrays() -> dict:
+    """Drawn shapes; a photo-like colour gradient with grain; shapes on that gradient."""
+    from PIL import ImageDraw
+
+    shapes = Image.new("RGB", (600, 600), "white")
+    d = ImageDraw.Draw(shapes)
+    d.rectangle([50, 50, 300, 250], fill="red")
+    d.ellipse([300, 300, 550, 550], fill="blue")
+    d.line([0, 600, 600, 0], fill="green", width=20)
+    gy, gx = np.mgrid[0:512, 0:512]
+    rgb = np.stack([gx / 2, gy / 2, (gx + gy) / 4], -1)
+    rgb += np.random.default_rng(0).normal(0, 8, rgb.shape)
+    photo = Image.fromarray(rgb.clip(0, 255).astype(np.uint8))
+    both = photo.copy()
+    d = ImageDraw.Draw(both)
+    d.rectangle([100, 100, 300, 260], fill=(250, 250, 30))
+    d.ellipse([280, 280, 480, 470], fill=(20, 20, 200))
+    return {"shapes": _png(shapes), "photo-like gradient": _png(photo),
+            "shapes on a gradient": _png(both)}
+
+
+def test_uploads_that_are_not_chest_xrays_are_flagged(placer, art, dataset, samples):
+    for name, data in synthetic_non_xrays().items():
+        placed = placer.place(data)
+        assert placed.out_of_distribution, (name, placed.ood_percentile)
+        assert placed.ood_percentile > 99
+    for _, row in collection_rows(art, 6).iterrows():
+        placed = placer.place((dataset / "images" / row[S.FILENAME]).read_bytes())
+        assert not placed.out_of_distribution, (row[S.FILENAME], placed.ood_percentile)
+    for sample in ("00000001_000.png", "00027426_000.png"):  # NIH ChestX-ray14, another source
+        placed = placer.place((samples / sample).read_bytes())
+        assert not placed.out_of_distribution, (sample, placed.ood_percentile)
+    # the reference: every collection image's distance to its 5th nearest other, by hand
+    f = np.log1p(np.maximum(np.asarray(art.features(), np.float64), 0))
+    sq = (f ** 2).sum(1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * f @ f.T, 0))
+    np.fill_diagonal(d, np.inf)
+    by_hand = np.sort(np.sort(d, axis=1)[:, 4])
+    np.testing.assert_allclose(placer.ood_reference, by_hand, rtol=1e-3, atol=1e-3)
+
+
+def test_cli_json(covid_artifact, dataset, art, tmp_path):
     row = collection_rows(art, 2).iloc[1]
+    shapes = tmp_path / "shapes.png"
+    shapes.write_bytes(synthetic_non_xrays()["shapes"])
     done = subprocess.run(
         [sys.executable, "-m", "precompute.place", str(dataset / "images" / row[S.FILENAME]),
-         "--artifact", str(covid_artifact.out), "--json", "-k", "3"],
+         str(shapes), "--artifact", str(covid_artifact.out), "--json", "-k", "3"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
-    (r,) = info["results"]
-    assert info["pretrained"] is False and len(r["outputs"]) == 18
-    assert r["neighbours"][0]["image_id"] == row[S.IMAGE_ID] and len(r["neighbours"]) == 3
+    xray, drawing = info["results"]
+    assert info["pretrained"] is False and len(xray["outputs"]) == 18
+    assert xray["neighbours"][0]["image_id"] == row[S.IMAGE_ID] and len(xray["neighbours"]) == 3
+    assert xray["out_of_distribution"] is False and drawing["out_of_distribution"] is True
+    assert drawing["ood_percentile"] > 99 >= xray["ood_percentile"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 from dash import Input, Output, callback, dcc, html
+from dash.exceptions import PreventUpdate
 
 from cxrviz import ids
 from cxrviz.appstate import current
@@ -88,8 +89,10 @@ def layout(**query):
             html.P("Compute it (a few seconds; add --pixels for the paper's MLP on pixels):"),
             html.Pre(f"python -m precompute.evaluate --artifact {current().artifact_path}",
                      className="command"),
-            html.P("then restart the app.", className="muted")], className="panel eval")],
-            className="page eval-page")
+            html.P("then restart the app.", className="muted"),
+            html.Div([dcc.Dropdown(id=ids.EVAL_TASK), dcc.Dropdown(id=ids.EVAL_FEATURES),
+                      dcc.Graph(id=ids.EVAL_ROC)], hidden=True)],  # what its callback reads
+            className="panel eval")], className="page eval-page")
     info, summary = ev["info"], ev["summary"]
     w = store.artifact.weights
     tasks = [t for t in TASKS if t in set(summary["task"])]
@@ -152,4 +155,7 @@ def splits_grid(splits: pd.DataFrame):
           inputs={"task": Input(ids.EVAL_TASK, "value"),
                   "features": Input(ids.EVAL_FEATURES, "value")})
 def roc(task, features):
-    return roc_figure(current().store.evaluation["predictions"], task, features)
+    ev = current().store.evaluation
+    if ev is None or task is None:
+        raise PreventUpdate
+    return roc_figure(ev["predictions"], task, features)
