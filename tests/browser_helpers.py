@@ -87,10 +87,14 @@ def start(duo, artifact, path="/", size=(1600, 1000)):
 
 
 def viewport(driver, width, height):
-    """The page's own size in CSS px (not the window's, whose bars take a share of it)."""
-    driver.set_window_size(width + 20, height + 160)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    """The page's own size in CSS px (not the window's: headless chromium's window keeps a share
+    of its height for bars it does not draw). Resizing the window, not emulating a viewport,
+    keeps CSS's vh and the page's scrolling true to what a user's browser of that size shows."""
+    driver.set_window_size(width, height)
+    inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
+    inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    assert inner == [width, height], f"the window's page area is {inner}, not {width}x{height}"
 
 
 def plot_area(driver, graph_id: str) -> dict:

@@ -47,7 +47,8 @@ def filter_control(f, store, filters: dict):
         return html.Div([
             dcc.RangeSlider(id=f.cid, min=lo, max=hi, step=1, value=value, marks=None,
                             tooltip={"placement": "bottom", "always_visible": True}),
-            dcc.Checklist(id=unknown_cid(f), value=filters[unknown_key(f)], className="checklist",
+            dcc.Checklist(id=unknown_cid(f), value=filters[unknown_key(f)],
+                          className="checklist below-tooltips",
                           options=[{"label": f" include {words.plural(unknown, 'image')} with "
                                             f"{f.label.lower()} unknown",
                                     "value": KEEP_UNKNOWN}])])
