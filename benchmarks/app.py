@@ -115,7 +115,8 @@ class Requests:
         return self.post(session, body)
 
 
-def first_page_load(url, n_points, runs=3) -> list:
+def headless_chromium():
+    """Debian's chromium through its chromedriver (no browser downloads)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -126,7 +127,11 @@ def first_page_load(url, n_points, runs=3) -> list:
               "--disable-component-update --no-first-run --disable-sync").split():
         opts.add_argument(a)
     opts.binary_location = "/usr/bin/chromium"
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def first_page_load(url, n_points, runs=3) -> list:
+    driver = headless_chromium()
     check = ("const g = document.querySelector('#%s .js-plotly-plot');"
              "const t = g && g._fullData && g._fullData.find(d => d.name === 'images');"
              "return t && t.x.length === %d ? performance.now() : null;") % (ids.MAP, n_points)

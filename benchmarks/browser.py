@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.app import free_port, start  # noqa: E402
+from benchmarks.app import free_port, headless_chromium, start  # noqa: E402
 from cxrviz import ids  # noqa: E402
 from cxrviz import schema as S  # noqa: E402
 from cxrviz.io.artifact import read_artifact  # noqa: E402
@@ -64,20 +64,6 @@ def serve(folder: Path) -> str:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{port}/index.html"
-
-
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    for a in ("--headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage "
-              "--window-size=1600,1000 --disable-background-networking "
-              "--disable-component-update --no-first-run --disable-sync").split():
-        opts.add_argument(a)
-    opts.binary_location = "/usr/bin/chromium"
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 
 
 def drawn_at(driver, url, selector, n, timeout=90) -> float:
@@ -182,7 +168,7 @@ def main() -> None:
     proc = start([sys.executable, "app.py", "--artifact", args.artifact, "--port", str(port),
                   "--no-model"], port)
     base = f"http://127.0.0.1:{port}"
-    driver = browser()
+    driver = headless_chromium()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             bare_page(art, Path(tmp))
