@@ -108,7 +108,7 @@ def decode(query: dict, store) -> dict:
             ignored.append(f"opacity={opacity}")
     if _first(query, "mode") == "hide":
         view["mode"] = "hide"
-    selected = _first(query, "image")
+    selected = _first(query, "image") or None  # "image=" (empty) asks for nothing
     if selected is not None and store.row(selected) is None:
         ignored.append(f"image={selected}")
         selected = None
