@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cxrviz import ids  # noqa: E402
+from cxrviz.filters import FILTERS, values_of  # noqa: E402
 from cxrviz.io.artifact import read_artifact  # noqa: E402
+from cxrviz.store import Store  # noqa: E402
 
 
 def free_port() -> int:
@@ -65,8 +67,8 @@ class Requests:
         images = artifact.images
         self.ids = images[images["source"] == "covid"]["image_id"].tolist()
         self.continents = sorted(images["continent"].unique())
-        ages = images["age"].dropna()
-        self.age = [int(ages.min()), int(ages.max())]
+        self.reported = False  # the first failed request is printed, so errors can be read
+        self.default_filters = Store.from_artifact(artifact).default_filters()
         self.deps = {d["output"]: d for d in requests.get(f"{base}/_dash-dependencies",
                                                           timeout=60).json()}
 
@@ -91,6 +93,9 @@ class Requests:
 
     def post(self, session, body):
         r = session.post(f"{self.base}/_dash-update-component", json=body, timeout=60)
+        if r.status_code not in (200, 204) and not self.reported:
+            self.reported = True
+            print(f"  first failed request: {r.status_code} {r.text[:300]!r} for {body['output']}")
         timing = float(r.headers.get("Server-Timing", "app;dur=nan").split("dur=")[1])
         return r.status_code, timing, len(r.content)
 
@@ -106,12 +111,10 @@ class Requests:
         return (max(a[0], b[0]), a[1] + b[1], a[2] + b[2])
 
     def filter(self, session, continents):
-        values = {ids.COLOR_BY: "state", ids.SHOW: ["density", "trajectories", "rsna"],
-                  ids.DENSITY_STYLE: "heatmap", ids.DENSITY_OPACITY: 0.55,
-                  ids.FILTERED_MODE: "dim", ids.F_CONTINENT: continents, ids.F_AGE: self.age,
-                  ids.F_MIN_IMAGES: 1, ids.F_PATIENT: "", ids.SELECTED: None}
-        body = self.body([f"{ids.MAP}.figure", f"{ids.COUNT}.children"], values,
-                         f"{ids.F_CONTINENT}.value")
+        """A continent change: the page's one server step for a filter (the visibility mask)."""
+        values = {cid: self.default_filters[key] for f in FILTERS for key, cid in values_of(f)}
+        values[ids.F_CONTINENT] = continents
+        body = self.body([f"{ids.MASK}.data"], values, f"{ids.F_CONTINENT}.value")
         return self.post(session, body)
 
 
