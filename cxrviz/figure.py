@@ -27,7 +27,7 @@ def command(artifact, out: str, preset: str, *, color: str, filters: dict, store
             days: dict | None = None, patients=None, density: bool = True, dim: bool = False,
             caption: bool = False) -> str:
     """The command line that draws this view (the inverse of `parse_args`)."""
-    from cxrviz.filters import FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE, unknown_key
+    from cxrviz.filters import as_pairs
 
     parts = ["python -m cxrviz.figure", f"--artifact {shlex.quote(str(artifact))}",
              f"--out {shlex.quote(out)}", f"--preset {preset}"]
@@ -35,20 +35,8 @@ def command(artifact, out: str, preset: str, *, color: str, filters: dict, store
         parts.append(f"--color {shlex.quote(color)}")
     if patients:
         parts.append(f"--patients {shlex.quote(','.join(patients))}")
-    defaults = store.default_filters()
-    for f in FILTERS:
-        value = filters.get(f.key)
-        if f.kind == LIST:
-            parts += [f"--filter {shlex.quote(f'{f.key}={v}')}" for v in value or []]
-        elif f.kind == RANGE:
-            if value and list(value) != defaults[f.key]:
-                parts.append(f"--filter {f.key}={value[0]:g}-{value[1]:g}")
-            if KEEP_UNKNOWN not in (filters.get(unknown_key(f)) or []):
-                parts.append(f"--filter {unknown_key(f)}=drop")
-        elif f.kind == MIN_IMAGES and value and int(value) > 1:
-            parts.append(f"--filter {f.key}={int(value)}")
-        elif f.kind == IDS and str(value or "").strip():
-            parts.append(f"--filter {shlex.quote(f'{f.key}={value}')}")
+    parts += [f"--filter {shlex.quote(f'{key}={text}')}"
+              for key, text in as_pairs(filters, store.default_filters())]
     days = days or {}
     if days.get("align", "offset") != "offset":
         parts.append(f"--align {days['align']}")

@@ -66,6 +66,31 @@ def values_of(f: Filter) -> list:
     return pairs
 
 
+def keeps_unknown(filters: dict, f: Filter) -> bool:
+    """Does range filter f keep the images whose value is unknown? Yes unless unticked."""
+    return KEEP_UNKNOWN in (filters.get(unknown_key(f), [KEEP_UNKNOWN]) or [])
+
+
+def as_pairs(filters: dict, defaults: dict) -> list:
+    """The active filters as (key, text) pairs, the words of a URL's query and of the figure
+    command's --filter KEY=VALUE (`parse` reads them back)."""
+    pairs = []
+    for f in FILTERS:
+        value = filters.get(f.key)
+        if f.kind == LIST:
+            pairs += [(f.key, str(v)) for v in value or []]
+        elif f.kind == RANGE:
+            if value and list(value) != defaults[f.key]:
+                pairs.append((f.key, f"{value[0]:g}-{value[1]:g}"))
+            if not keeps_unknown(filters, f):
+                pairs.append((unknown_key(f), "drop"))
+        elif f.kind == MIN_IMAGES and value and int(value) > 1:
+            pairs.append((f.key, str(int(value))))
+        elif f.kind == IDS and str(value or "").strip():
+            pairs.append((f.key, str(value).strip()))
+    return pairs
+
+
 def split_ids(text) -> list:
     """'205, 178 ,x' -> ['205', '178', 'x']: the IDS kind's value, parsed."""
     if isinstance(text, (list, tuple)):

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from cxrviz import schema as S
+from cxrviz import words
 from cxrviz.compute.timeline import ALIGN_OFFSET, event_offsets, time_order
-from cxrviz.filters import (FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE, split_ids,
-                            unknown_key)
+from cxrviz.filters import (FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE, keeps_unknown,
+                            split_ids, unknown_key)
 from cxrviz.io.artifact import Artifact, read_artifact
 
 UNTRAINED_WARNING = "Embedding from an untrained network: not meaningful"
@@ -162,11 +163,10 @@ class Store:
                 if value[0] > lo or value[1] < hi:
                     a = column.to_numpy(dtype=float)
                     inside = (a >= value[0]) & (a <= value[1])
-                    if KEEP_UNKNOWN in (f.get(unknown_key(flt)) or []) or \
-                            unknown_key(flt) not in f:
+                    if keeps_unknown(f, flt):
                         inside |= np.isnan(a)  # unknown is not "outside the range"
                     keep &= inside
-                elif KEEP_UNKNOWN not in (f.get(unknown_key(flt), [KEEP_UNKNOWN]) or []):
+                elif not keeps_unknown(f, flt):
                     keep &= ~np.isnan(column.to_numpy(dtype=float))
             elif flt.kind == MIN_IMAGES:
                 if int(value) > 1:
@@ -190,8 +190,7 @@ class Store:
             if flt.kind != RANGE or not value:
                 continue
             lo, hi = self.ranges[flt.key]
-            keeps = KEEP_UNKNOWN in ((filters or {}).get(unknown_key(flt)) or [KEEP_UNKNOWN])
-            if (value[0] > lo or value[1] < hi) and keeps:
+            if (value[0] > lo or value[1] < hi) and keeps_unknown(filters or {}, flt):
                 rows |= self.covid[flt.column].isna().to_numpy()
                 names.append(flt.label.lower())
         return rows, " or ".join(names)
@@ -214,7 +213,7 @@ class Store:
         (assets/cxrviz.js, drawView) writes the same words."""
         n, total = int(keep.sum()), len(keep)
         k = len(np.unique(self.patient_index[keep]))
-        text = f"{n} of {total} images, {k} patient{'' if k == 1 else 's'}"
+        text = f"{n} of {total} images, {words.plural(k, 'patient')}"
         label = day_label(*days) if days else ""
         if label:
             text += f" · {label}"
@@ -222,8 +221,9 @@ class Store:
             unknown, names = self.unknown_kept(filters)
             if (unknown & keep).any():
                 text += f" ({int((unknown & keep).sum())} with {names} unknown)"
-            if not n and self.emptied_by(filters):
-                text += f' · the filter "{self.emptied_by(filters)}" left none'
+            emptied = None if n else self.emptied_by(filters)
+            if emptied:
+                text += f' · the filter "{emptied}" left none'
         return text
 
     # ---- time -----------------------------------------------------------------------------------

@@ -27,6 +27,11 @@ def test_the_map_is_the_page_centre(dash_duo, covid_artifact, width, height, min
     duo = start(dash_duo, covid_artifact.out, f"/?image={IMAGE_205}", size=(width, height))
     area = wait_until(lambda: plot_area(duo.driver, ids.MAP), what="map size")
     assert area["w"] >= min_w and area["h"] >= min_h, area
+    # the tab bar under the map (placing an X-ray, export ...) is in view, not scrolled away
+    tabs = duo.driver.execute_script(
+        f"const r = document.querySelector('#{ids.TABS} .tab').getBoundingClientRect();"
+        "return {top: r.top, bottom: r.bottom, inner: window.innerHeight};")
+    assert tabs["top"] > 0 and tabs["bottom"] <= tabs["inner"] == height, tabs
     # the count stays in view while the filters are scrolled to
     duo.driver.execute_script("document.querySelector('.sidebar').scrollTop = 5000;")
     top = duo.driver.execute_script(
@@ -152,9 +157,9 @@ def test_an_upload_made_while_the_model_loads_is_placed_when_it_is_ready(dash_br
     with ServerProcess(covid_artifact.out) as server:
         viewport(dash_br.driver, 1600, 1000)
         dash_br.driver.get(server.url + "/")
-        wait_until(lambda: dash_br.driver.find_elements("css selector", "#below-tabs .tab"),
+        wait_until(lambda: dash_br.driver.find_elements("css selector", f"#{ids.TABS} .tab"),
                    timeout=60, what="page")
-        tab = [t for t in dash_br.driver.find_elements("css selector", "#below-tabs .tab")
+        tab = [t for t in dash_br.driver.find_elements("css selector", f"#{ids.TABS} .tab")
                if t.get_attribute("textContent").strip() == "Place an X-ray"][0]
         dash_br.driver.execute_script("arguments[0].scrollIntoView({block:'center'});"
                                       "arguments[0].click();", tab)

@@ -45,6 +45,7 @@ class Placement:
     ood_distance: float = float("nan")  # to the OOD_K-th nearest collection image
     ood_percentile: float = float("nan")  # of that distance among the collection's own
     out_of_distribution: bool = False
+    image: XrayImage | None = field(default=None, repr=False)  # decoded once, for a preview
 
     def to_dict(self, pathologies) -> dict:
         return {"x": self.x, "y": self.y,
@@ -140,10 +141,10 @@ class Placer:
         as the reference is, and is never flagged: it is part of what defines "like"."""
         matrix, norms = self._ood_space
         query = np.log1p(np.maximum(features, 0)).astype(np.float32)
-        _, dist = nearest(matrix, query, min(OOD_K + 1, len(matrix)), norms)
+        k = min(OOD_K, len(matrix) - 1)  # as in the reference
+        _, dist = nearest(matrix, query, k + 1, norms)
         member = dist[0] <= 1e-5 * max(1.0, float(np.sqrt(query.astype(np.float64) @ query)))
-        d = float(dist[OOD_K] if member and len(dist) > OOD_K else dist[OOD_K - 1]
-                  if len(dist) >= OOD_K else dist[-1])
+        d = float(dist[k] if member else dist[k - 1])
         pct = float(percentile_of([d], self.ood_reference)[0])
         flagged = not member and d > np.percentile(self.ood_reference, OOD_PERCENTILE)
         return d, pct, bool(flagged)
@@ -168,7 +169,7 @@ class Placer:
         density = float(self.kde.score(np.array([[x, y]]))[0])
         ood = self.out_of_distribution(features)
         return Placement(x, y, logits, features, density, self.percentile(density),
-                         self.neighbours(logits, features, k, space), *ood)
+                         self.neighbours(logits, features, k, space), *ood, image=image)
 
     def percentile(self, density: float) -> float:
         return float(percentile_of([density], self.collection_density)[0])

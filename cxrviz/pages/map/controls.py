@@ -9,7 +9,7 @@ from cxrviz import figures, ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.filters import (BY_KEY, FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE,
-                            unknown_cid, unknown_key, values_of)
+                            keeps_unknown, unknown_cid, unknown_key, values_of)
 
 LAYER_LABELS = {"density": " bad-state density", "trajectories": " trajectories",
                 "rsna": " RSNA reference cloud"}
@@ -86,7 +86,7 @@ def chips(store, filters: dict) -> list:
                                id={"type": ids.CHIP, "index": f.key}, className="chip",
                                title=f"remove this filter ({f.label})"))
     for f in FILTERS:  # a range that drops unknown values says so
-        if f.kind == RANGE and KEEP_UNKNOWN not in (filters.get(unknown_key(f)) or []):
+        if f.kind == RANGE and not keeps_unknown(filters, f):
             out.append(html.Button([f"{f.label}: unknown left out ", html.Span("×")],
                                    id={"type": ids.CHIP, "index": unknown_key(f)},
                                    className="chip"))

@@ -7,7 +7,9 @@ from dash import ALL, Input, Output, Patch, State, callback, ctx, dcc, html, no_
 from dash.exceptions import PreventUpdate
 
 from cxrviz import figures, ids
+from cxrviz import schema as S
 from cxrviz.appstate import current
+from cxrviz.pages.map.table import first_image_of
 
 
 def selection_bar():
@@ -33,15 +35,13 @@ def _step(store, selected, step: int):
     pos = store.position.get(selected)
     if pos is None:
         return None
-    order = list(store.patient_positions[store.covid["patientid"].iat[pos]])
+    order = list(store.patient_positions[store.covid[S.PATIENTID].iat[pos]])
     i = order.index(pos) + step
     return store.image_ids[order[i]] if 0 <= i < len(order) else None
 
 
 def _goto(store, text: str):
     """An image id, or a patient id (its first image) -> (image id or None, message)."""
-    from cxrviz.pages.map.table import first_image_of
-
     text = (text or "").strip()
     if not text:
         return None, ""
@@ -69,8 +69,6 @@ def select_image(click, thumbs, neighbours, series=None, cohort=None, row=None, 
                  goto=None, clear=None, selected=None):
     """By the id in customdata (never by coordinates), a button, a patient (a table row or the
     search box: the patient's first image), a step along the timeline, or nothing (clear)."""
-    from cxrviz.pages.map.table import first_image_of
-
     store = current().store
     trigger = ctx.triggered_id
     message = no_update

@@ -116,7 +116,7 @@ def _place(app, contents, filename, n, k, space) -> dict:
 
     data = upload_bytes(contents)
     placed = app.service.place(data, k=int(k or 8), space=space)
-    preview = display_jpeg(app.service.placer.decode(data))
+    preview = display_jpeg(placed.image)
     return {
         "n": n, "name": str(filename or f"image {n}")[:80], "x": placed.x, "y": placed.y,
         "logits": [float(v) for v in placed.logits],

@@ -15,8 +15,7 @@ from dash import ClientsideFunction, Input, Output, callback, clientside_callbac
 from cxrviz import figures, ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
-from cxrviz.filters import (FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE, parse,
-                            unknown_key)
+from cxrviz.filters import FILTERS, LIST, RANGE, as_pairs, parse, unknown_key
 from cxrviz.pages.map.controls import filter_inputs, view_inputs
 
 LAYERS = ("density", "trajectories", "rsna")
@@ -38,21 +37,7 @@ def _first(query: dict, key: str):
 
 def encode(filters: dict, view: dict, selected, store) -> str:
     """Control values -> '?key=value&...' ('' for the default view)."""
-    pairs = []
-    defaults = store.default_filters()
-    for f in FILTERS:
-        value = filters.get(f.key)
-        if f.kind == LIST:
-            pairs += [(f.key, v) for v in (value or [])]
-        elif f.kind == RANGE:
-            if value and list(value) != defaults[f.key]:
-                pairs.append((f.key, f"{value[0]:g}-{value[1]:g}"))
-            if KEEP_UNKNOWN not in (filters.get(unknown_key(f)) or []):
-                pairs.append((unknown_key(f), "drop"))
-        elif f.kind == MIN_IMAGES and value and int(value) > 1:
-            pairs.append((f.key, int(value)))
-        elif f.kind == IDS and str(value or "").strip():
-            pairs.append((f.key, str(value).strip()))
+    pairs = as_pairs(filters, store.default_filters())
     if view["color"] != DEFAULT_VIEW["color"]:
         pairs.append(("color", view["color"]))
     if sorted(view["show"] or []) != sorted(DEFAULT_VIEW["show"]):
