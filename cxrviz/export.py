@@ -19,6 +19,7 @@ from html import escape
 import numpy as np
 
 from cxrviz import schema as S
+from cxrviz.filters import as_pairs
 from cxrviz.figures.paper import EXPORT_DPI, PRESETS, paper_figure
 from cxrviz.store import Store, day_label
 
@@ -64,8 +65,7 @@ def caption(prov: dict) -> str:
     w = prov["weights"]
     days = prov["day_range"]
     label = day_label(days.get("from"), days.get("to"))
-    filters = "; ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
-                        for k, v in prov["filters"].items())
+    filters = "; ".join(f"{k}={v}" for k, v in as_pairs(prov["filters"], {}))
     parts = [f"cxrviz · {prov['counts']['images']} of {prov['counts']['of_images']} images, "
              f"{prov['counts']['patients']} patients",
              f"UMAP of the 18 logits of {w['name']} (sha256 {w['sha256_prefix']}"

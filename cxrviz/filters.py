@@ -72,15 +72,16 @@ def keeps_unknown(filters: dict, f: Filter) -> bool:
 
 
 def as_pairs(filters: dict, defaults: dict) -> list:
-    """The active filters as (key, text) pairs, the words of a URL's query and of the figure
-    command's --filter KEY=VALUE (`parse` reads them back)."""
+    """The active filters as (key, text) pairs, the words of a URL's query, of the figure
+    command's --filter KEY=VALUE (`parse` reads them back) and of a figure's caption. A range
+    missing from `defaults` counts as set."""
     pairs = []
     for f in FILTERS:
         value = filters.get(f.key)
         if f.kind == LIST:
             pairs += [(f.key, str(v)) for v in value or []]
         elif f.kind == RANGE:
-            if value and list(value) != defaults[f.key]:
+            if value and list(value) != defaults.get(f.key):
                 pairs.append((f.key, f"{value[0]:g}-{value[1]:g}"))
             if not keeps_unknown(filters, f):
                 pairs.append((unknown_key(f), "drop"))

@@ -151,6 +151,18 @@ def test_day_range_and_caption(store, covid_artifact, images, tmp_path):
     assert "--day-from 0 --day-to 10" in prov["command"]
 
 
+def test_caption_names_the_filters_as_the_command_takes_them(store, covid_artifact, images,
+                                                              tmp_path):
+    data, prov = draw(store, covid_artifact.out, tmp_path / "f.svg", "--caption",
+                      "--filter", "continent=Europe", "--filter", "age=40-60",
+                      "--filter", "age_unknown=drop")
+    shown = images[(images[S.CONTINENT] == "Europe") & images[S.AGE].between(40, 60)]
+    assert prov["counts"]["images"] == len(shown)
+    assert b"filters: continent=Europe; age=40-60; age_unknown=drop" in data
+    for part in ("--filter continent=Europe", "--filter age=40-60", "--filter age_unknown=drop"):
+        assert part in prov["command"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["--out", "x.gif"], "must end in .png, .svg or .pdf"),
     (["--patients", "178,99999"], "99999 not in this artifact"),
