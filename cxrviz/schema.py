@@ -29,6 +29,13 @@ DISPLAY_MAX_SIDE = 512
 # ---- sources ------------------------------------------------------------------------------------
 SOURCE_COVID = "covid"
 SOURCE_RSNA = "rsna"
+SOURCE_MIMIC = "mimic"
+SOURCE_COHORT = "cohort"
+# A source's role, kept apart from its name: a cohort has patients, episodes, time and states and
+# is drawn with trajectories; a reference is a background cloud.
+ROLE = "role"
+ROLE_COHORT, ROLE_REFERENCE = "cohort", "reference"
+ROLES = (ROLE_COHORT, ROLE_REFERENCE)
 
 # ---- images.parquet columns ---------------------------------------------------------------------
 IMAGE_ID = "image_id"
@@ -61,6 +68,24 @@ DENSITY_PERCENTILE = "density_percentile"  # % of the collection's images at or 
 X = "x"
 Y = "y"
 LOGIT_PREFIX = "logit:"
+# Episodes and time (cxrviz.data.base readers fill them; added to METADATA_COLUMNS when the
+# pipeline takes readers). An episode is the unit a trajectory is drawn for (a patient in the
+# COVID collection, an admission in MIMIC or a hospital's export); missing for an image in no
+# episode. TIME is the image's date-time on the source's clock (NaT where the source has none).
+# OFFSET stays "the day": fractional days since the episode's day 0.
+EPISODE = "episode"
+TIME = "time"
+EPISODE_COLUMNS = (EPISODE, TIME)
+# The file to decode: FILE as the source names it, relative to the dataset folder (may go into an
+# artifact); PATH the same file as an absolute path, checked to resolve inside the folder
+# (precompute only, never written into an artifact).
+FILE = "file"
+PATH = "path"
+# MIMIC-CXR's CheXpert labels, one column per label: 1 positive, 0 negative, -1 uncertain,
+# NaN not mentioned (as mimic-cxr-2.0.0-chexpert.csv.gz codes them).
+CHEXPERT_PREFIX = "chexpert:"
+# Other columns of a hospital's images.csv, kept for the detail panel.
+EXTRA_PREFIX = "extra:"
 
 # Y/N columns of the covid metadata, normalised to YES / NO / UNKNOWN.
 YES, NO, UNKNOWN = "Y", "N", "unknown"
@@ -76,6 +101,10 @@ DERIVED_COLUMNS = (STATE, STATE_REASON, BAD_DENSITY, DENSITY_PERCENTILE, X, Y)
 
 def logit_column(pathology: str) -> str:
     return f"{LOGIT_PREFIX}{pathology}"
+
+
+def chexpert_column(label: str) -> str:
+    return f"{CHEXPERT_PREFIX}{label}"
 
 
 def image_columns(pathologies) -> list:
@@ -172,3 +201,19 @@ EXCLUDED_NOT_XRAY = "not an X-ray"
 EXCLUDED_LATERAL = "lateral view"
 EXCLUDED_NO_VIEW = "view missing or unreadable"
 EXCLUDED_LIMIT = "beyond --limit"
+EXCLUDED_NOT_FRONTAL = "not a frontal view"
+SKIPPED_OUTSIDE = "outside the dataset folder"
+SKIPPED_NO_FILE = "no image file named"
+SKIPPED_BAD_IDS = "unreadable subject_id, study_id or dicom_id"
+SKIPPED_NOT_FOUND = "image file not found (listed in the metadata, absent from the folder)"
+
+# A reader's account of every input row (cxrviz.data.base.Rows.account): one row per input row
+# that is not a candidate for embedding, with its row number in the input file.
+A_ROW = "row"
+A_OUTCOME = "outcome"
+OUTCOME_CANDIDATE, OUTCOME_EXCLUDED, OUTCOME_SKIPPED = "candidate", "excluded", "skipped"
+
+# ---- events (cxrviz.data.events; a hospital's events.csv names them this way) --------------
+EVENT_ADMISSION, EVENT_ICU, EVENT_VENTILATION, EVENT_DEATH = (
+    "admission", "icu", "ventilation", "death")
+EVENT_KINDS = (EVENT_ADMISSION, EVENT_ICU, EVENT_VENTILATION, EVENT_DEATH)
