@@ -7,12 +7,14 @@ rows (65,379 subjects, 227,835 studies, views in MIMIC-CXR's proportions, CheXpe
 study) and MIMIC-IV tables at its real sizes (299,712 patients, 431,231 admissions, 73,181 ICU
 stays, 696,092 procedureevents rows of which ~5% invasive ventilation), with the real column
 names and formats; no images. Then, each in a fresh subprocess (its own peak RSS):
-- baseline: pandas.read_csv of the metadata, every column, nothing else;
+- baselines: pandas.read_csv of the metadata (every column), and of the six tables with the
+  columns the reader uses (the floor: reading and nothing else);
 - reader: MimicReader(...).read() -> rows with episode, day, ICU, intubation, survival (the
   file check off: there are no images), then today's cxrviz.compute.states.assign_states on them;
 - file check: cxrviz.data.folder.locate on a real tree of --tree-files empty files in the MIMIC
   layout, per file, against the lexical check alone.
-Prints seconds, peak RSS and ratios to the baseline measured in the same run.
+Prints seconds (min / median of --repeat alternated runs), peak RSS and ratios to the baselines
+measured in the same run.
 """
 from __future__ import annotations
 
@@ -177,10 +179,27 @@ def write_synthetic(out: Path, n_images: int = N_IMAGES, seed: int = 0) -> tuple
     return cxr, iv
 
 
-def _child_baseline(cxr: str) -> dict:
+USED = {  # the columns MimicReader reads, per table
+    f"mimic-cxr-jpg/{M.METADATA}.csv.gz": ["dicom_id", "subject_id", "study_id", "ViewPosition",
+                                           "StudyDate", "StudyTime"],
+    f"mimic-cxr-jpg/{M.CHEXPERT}.csv.gz": None,
+    "mimic-iv/hosp/patients.csv.gz": ["subject_id", "gender", "anchor_age", "anchor_year"],
+    "mimic-iv/hosp/admissions.csv.gz": ["subject_id", "hadm_id", "admittime", "dischtime",
+                                        "deathtime", "edregtime"],
+    "mimic-iv/icu/icustays.csv.gz": ["subject_id", "hadm_id", "intime", "outtime"],
+    "mimic-iv/icu/procedureevents.csv.gz": ["subject_id", "hadm_id", "starttime", "endtime",
+                                            "itemid"],
+}
+
+
+def _child_baseline(out: str, everything: bool) -> dict:
+    """pandas.read_csv of the metadata alone, or of every table with the columns the reader
+    uses (the floor: reading, nothing else)."""
     t = time.perf_counter()
-    frame = pd.read_csv(Path(cxr) / f"{M.METADATA}.csv.gz")
-    return {"seconds": time.perf_counter() - t, "rows": len(frame)}
+    names = list(USED) if everything else list(USED)[:1]
+    rows = sum(len(pd.read_csv(Path(out) / n, usecols=USED[n] if everything else None))
+               for n in names)
+    return {"seconds": time.perf_counter() - t, "rows": rows}
 
 
 def _child_reader(cxr: str, iv: str) -> dict:
@@ -249,6 +268,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="/tmp/cxrviz-mimic-synth")
     p.add_argument("--images", type=int, default=N_IMAGES)
     p.add_argument("--tree-files", type=int, default=20_000)
+    p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
     out = Path(args.out)
     t = time.perf_counter()
@@ -256,29 +276,48 @@ def main(argv=None) -> int:
     print(f"synthetic MIMIC-layout tables in {out} ({time.perf_counter() - t:.1f} s to "
           f"write or find): " + ", ".join(f"{f.relative_to(out)} {f.stat().st_size / 2**20:.1f}"
                                            f" MiB" for f in sorted(out.rglob("*.csv.gz"))))
-    base = _run("baseline", str(cxr))
-    reader = _run("reader", str(cxr), str(iv))
-    print(f"baseline pandas.read_csv(metadata): {base['seconds']:.2f} s, peak RSS "
-          f"{base['peak_rss_mib']:.0f} MiB ({base['rows']:,} rows)")
-    print(f"MimicReader.read (rows + episodes + states, files not checked): "
-          f"{reader['seconds']:.2f} s ({reader['seconds'] / base['seconds']:.1f}x the baseline), "
-          f"peak RSS {reader['peak_rss_mib']:.0f} MiB "
-          f"({reader['peak_rss_mib'] / base['peak_rss_mib']:.1f}x); frame "
-          f"{reader['frame_mib']:.0f} MiB")
-    print(f"  rows {reader['rows']:,} = candidates {reader['candidate']:,} + excluded "
-          f"{reader['excluded']:,} + skipped {reader['skipped']:,}; episodes "
-          f"{reader['episodes']:,}; in no admission {reader['in_no_admission']:,}; in ICU "
-          f"{reader['in_icu_Y']:,}; intubated {reader['intubation_Y']:,}; episode died "
-          f"{reader['survival_N']:,}")
-    print(f"today's assign_states on those rows: {reader['states_seconds']:.2f} s "
-          f"({reader['bad_states']:,} bad)")
+    runs = {"meta": [], "all": [], "reader": []}
+    for _ in range(args.repeat):  # alternated: this machine's load drifts
+        runs["meta"].append(_run("baseline", str(out), False))
+        runs["all"].append(_run("baseline", str(out), True))
+        runs["reader"].append(_run("reader", str(cxr), str(iv)))
+
+    def spread(kind, key="seconds"):
+        values = sorted(r[key] for r in runs[kind])
+        return values[0], values[len(values) // 2]
+
+    meta, floor, reader = (spread(k) for k in ("meta", "all", "reader"))
+    rss = {k: spread(k, "peak_rss_mib") for k in runs}
+    r = runs["reader"][0]
+    print(f"{args.repeat} runs each, min / median:")
+    print(f"baseline pandas.read_csv(metadata, all columns): {meta[0]:.2f} / {meta[1]:.2f} s, "
+          f"peak RSS {rss['meta'][0]:.0f} MiB ({runs['meta'][0]['rows']:,} rows)")
+    print(f"floor: pandas.read_csv of the six tables, the reader's columns: {floor[0]:.2f} / "
+          f"{floor[1]:.2f} s, peak RSS {rss['all'][0]:.0f} MiB")
+    print(f"MimicReader.read (rows + episodes + states, files not checked): {reader[0]:.2f} / "
+          f"{reader[1]:.2f} s ({reader[1] / meta[1]:.1f}x the metadata read, "
+          f"{reader[1] / floor[1]:.1f}x the floor, medians), peak RSS {rss['reader'][0]:.0f} MiB "
+          f"({rss['reader'][0] / rss['meta'][0]:.1f}x the metadata read); frame "
+          f"{r['frame_mib']:.0f} MiB (pandas deep count, shared strings counted per row)")
+    print(f"  rows {r['rows']:,} = candidates {r['candidate']:,} + excluded "
+          f"{r['excluded']:,} + skipped {r['skipped']:,}; episodes "
+          f"{r['episodes']:,}; in no admission {r['in_no_admission']:,}; in ICU "
+          f"{r['in_icu_Y']:,}; intubated {r['intubation_Y']:,}; episode died "
+          f"{r['survival_N']:,}")
+    states = sorted(x["states_seconds"] for x in runs["reader"])
+    print(f"today's assign_states on those rows (a Python loop per row, grouped by patient): "
+          f"{states[0]:.2f} / {states[len(states) // 2]:.2f} s ({r['bad_states']:,} bad)")
     tree = Path(f"{out}-tree-{args.tree_files}")
     _make_tree(tree, cxr, args.tree_files)
-    files = _run("files", str(tree), args.tree_files)
-    per_file = files["seconds"] / files["files"] * 1e6
-    print(f"file check on a real tree of {files['files']:,} files: {files['seconds']:.2f} s "
-          f"({per_file:.1f} us/file; lexical only {files['lexical_seconds']:.2f} s); "
-          f"{files['found']:,} found; at 377,110 files ~{per_file * N_IMAGES / 1e6:.1f} s")
+    checks = sorted((_run("files", str(tree), args.tree_files) for _ in range(args.repeat)),
+                    key=lambda x: x["seconds"])
+    files, median = checks[0], checks[len(checks) // 2]
+    per_file = median["seconds"] / files["files"] * 1e6
+    print(f"file check (folder.locate) on a real tree of {files['files']:,} empty files in the "
+          f"MIMIC layout: {files['seconds']:.2f} / {median['seconds']:.2f} s "
+          f"({per_file:.0f} us per file, median; the lexical part alone "
+          f"{median['lexical_seconds']:.2f} s); {files['found']:,} found; at 377,110 files "
+          f"~{per_file * N_IMAGES / 1e6:.0f} s")
     return 0
 
 

@@ -208,7 +208,8 @@ SKIPPED_BAD_IDS = "unreadable subject_id, study_id or dicom_id"
 SKIPPED_NOT_FOUND = "image file not found (listed in the metadata, absent from the folder)"
 
 # A reader's account of every input row (cxrviz.data.base.Rows.account): one row per input row
-# that is not a candidate for embedding, with its row number in the input file.
+# that is not a candidate for embedding, with its row number in the input file (0 = the first
+# row under the header, so its line in a CSV is row + 2).
 A_ROW = "row"
 A_OUTCOME = "outcome"
 OUTCOME_CANDIDATE, OUTCOME_EXCLUDED, OUTCOME_SKIPPED = "candidate", "excluded", "skipped"

@@ -110,6 +110,8 @@ def test_cohort_rows_per_image(export):
     assert f.loc["images/a1.png", [S.WENT_ICU, S.INTUBATED]].tolist() == ["Y", "Y"]
     assert f.loc["dicom/b1.dcm", [S.WENT_ICU, S.INTUBATED]].tolist() == ["Y", "N"]
     assert f[S.IMAGE_ID].is_unique
+    assert {S.EPISODE, S.OFFSET, S.TIME, S.IN_ICU, S.SURVIVAL, S.VIEW, S.AGE} <= set(rows.provided)
+    assert S.COUNTRY not in rows.provided and S.FINDING not in rows.provided
     assert any("unreadable" in n and "'not a date'" in n for n in rows.notes)
 
 

@@ -162,6 +162,8 @@ def test_mimic_rows_per_image(mimic):
         warnings.simplefilter("error")
         rows = MimicReader(cxr, iv).read()
     assert rows.role == "cohort" and rows.source == "mimic"
+    assert {S.EPISODE, S.TIME, S.IN_ICU, S.INTUBATION_PRESENT, S.SURVIVAL, S.SEX, S.AGE} <= \
+        set(rows.provided) and S.COUNTRY not in rows.provided
     f = rows.frame.set_index(S.FILENAME)
     assert sorted(f.index) == sorted(f"{d}.jpg" for d in EXPECTED)
     for d, (episode, day, icu, intubation, survival, sex, age) in EXPECTED.items():

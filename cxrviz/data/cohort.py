@@ -40,6 +40,7 @@ _KNOWN = {"patient_id": S.PATIENTID, "file": S.FILE, "time": S.TIME, "day": S.OF
 _PER_IMAGE_STATES = (S.IN_ICU, S.INTUBATION_PRESENT, S.SURVIVAL)
 _LATERAL = {"L", "LL", "RL", "LATERAL", "LAT", "XTABLE LATERAL"}
 _DICOM_TAGS = ("PatientID", "AcquisitionDateTime", "StudyDate", "StudyTime", "ViewPosition")
+_RASTER = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 _SEX = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F"}
 
 
@@ -152,8 +153,9 @@ class CohortReader(Reader):
                 f[column] = pd.NaT if column == S.TIME else np.nan
         alive = f[S.A_OUTCOME] == S.OUTCOME_CANDIDATE
         blank = f[S.PATIENTID].isna() | f[S.TIME].isna() | f[S.VIEW].isna()
-        todo = f.index[alive & blank]
-        if len(todo):  # one header per DICOM row with a blank field; not per image
+        raster = f[S.FILE].fillna("").str.lower().str.endswith(_RASTER)
+        todo = f.index[alive & blank & ~raster]
+        if len(todo):  # headers only where a row leaves a field blank, and the file may be DICOM
             header = pd.DataFrame([_dicom_fields(p) for p in f.loc[todo, S.PATH]], index=todo)
             if S.TIME in header:
                 header[S.TIME] = pd.to_datetime(header[S.TIME])
@@ -164,7 +166,8 @@ class CohortReader(Reader):
                     f[column] = f[column].fillna(value.reindex(f.index))
         nameless = f[S.PATIENTID].isna()
         f.loc[nameless, S.PATIENTID] = "unknown-" + f.loc[nameless, S.FILE].fillna("")
-        self._count(nameless, "no patient_id: each made its own patient 'unknown-<file>'")
+        self._count(alive & nameless, "no patient_id: each made its own patient "
+                                      "'unknown-<file>'")
 
         written = f[S.VIEW].fillna("")
         view = _per_value(written, normalise_view)
@@ -184,7 +187,9 @@ class CohortReader(Reader):
             f[S.FINDING_GROUP] = _per_value(f[S.FINDING], finding_group)
         f[S.IMAGE_ID] = "cohort-" + _slug(f[S.PATIENTID]) + "-" + _slug(
             f[S.FILE].fillna("").str.replace(r"\.[A-Za-z0-9]+$", "", regex=True))
-        draft.provided = tuple(self._provided)
+        self._provided += [c for c in (S.TIME, S.VIEW) if c not in self._provided
+                           and f.loc[alive, c].notna().any()]
+        draft.provided = self._provided  # the list: _episodes adds to it
         return draft
 
     def _episodes(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -197,6 +202,8 @@ class CohortReader(Reader):
                 given = pd.Series(np.nan, index=frame.index)
             frame[S.OFFSET] = given.fillna(E.days_since_first(frame[S.PATIENTID],
                                                               frame[S.TIME]))
+            if S.OFFSET not in self._provided and frame[S.OFFSET].notna().any():
+                self._provided.append(S.OFFSET)
             for column in _PER_IMAGE_STATES:
                 if column in frame:
                     frame[column] = _per_value(frame[column], normalise_yn)
