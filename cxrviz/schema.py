@@ -155,6 +155,12 @@ P_INTUBATED = "intubated"  # the same for intubation (intubation_present, intuba
 PATIENT_COLUMNS = (PATIENTID, P_N_IMAGES, P_N_DATED, P_FIRST_DAY, P_LAST_DAY, P_FIRST_PCT,
                    P_LAST_PCT, P_MAX_PCT, P_CHANGE_PCT, P_DAYS_TO_BAD, P_ICU, P_INTUBATED,
                    SURVIVAL, CONTINENT, COUNTRY, FINDING_GROUP)
+# Where icu / intubated come from: "" when the patient's went_icu / intubated column says so,
+# else the image_id whose in_icu / intubation_present did (compute.derive.at_any_time). Also in
+# patients.parquet, after PATIENT_COLUMNS; the detail panel says it in words.
+P_ICU_FROM = "icu_from_image"
+P_INTUBATED_FROM = "intubated_from_image"
+PATIENT_FROM_COLUMNS = (P_ICU_FROM, P_INTUBATED_FROM)
 
 # ---- density.npz keys ---------------------------------------------------------------------------
 # The grid drawn behind the map, and the density itself (the bad-state points and the bandwidth
@@ -178,6 +184,7 @@ M_TIMINGS = "timings"
 M_VERSIONS = "versions"
 M_PREPROCESS = "preprocess"
 M_NOTES = "notes"
+M_MADE_UNKNOWN = "made_unknown"  # metadata values read as unknown (empty patient id, 1e9 days)
 M_FILES = "files"
 
 # manifest["weights"]: the typed weights spec (cxrviz.weights.WeightsSpec writes and reads it)
@@ -197,6 +204,7 @@ C_SKIPPED_COVID = "skipped_covid"
 
 # manifest["excluded"] groups and manifest["skipped"] entries
 E_REASON, E_RAW_VALUE, E_COUNT, E_FILENAMES = "reason", "raw_value", "count", "filenames"
+E_COLUMN = "column"  # manifest["made_unknown"] groups: the metadata column the value was in
 EXCLUDED_NOT_XRAY = "not an X-ray"
 EXCLUDED_LATERAL = "lateral view"
 EXCLUDED_NO_VIEW = "view missing or unreadable"

@@ -37,6 +37,16 @@ def value(column: str, raw) -> str:
     return str(raw)
 
 
+def any_time(raw, at_image_column: str, image_label: str | None = None) -> str:
+    """A patient's 'at any time' value; with the image it was read from where the patient's own
+    column did not say it: "yes (from image 3, day 11: 'intubated at this image')"."""
+    text = YES_NO.get(raw, str(raw))
+    said = _REASONS.get(f"{at_image_column}={raw}")
+    if image_label and said:
+        text += f" (from {image_label}: '{said}')"
+    return text
+
+
 def option(column: str, raw, label: str | None = None) -> dict:
     """A dropdown option: the raw value, its words ('age unknown' for a missing one)."""
     text = value(column, raw)

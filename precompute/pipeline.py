@@ -13,13 +13,15 @@ import numpy as np
 import pandas as pd
 
 from cxrviz import schema as S
+from cxrviz.compute import killpoint
 from cxrviz.compute.cache import ResultCache, key_of
 from cxrviz.compute.derive import derive
 from cxrviz.compute.embedding import MIN_DIST, N_NEIGHBORS
 from cxrviz.compute.features import DISPLAY_VERSION, embed_files
 from cxrviz.compute.model import DEFAULT_BATCH_SIZE, DEFAULT_WEIGHTS, load_embedder
 from cxrviz.compute.states import STATE_RULES
-from cxrviz.data.covid import exclusions, read_covid
+from cxrviz.data.covid import UNKNOWN_PATIENT_PREFIX, exclusions, read_covid
+from cxrviz.data.paths import OUTSIDE_REASON
 from cxrviz.hashing import sha256_bytes
 from cxrviz.io.artifact import write_artifact
 
@@ -61,6 +63,7 @@ class Summary:
     pretrained: bool
     weights_name: str
     notes: list = field(default_factory=list)
+    made_unknown: list = field(default_factory=list)
 
     def text(self) -> str:
         lines = [f"artifact: {self.out}"]
@@ -70,6 +73,9 @@ class Summary:
         for group in self.excluded:
             lines.append(f"not on the map by design: {group[S.E_COUNT]} rows, {group[S.E_REASON]}"
                          f" ({group[S.E_RAW_VALUE] or 'blank'})")
+        for group in self.made_unknown:
+            lines.append(f"read as unknown: {group[S.E_COUNT]} {group[S.E_COLUMN]} values, "
+                         f"{group[S.E_REASON]} ({group[S.E_RAW_VALUE] or 'blank'})")
         lines.append(f"skipped: {len(self.skipped)} images")
         for s in self.skipped:
             lines.append(f"  - [{s['source']}] {s['filename']}: {s['reason']}")
@@ -162,9 +168,12 @@ def build_artifact(cfg: Config) -> Summary:
     with _timed(timings, "features"):
         result = embed_files(table["path"].tolist(), embedder, cache, workers=cfg.workers,
                              progress=cfg.progress)
+    killpoint.reached("umap")
 
-    skipped = []
+    skipped = list(covid.outside)  # never opened: their path leaves the dataset folder
     if rsna_info is not None:
+        skipped += [{"source": S.SOURCE_RSNA, "filename": f, "reason": OUTSIDE_REASON}
+                    for f in rsna_info.outside]
         skipped += [{"source": S.SOURCE_RSNA, "filename": f,
                      "reason": "no label for this patientId in torchxrayvision's RSNA labels"}
                     for f in rsna_info.unlabelled]
@@ -187,6 +196,13 @@ def build_artifact(cfg: Config) -> Summary:
     with _timed(timings, "derive"):
         derived = derive(images, coords, logits, embedder.pathologies)
 
+    blank_ids = [g for g in covid.made_unknown if g[S.E_COLUMN] == S.PATIENTID]
+    if blank_ids:
+        n = sum(g[S.E_COUNT] for g in blank_ids)
+        notes.append(
+            f"{n} metadata rows have no patient id; each is a patient of its own "
+            f"('{UNKNOWN_PATIENT_PREFIX}<filename>'), never merged with another: "
+            + ", ".join(f for g in blank_ids for f in g[S.E_FILENAMES]))
     if covid.shared_files:
         notes.append(
             f"{len(covid.shared_files)} image files are listed under more than one metadata row "
@@ -195,7 +211,7 @@ def build_artifact(cfg: Config) -> Summary:
     embedded_covid = int((images[S.SOURCE] == S.SOURCE_COVID).sum())
     counts = {
         S.C_METADATA_ROWS: covid.metadata_rows,
-        S.C_FRONTAL_XRAY: int(len(covid.frame)),
+        S.C_FRONTAL_XRAY: covid.frontal_rows,
         S.C_EMBEDDED_COVID: embedded_covid,
         S.C_EMBEDDED_RSNA: int((images[S.SOURCE] == S.SOURCE_RSNA).sum()),
         S.C_EXCLUDED: sum(group[S.E_COUNT] for group in excluded),
@@ -222,11 +238,13 @@ def build_artifact(cfg: Config) -> Summary:
         S.M_COUNTS: counts,
         S.M_EXCLUDED: excluded,
         S.M_SKIPPED: skipped,
+        S.M_MADE_UNKNOWN: covid.made_unknown,
         S.M_NOTES: notes,
         S.M_TIMINGS: timings,
         S.M_VERSIONS: _versions(),
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("progress",)},
     }
+    killpoint.reached("write")
     with _timed(timings, "write"):
         out = write_artifact(cfg.out, manifest=manifest, images=derived.images,
                              trajectories=derived.trajectories, patients=derived.patients,
@@ -236,4 +254,4 @@ def build_artifact(cfg: Config) -> Summary:
     if cfg.rsna:
         embedded["rsna"] = counts[S.C_EMBEDDED_RSNA]
     return Summary(out, embedded, skipped, excluded, timings, result.computed, result.from_cache,
-                   embedder.spec.pretrained, embedder.spec.label, notes)
+                   embedder.spec.pretrained, embedder.spec.label, notes, covid.made_unknown)

@@ -1,4 +1,7 @@
-"""Small DICOM files written with pydicom, encoded as the RSNA CR images are (explicit VR LE)."""
+"""Small DICOM files written with pydicom, encoded as the RSNA CR images are (explicit VR LE).
+
+Valid files (the header says what the pixel data holds: samples per pixel, bits, planar
+configuration), so that a warning while a test decodes one is a real finding."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,12 +24,15 @@ def write_dicom(path: Path, pixels: np.ndarray, *, bits_stored: int = 8,
     ds.file_meta = meta
     ds.SOPClassUID = CR_IMAGE_STORAGE
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.PatientID = patient_id
     ds.PatientName = "Test^Patient"
     ds.Modality = "CR"
     ds.ViewPosition = view
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
+    ds.Rows, ds.Columns = pixels.shape[:2]
+    ds.SamplesPerPixel = 3 if pixels.ndim == 3 else 1
+    if pixels.ndim == 3:  # colour: (rows, columns, 3), samples interleaved
+        ds.PlanarConfiguration = 0
     ds.PhotometricInterpretation = photometric
     ds.BitsAllocated = 8 if pixels.dtype == np.uint8 else 16
     ds.BitsStored = bits_stored

@@ -88,7 +88,6 @@ def test_later_schema_reads_the_same(dataset, tmp_path):
         w = csv.DictWriter(fh, fieldnames=header)
         w.writeheader()
         w.writerows(rows)
-    (tmp_path / "images").symlink_to(dataset / "images")
     old, new = read_covid(dataset).frame, read_covid(tmp_path).frame
     assert len(new) == len(old) == 570
     assert (new[S.FINDING_GROUP] == old[S.FINDING_GROUP]).all()
@@ -123,3 +122,37 @@ def test_every_frontal_view_torchxrayvision_counts_is_read(dataset, tmp_path):
 def test_missing_dataset_says_how_to_get_it(tmp_path):
     with pytest.raises(DatasetError, match="git clone https://github.com/ieee8023/covid-chestxray"):
         read_covid(tmp_path / "nowhere")
+
+
+def test_paths_leaving_the_folder_are_listed_not_read(dataset, tmp_path):
+    """`../`, absolute names and folders, links out (and a link loop) are returned as skips with
+    reason "outside the dataset folder"; a link between two files of the folder is kept."""
+    with open(dataset / "metadata.csv", newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.DictReader(fh)
+        header, rows = reader.fieldnames, [r for r in reader if r["patientid"] == "2"]
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "out.jpg").symlink_to(dataset / "images" / rows[0]["filename"])
+    (tmp_path / "images" / "loop.jpg").symlink_to(tmp_path / "images" / "loop.jpg")
+    (tmp_path / "images" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "images" / "in.jpg").symlink_to(tmp_path / "images" / "a.jpg")
+    lies = {"../../metadata.csv": {}, "/etc/passwd": {}, "out.jpg": {}, "loop.jpg": {},
+            rows[1]["filename"]: {"folder": str(dataset / "images")},
+            "x.jpg": {"folder": "/tmp"}, "in.jpg": {}, "sub/../a.jpg": {}}
+    written = [{**rows[0], "filename": name, **extra} for name, extra in lies.items()]
+    with open(tmp_path / "metadata.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=header)
+        w.writeheader()
+        w.writerows(written)
+    read = read_covid(tmp_path)
+    assert {s["filename"]: s["reason"] for s in read.outside} == {
+        name: "outside the dataset folder" for name in
+        ["../../metadata.csv", "/etc/passwd", "out.jpg", "loop.jpg", rows[1]["filename"], "x.jpg"]}
+    assert read.frame[S.FILENAME].tolist() == ["in.jpg", "sub/../a.jpg"]
+    assert read.frame["path"].tolist() == [str(tmp_path.resolve() / "images" / "a.jpg")] * 2
+    assert read.frontal_rows == read.metadata_rows == 8
+
+
+def test_metadata_csv_linked_from_elsewhere_is_refused(dataset, tmp_path):
+    (tmp_path / "metadata.csv").symlink_to(dataset / "metadata.csv")
+    with pytest.raises(DatasetError, match="outside"):
+        read_covid(tmp_path)

@@ -94,10 +94,22 @@ def test_bad_files_raise_a_reason(kind, samples):
         decode_xray(bad_bytes(kind, samples))
 
 
+def test_pydicom_warnings_about_a_refused_file_are_in_its_reason():
+    """The broken DICOM above: pydicom warns while it guesses the encoding; the reason says so
+    and nothing is left on stderr."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as heard:
+        warnings.simplefilter("always")
+        with pytest.raises(ImageSkip, match=r"\(pydicom: Expected explicit VR"):
+            decode_xray(BAD["broken dicom"][0])
+    assert heard == []
+
+
 def test_rgb_dicom_is_refused(tmp_path):
     from tests.dicoms import write_dicom
 
-    path = write_dicom(tmp_path / "rgb.dcm", np.zeros((40, 40), np.uint8), bits_stored=8,
+    path = write_dicom(tmp_path / "rgb.dcm", np.zeros((40, 40, 3), np.uint8), bits_stored=8,
                        photometric="RGB")
     with pytest.raises(ImageSkip, match="not a grey X-ray"):
         decode_xray(path.read_bytes())

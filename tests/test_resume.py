@@ -1,4 +1,9 @@
-"""SIGKILL at any moment, run again: the run finishes and equals an uninterrupted one."""
+"""SIGKILL at named moments, run again: the run finishes and equals an uninterrupted one; and a
+killed run leaves no decoding worker behind.
+
+The kills land where cxrviz.compute.killpoint puts them (CXRVIZ_KILL_AT), the same SIGKILL as a
+user's kill -9, at the same point on every run: a test that polls from outside kills wherever
+the scheduler lets it."""
 import os
 import signal
 import subprocess
@@ -8,13 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 
 from cxrviz import schema as S
+from cxrviz.compute.killpoint import ENV as KILL_AT
 from cxrviz.io.artifact import read_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
-LIMIT = 56  # 7 batches of 8: kills land between and inside batches
+LIMIT = 56  # 7 batches of 8
 
 
 def cli(dataset, out, cache, *extra):
@@ -49,23 +56,91 @@ def reference(dataset, tmp_path_factory):
     return root / "art"
 
 
-@pytest.mark.parametrize("kill_after_entries", [1, 20, "all"])
-def test_sigkill_then_resume(dataset, reference, tmp_path, kill_after_entries):
-    """Kill once N per-image results are cached ("all": during UMAP or writing), then re-run."""
-    if kill_after_entries == "all":
-        kill_after_entries = read_artifact(reference).images[S.FILENAME].nunique()
+def session_processes(sid: int) -> list:
+    """Live processes of a session (a killed parent's workers are re-parented, not gone)."""
+    found = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getsid(proc.pid) == sid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
+def end_session(sid: int) -> None:
+    try:
+        os.killpg(sid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.mark.parametrize("kill_at,cached", [("features:1", 1), ("features:20", 20),
+                                             ("umap", "all"), ("write", "all")])
+def test_sigkill_then_resume(dataset, reference, tmp_path, kill_at, cached):
+    """features:n: right after the n-th image's outputs reach the cache (inside the first and
+    the third batch of 8); umap: every image cached, before the fit; write: all computed, before
+    the artifact is written."""
+    if cached == "all":
+        cached = read_artifact(reference).images[S.FILENAME].nunique()
     out, cache = tmp_path / "art", tmp_path / "cache"
     proc = subprocess.Popen(cli(dataset, out, cache), cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while cache_entries(cache) < kill_after_entries and proc.poll() is None:
-        assert time.time() < deadline
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)  # the DataLoader workers die too
-    proc.wait()
+                            stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, KILL_AT: kill_at})
+    try:
+        assert proc.wait(timeout=300) == -signal.SIGKILL
+    finally:
+        end_session(proc.pid)
+    assert cache_entries(cache) == cached
     assert not out.exists()  # never a half-written artifact under the final name
     done = subprocess.run(cli(dataset, out, cache), cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert_same_artifact(reference, out)
-    assert not list(tmp_path.glob(".art.tmp-*"))  # the killed run's temp folder is cleaned up
+
+
+def test_decoding_workers_end_when_precompute_is_killed(dataset, tmp_path):
+    """kill -9 of precompute while its two DataLoader workers decode: they end too, within
+    seconds (they lived on, re-parented, ~495 MB each)."""
+    proc = subprocess.Popen(cli(dataset, tmp_path / "art", tmp_path / "cache", "--workers", "2"),
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.time() + 300
+        while len(parent.children()) < 2:
+            assert proc.poll() is None and time.time() < deadline, "no workers were started"
+            time.sleep(0.1)
+        workers = parent.children()
+        proc.kill()  # the parent only: SIGKILL, no clean-up runs
+        proc.wait()
+        deadline = time.time() + 5
+        while session_processes(proc.pid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert session_processes(proc.pid) == [], [w.pid for w in workers]
+    finally:
+        end_session(proc.pid)
+
+
+def test_a_worker_without_prctl_still_ends_with_its_parent(tmp_path):
+    """The other half of the rule, for systems without PR_SET_PDEATHSIG: the watchdog thread
+    alone (features._watch_parent), in a child of a process that is then killed."""
+    script = (
+        "import multiprocessing as mp, os, sys, time\n"
+        "from cxrviz.compute.features import _watch_parent\n"
+        "child = mp.get_context('fork').Process(target=_watch_parent, args=(os.getpid(), 0.1))\n"
+        "child.start()\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        child = int(proc.stdout.readline())
+        assert psutil.pid_exists(child)
+        proc.kill()
+        proc.wait()
+        deadline = time.time() + 5
+        while session_processes(proc.pid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert session_processes(proc.pid) == []
+    finally:
+        end_session(proc.pid)

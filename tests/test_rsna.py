@@ -18,7 +18,7 @@ JPEG_DICOM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"
 def rsna_dir(tmp_path_factory, samples):
     labels = pd.read_csv(_package_file(LABELS_FILE))
     target = labels.groupby("patientId")["Target"].max()
-    positives, negatives = list(target.index[target == 1][:6]), list(target.index[target == 0][:2])
+    positives, negatives = list(target.index[target == 1][:7]), list(target.index[target == 0][:2])
     root = tmp_path_factory.mktemp("rsna")
     images = root / "stage_2_train_images"
     images.mkdir()
@@ -31,16 +31,18 @@ def rsna_dir(tmp_path_factory, samples):
     shutil.copy(samples / "00000001_000.png", images / f"{positives[4]}.png")  # converted mirror
     (images / f"{positives[5]}.dcm").write_bytes(b"\0" * 200)  # broken
     shutil.copy(samples / "00027426_000.png", images / "not-a-kaggle-id.png")  # unlabelled
+    (images / f"{positives[6]}.png").symlink_to(samples / "00027426_000.png")  # leaves the folder
     return root, positives, negatives
 
 
 def test_reader_subsets(rsna_dir):
     root, positives, negatives = rsna_dir
     pneu = read_rsna(root, "pneumonia")
-    assert sorted(pneu.frame[S.IMAGE_ID]) == sorted(f"rsna-{p}" for p in positives)
+    assert sorted(pneu.frame[S.IMAGE_ID]) == sorted(f"rsna-{p}" for p in positives[:6])
     assert pneu.unlabelled == ["not-a-kaggle-id.png"]
+    assert pneu.outside == [f"{positives[6]}.png"]
     every = read_rsna(root, "all")
-    assert len(every.frame) == len(positives) + len(negatives)
+    assert len(every.frame) == 6 + len(negatives)
     assert set(every.frame[S.VIEW]) <= {"PA", "AP"}
 
 
@@ -57,6 +59,8 @@ def test_artifact_with_reference_cloud(dataset, rsna_dir, tmp_path, session_cach
     reasons = {s["filename"]: s["reason"] for s in art.manifest[S.M_SKIPPED]}
     assert "not an image" in reasons[f"{positives[5]}.dcm"]
     assert "no label" in reasons["not-a-kaggle-id.png"]
+    assert reasons[f"{positives[6]}.png"] == "outside the dataset folder"
+    assert not (art.path / S.DISPLAY_DIR / f"rsna-{positives[6]}.jpg").exists()
     rsna = art.images[art.images[S.SOURCE] == S.SOURCE_RSNA]
     assert (rsna[S.STATE] == S.STATE_UNKNOWN).all()
     assert not art.trajectories[S.PATIENTID].str.startswith("rsna-").any()

@@ -59,12 +59,26 @@ def derive(images: pd.DataFrame, coords: np.ndarray, logits: np.ndarray, patholo
     return Derived(images, trajectories, patient_table(images), density, kde.params())
 
 
-def _any_yes(frame: pd.DataFrame, columns) -> pd.Series:
-    """Per patient: Y if any of the columns is Y at any image, N if only N is seen, else unknown."""
-    long = frame[[S.PATIENTID, *columns]].melt(id_vars=S.PATIENTID)
-    yes = (long["value"] == S.YES).groupby(long[S.PATIENTID]).any()
-    no = (long["value"] == S.NO).groupby(long[S.PATIENTID]).any()
-    return pd.Series(np.where(yes, S.YES, np.where(no, S.NO, S.UNKNOWN)), index=yes.index)
+def at_any_time(frame: pd.DataFrame, at_image: str, any_time: str) -> pd.DataFrame:
+    """Per patient: ICU (or intubation) at any time, and the image it was read from.
+
+    The one rule the patients table, its CSV and the detail panel all show: Y if the patient's
+    `any_time` column (went_icu / intubated) or any image's `at_image` column (in_icu /
+    intubation_present) says Y; N if only N is seen; else unknown. `from_image` is "" when the
+    any-time column itself gives the answer, else the first image (time order) whose at-image
+    value gave it, so the panel can say where a Y the metadata's own column lacks comes from
+    (patient 205: `intubated` blank, intubated at days 11-20). frame: in time order."""
+    pid = frame[S.PATIENTID]
+    out = pd.DataFrame(index=pd.Index(sorted(pid.unique()), name=S.PATIENTID))
+    out["value"], out["from_image"] = S.UNKNOWN, ""
+    for answer in (S.NO, S.YES):  # Y last: it wins over N
+        said = (frame[any_time] == answer).groupby(pid).any()
+        seen = frame[frame[at_image] == answer].groupby(S.PATIENTID)[S.IMAGE_ID].first()
+        by_image = seen.index.difference(said.index[said])
+        out.loc[said.index[said], ["value", "from_image"]] = [answer, ""]
+        out.loc[by_image, "value"] = answer
+        out.loc[by_image, "from_image"] = seen[by_image]
+    return out
 
 
 def patient_table(images: pd.DataFrame) -> pd.DataFrame:
@@ -86,9 +100,12 @@ def patient_table(images: pd.DataFrame) -> pd.DataFrame:
     out[S.P_CHANGE_PCT] = out[S.P_LAST_PCT] - out[S.P_FIRST_PCT]
     first_bad = dated[dated[S.STATE] == S.STATE_BAD].groupby(S.PATIENTID)[S.OFFSET].min()
     out[S.P_DAYS_TO_BAD] = first_bad - out[S.P_FIRST_DAY]
-    out[S.P_ICU] = _any_yes(covid, [S.IN_ICU, S.WENT_ICU])
-    out[S.P_INTUBATED] = _any_yes(covid, [S.INTUBATION_PRESENT, S.INTUBATED])
+    for value, source, at_image, any_time in (
+            (S.P_ICU, S.P_ICU_FROM, S.IN_ICU, S.WENT_ICU),
+            (S.P_INTUBATED, S.P_INTUBATED_FROM, S.INTUBATION_PRESENT, S.INTUBATED)):
+        ever = at_any_time(covid, at_image, any_time)
+        out[value], out[source] = ever["value"], ever["from_image"]
     for column in (S.SURVIVAL, S.CONTINENT, S.COUNTRY, S.FINDING_GROUP):
         out[column] = groups[column].last()  # the value at the patient's last image
-    out = out.reset_index()[list(S.PATIENT_COLUMNS)]
+    out = out.reset_index()[[*S.PATIENT_COLUMNS, *S.PATIENT_FROM_COLUMNS]]
     return out.astype({S.P_N_IMAGES: "int64", S.P_N_DATED: "int64"})

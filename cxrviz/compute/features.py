@@ -3,19 +3,29 @@
 Decoding (PIL / pydicom, normalise, crop, skimage resize) runs in DataLoader worker processes
 while the main process runs the model on full batches. Results land in the ResultCache after every
 batch, so a killed run resumes where it stopped and a re-run recomputes nothing unchanged.
+Workers die with the main process, even when it is killed with SIGKILL (_die_with_parent).
 """
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
+from cxrviz.compute import killpoint
 from cxrviz.compute.cache import ResultCache, key_of, sha256_bytes
 from cxrviz.data.images import (DISPLAY_QUALITY, ImageSkip, decode_xray, display_jpeg,
                                 model_input)
 from cxrviz.schema import DISPLAY_MAX_SIDE, PREPROCESS_VERSION
 
 NICE = 10
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PARENT_POLL_S = 1.0
 DISPLAY_VERSION = f"display-{DISPLAY_MAX_SIDE}-q{DISPLAY_QUALITY}-v2"
 
 
@@ -73,14 +83,40 @@ class _Files:
         return i, arr, jpeg, reason
 
 
-def _worker_init(_):
+def _worker_init(parent_pid: int, _worker_id: int):
     """One thread per decoder, at lower priority: the model's threads wait for each other."""
-    import os
-
     import torch
 
     torch.set_num_threads(1)
     os.nice(NICE)
+    _die_with_parent(parent_pid)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the process that started it is gone.
+
+    A main process killed with SIGKILL runs no clean-up, and torch's own check in the worker
+    loop is not reached by a worker blocked on a full queue (its siblings keep the pipe open),
+    so two ~500 MB decoders lived on, re-parented. Linux: the kernel sends SIGKILL when the
+    parent dies (prctl PR_SET_PDEATHSIG). Everywhere, also: a thread that polls getppid() and
+    exits at once (os._exit: a normal exit would wait on the dead parent's queues)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        except (OSError, AttributeError):  # no prctl in this libc: the thread below suffices
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                     name="cxrviz-parent-watch").start()
+
+
+def _watch_parent(parent_pid: int, interval: float = PARENT_POLL_S) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(interval)
+    os._exit(1)
 
 
 def _keep_item(item):
@@ -120,7 +156,7 @@ def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
 
     loader = DataLoader(_Files([t[0] for t in todo]), batch_size=None, shuffle=False,
                         num_workers=workers, collate_fn=_keep_item,
-                        worker_init_fn=_worker_init if workers else None,
+                        worker_init_fn=partial(_worker_init, os.getpid()) if workers else None,
                         prefetch_factor=2 * embedder.spec.batch_size if workers else None,
                         persistent_workers=False)
     pending = []  # (todo index, model input)
@@ -133,7 +169,8 @@ def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
             path, _, fkey, _ = todo[i]
             cache.put_arrays("features", fkey, features=f, logits=l)
             result.features[path], result.logits[path] = f, l
-        result.computed += len(pending)
+            result.computed += 1
+            killpoint.reached("features", result.computed)
         bar.update(len(pending))
         pending.clear()
 

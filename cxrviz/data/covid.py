@@ -3,16 +3,26 @@
 Accepts both metadata schemas seen in the wild: the early-2020 flat `finding` ("COVID-19",
 "COVID-19, ARDS", "todo", ...) and the later path form ("Pneumonia/Viral/COVID-19") with
 `RT_PCR_positive`. Every metadata row is its own point, even where rows share an image file.
+
+metadata.csv is community-edited data, so nothing in it is taken on trust: an image path that
+leaves the dataset folder is skipped (cxrviz.data.paths), a row without a patient id is a patient
+of its own (never one patient "" that merges strangers' outcomes), implausible offsets and ages
+become unknown, and a row with more fields than the header stops the run with its line number.
+Every such change is returned with its raw value, for the manifest.
 """
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cxrviz import schema as S
+from cxrviz.data.paths import OUTSIDE_REASON, inside
 from cxrviz.data.regions import country_regions
 from cxrviz.hashing import sha256_bytes
 
@@ -42,6 +52,13 @@ _BACTERIAL = {"streptococcus", "klebsiella", "mycoplasma bacterial pneumonia", "
               "pseudomonas", "haemophilus influenzae", "moraxella"}
 _FUNGAL = {"pneumocystis", "aspergillosis", "candida", "histoplasmosis", "fungal"}
 
+# Plausible values; anything else (1e9, inf, 200, -5, "?") becomes unknown and is counted.
+# Offsets: a year before symptoms or admission (the collection's earliest is -360) to ten years
+# after; ages: 0 to 120 years.
+OFFSET_RANGE = (-365.0, 3650.0)
+AGE_RANGE = (0.0, 120.0)
+UNKNOWN_PATIENT_PREFIX = "unknown-"
+
 
 class DatasetError(Exception):
     """The dataset folder cannot be used at all (as opposed to one bad image)."""
@@ -51,11 +68,18 @@ class DatasetError(Exception):
 class CovidRows:
     """Frontal X-ray rows in schema columns, plus what the rest of the metadata held."""
 
-    frame: pd.DataFrame  # schema columns + "path" (absolute image path)
+    frame: pd.DataFrame  # schema columns + "path" (resolved image path, inside the folder)
     metadata_rows: int
     metadata_sha256: str
     shared_files: list = field(default_factory=list)  # [(filename, [image_id, ...])]
     excluded: list = field(default_factory=list)  # manifest "excluded" groups, see exclusions()
+    outside: list = field(default_factory=list)  # manifest "skipped" entries: path leaves folder
+    made_unknown: list = field(default_factory=list)  # manifest "made_unknown" groups
+
+    @property
+    def frontal_rows(self) -> int:
+        """Frontal X-ray rows of the metadata, whether their path could be used or not."""
+        return len(self.frame) + len(self.outside)
 
 
 def normalise_view(value) -> str:
@@ -114,8 +138,11 @@ def read_covid(dataset_dir) -> CovidRows:
             f"and pass its folder with --dataset (or DATASET=... for make run).")
     if not meta_path.is_file():
         raise DatasetError(f"{meta_path} is missing: is {dataset_dir} a clone of {DATASET_URL}?")
+    if inside(dataset_dir, METADATA_FILE) is None:
+        raise DatasetError(f"{meta_path} is a link to a file outside {dataset_dir}; copy the "
+                           "metadata.csv into the dataset folder.")
     raw_bytes = meta_path.read_bytes()
-    meta = pd.read_csv(meta_path, dtype=str, keep_default_na=False, encoding_errors="replace")
+    meta = read_metadata(meta_path, raw_bytes)
     missing = [c for c in ("patientid", "finding", "view", "modality", "filename") if c not in meta]
     if missing:
         raise DatasetError(f"{meta_path} lacks required columns {missing}; is it the collection's "
@@ -141,11 +168,11 @@ def read_covid(dataset_dir) -> CovidRows:
     out = pd.DataFrame(index=frontal.index)
     out[S.SOURCE] = S.SOURCE_COVID
     out[S.FILENAME] = col("filename")
-    out[S.PATIENTID] = col("patientid")
-    out[S.OFFSET] = pd.to_numeric(col("offset"), errors="coerce")
+    out[S.PATIENTID], blank_ids = own_patient_ids(col("patientid"), out[S.FILENAME])
+    out[S.OFFSET], bad_offsets = plausible(col("offset"), *OFFSET_RANGE, "days")
     out[S.VIEW] = frontal[S.VIEW]
     out[S.SEX] = col("sex").str.upper().where(col("sex").str.upper().isin(["M", "F"]), S.UNKNOWN)
-    out[S.AGE] = pd.to_numeric(col("age"), errors="coerce")
+    out[S.AGE], bad_ages = plausible(col("age"), *AGE_RANGE, "years")
     out[S.FINDING] = col("finding")
     out[S.FINDING_GROUP] = out[S.FINDING].map(finding_group)
     for c in S.YN_COLUMNS:
@@ -161,7 +188,12 @@ def read_covid(dataset_dir) -> CovidRows:
     notes = "clinical_notes" if "clinical_notes" in frontal else "clinical notes"
     out[S.CLINICAL_NOTES] = col(notes)
     folder = col("folder").replace("", "images")
-    out["path"] = [str(dataset_dir / f / n) for f, n in zip(folder, out[S.FILENAME])]
+    paths = [inside(dataset_dir, f, n) for f, n in zip(folder, out[S.FILENAME])]
+    out["path"] = [str(p) if p is not None else "" for p in paths]
+    made_unknown = [
+        *_value_groups(S.PATIENTID, blank_ids, out[S.FILENAME]),
+        *_value_groups(S.OFFSET, bad_offsets, out[S.FILENAME]),
+        *_value_groups(S.AGE, bad_ages, out[S.FILENAME])]
 
     ids = [f"covid-{_slug(p) or 'x'}-{_slug(Path(f).stem) or 'x'}"
            for p, f in zip(out[S.PATIENTID], out[S.FILENAME])]
@@ -175,7 +207,77 @@ def read_covid(dataset_dir) -> CovidRows:
 
     shared = [(name, grp[S.IMAGE_ID].tolist())
               for name, grp in out.groupby(S.FILENAME, sort=True) if len(grp) > 1]
-    return CovidRows(out, metadata_rows, sha256_bytes(raw_bytes), shared, excluded)
+    away = out["path"] == ""
+    outside = [{"source": S.SOURCE_COVID, "filename": name, "reason": OUTSIDE_REASON}
+               for name in out.loc[away, S.FILENAME]]
+    return CovidRows(out[~away].reset_index(drop=True), metadata_rows, sha256_bytes(raw_bytes),
+                     shared, excluded, outside, made_unknown)
+
+
+def read_metadata(meta_path: Path, raw_bytes: bytes) -> pd.DataFrame:
+    """metadata.csv as text columns ("" for empty), or DatasetError naming the line to fix.
+
+    A row with more fields than the header (an unquoted comma in a value) would either stop
+    pandas with a message that names no file, or, in the first data row, silently shift every
+    column by one (pandas takes the extra field for an index). Checked here first, with the csv
+    module, so the message can say which line and what to do."""
+    text = raw_bytes.decode("utf-8-sig", errors="replace")
+    records = csv.reader(io.StringIO(text, newline=""))
+    header = next(records, [])
+    line = 1  # csv's line_num counts physical lines, so a quoted value's newlines count too
+    for record in records:
+        start, line = line + 1, records.line_num
+        if len(record) > len(header):
+            raise DatasetError(
+                f"{meta_path}, line {start}: {len(record)} fields where the header has "
+                f"{len(header)}. A value with a comma in it must be in double quotes "
+                f"(\"Hanoi, Vietnam\"); quote that value or remove the extra comma, then run "
+                "again.")
+    try:
+        meta = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DatasetError(f"{meta_path} cannot be read as CSV: {exc}") from None
+    return meta.fillna("")  # short rows: their missing fields are empty, as blank ones
+
+
+def own_patient_ids(patient_ids: pd.Series, filenames: pd.Series):
+    """(ids, what was made up): an empty patient id becomes `unknown-<filename>`, unique.
+
+    Rows without a patient id are strangers to each other; as one patient "" they would be one
+    trajectory, and one patient's death would be another's "last image"."""
+    taken = set(patient_ids)
+    ids = patient_ids.copy()
+    made = pd.Series("", index=patient_ids.index)
+    for i in patient_ids.index[patient_ids == ""]:
+        base = f"{UNKNOWN_PATIENT_PREFIX}{filenames[i] or 'row-' + str(i)}"
+        new, n = base, 1
+        while new in taken:
+            n += 1
+            new = f"{base}-{n}"
+        taken.add(new)
+        ids[i] = new
+        made[i] = "empty: a patient of its own"
+    return ids, pd.DataFrame({"raw": patient_ids, "reason": made})
+
+
+def plausible(raw: pd.Series, lo: float, hi: float, unit: str):
+    """(numbers, reasons): raw text -> float, NaN where empty, not a number, not finite or
+    outside lo..hi. reasons holds why for each non-empty value made unknown ("" otherwise)."""
+    values = pd.to_numeric(raw, errors="coerce").astype("float64")
+    reasons = pd.Series("", index=raw.index)
+    finite = pd.Series(np.isfinite(values.to_numpy()), index=raw.index)
+    reasons[(raw != "") & values.isna()] = "not a number"
+    reasons[values.notna() & ~finite] = "not a finite number"
+    reasons[finite & ((values < lo) | (values > hi))] = f"outside {lo:g}…{hi:g} {unit}"
+    return values.where(reasons == ""), pd.DataFrame({"raw": raw, "reason": reasons})
+
+
+def _value_groups(column: str, made: pd.DataFrame, filenames: pd.Series) -> list:
+    """manifest "made_unknown" groups: values replaced while reading, by (reason, raw value)."""
+    hit = made["reason"] != ""
+    return [{S.E_COLUMN: column, **group}
+            for group in exclusions(made.loc[hit, "reason"], made.loc[hit, "raw"],
+                                    filenames[hit])]
 
 
 def exclusions(reasons: pd.Series, raw_values: pd.Series, filenames: pd.Series) -> list:

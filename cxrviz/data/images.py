@@ -93,26 +93,34 @@ def _decode_raster(data: bytes) -> XrayImage:
 
 
 def _decode_dicom(data: bytes) -> XrayImage:
+    """pydicom's warnings about a file it then cannot read become part of the skip's reason
+    (one line in the manifest, not a burst on stderr per broken file); those about a file that
+    decodes are passed on, so they are seen."""
     import pydicom
 
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data))
-        photometric = str(ds.get("PhotometricInterpretation", ""))
-        if photometric not in ("MONOCHROME1", "MONOCHROME2"):
-            raise ImageSkip(f"DICOM photometric interpretation {photometric or 'missing'} "
-                            "is not a grey X-ray (MONOCHROME1/2 only)")
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        if frames > 1:
-            raise ImageSkip(f"multi-frame DICOM ({frames} frames); single frame only")
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        if rows * cols > MAX_PIXELS:
-            raise ImageSkip(f"image too large ({cols}x{rows} px > {MAX_PIXELS:,} px)")
-        bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 8)))
-        pixels = ds.pixel_array
-    except ImageSkip:
-        raise
-    except Exception as exc:  # pydicom raises many types for broken files
-        raise ImageSkip(f"unreadable DICOM: {type(exc).__name__}: {exc}") from None
+    with warnings.catch_warnings(record=True) as heard:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data))
+            photometric = str(ds.get("PhotometricInterpretation", ""))
+            if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+                raise ImageSkip(f"DICOM photometric interpretation {photometric or 'missing'} "
+                                "is not a grey X-ray (MONOCHROME1/2 only)")
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+            if frames > 1:
+                raise ImageSkip(f"multi-frame DICOM ({frames} frames); single frame only")
+            rows, cols = int(ds.Rows), int(ds.Columns)
+            if rows * cols > MAX_PIXELS:
+                raise ImageSkip(f"image too large ({cols}x{rows} px > {MAX_PIXELS:,} px)")
+            bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 8)))
+            pixels = ds.pixel_array
+        except Exception as exc:  # pydicom raises many types for broken files
+            said = f" (pydicom: {heard[0].message})" if heard else ""
+            reason = (str(exc) if isinstance(exc, ImageSkip)
+                      else f"unreadable DICOM: {type(exc).__name__}: {exc}")
+            raise ImageSkip(reason + said) from None
+    for w in heard:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if pixels.ndim != 2:
         raise ImageSkip(f"DICOM pixel data has shape {pixels.shape}; expected one grey frame")
     if pixels.min() < 0:

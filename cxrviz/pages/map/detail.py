@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 
+import numpy as np
+
 from dash import Input, Output, State, callback, dcc, html
 
 from cxrviz import figures, ids, words
@@ -53,7 +55,10 @@ def detail_children(store, image_id):
                                                    "source reports it"),
              ("View", row[S.VIEW], None), ("Location", row[S.LOCATION] or "unknown", None),
              *((words.MEANING[c][0], words.value(c, row[c]), words.MEANING[c][1])
-               for c in (S.IN_ICU, S.INTUBATION_PRESENT, S.WENT_ICU, S.INTUBATED, S.SURVIVAL)),
+               for c in (S.IN_ICU, S.INTUBATION_PRESENT)),
+             *any_time_facts(store, row),
+             (words.MEANING[S.SURVIVAL][0], words.value(S.SURVIVAL, row[S.SURVIVAL]),
+              words.MEANING[S.SURVIVAL][1]),
              ("State", words.state(row[S.STATE], row[S.STATE_REASON]),
               f"rule: {row[S.STATE_REASON]}"),
              ("Bad-state density", pct, None), ("Licence", row[S.LICENSE] or "unknown", None)]
@@ -83,6 +88,50 @@ def detail_children(store, image_id):
                                                 "Model outputs (18)")),
         timeline(store, row),
     ]
+
+
+ANY_TIME = ((S.WENT_ICU, S.P_ICU, S.P_ICU_FROM, S.IN_ICU),
+            (S.INTUBATED, S.P_INTUBATED, S.P_INTUBATED_FROM, S.INTUBATION_PRESENT))
+
+
+def any_time_facts(store, row) -> list:
+    """'In ICU at any time' and 'Intubated at any time' as patients.parquet has them (one rule,
+    compute.derive.at_any_time, so the panel, the patients table and its CSV agree), naming the
+    image a value comes from when the metadata's own column does not say it."""
+    patient = _patient(store, row)
+    facts = []
+    for column, value, source, at_image in ANY_TIME:
+        label, why = words.MEANING[column]
+        if patient is None:  # a reference image: no patient, the row's own value
+            facts.append((label, words.value(column, row[column]), why))
+            continue
+        image_id = patient.get(source, "") or ""
+        facts.append((label, words.any_time(patient[value], at_image,
+                                            _image_label(store, row, image_id)), why))
+    return facts
+
+
+def _patient(store, row):
+    """The row's patient in patients.parquet, or None (reference images have none)."""
+    if row[S.SOURCE] != S.SOURCE_COVID:
+        return None
+    i = int(np.searchsorted(store.patient_ids, row[S.PATIENTID]))
+    if i >= len(store.patient_ids) or store.patient_ids[i] != row[S.PATIENTID]:
+        return None
+    return store.patients.iloc[i]
+
+
+def _image_label(store, row, image_id: str) -> str | None:
+    """'image 3, day 11': the image's place in the patient's timeline, as the thumbnails show."""
+    if not image_id:
+        return None
+    rows = store.patient_images(row[S.PATIENTID])
+    order = list(rows[S.IMAGE_ID])
+    if image_id not in order:
+        return None
+    k = order.index(image_id)
+    day = fmt(rows[S.OFFSET].iloc[k])
+    return "this image" if image_id == row[S.IMAGE_ID] else f"image {k + 1}, day {day}"
 
 
 def timeline(store, row):
