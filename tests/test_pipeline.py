@@ -53,7 +53,7 @@ def test_images_table_schema(art):
     assert im[S.IMAGE_ID].is_unique and len(im) == 559
     assert set(im[S.STATE]) <= set(S.STATES) and im[S.STATE_REASON].str.len().min() > 0
     assert np.isfinite(im[[S.X, S.Y, S.BAD_DENSITY]].to_numpy()).all()
-    feats = np.load(art.path / S.FEATURES_FILE)
+    feats = np.load(art.path / S.FEATURES_FILE, allow_pickle=False)
     assert feats.shape == (559, 1024) and feats.dtype == np.float32
     logits = im[[S.logit_column(p) for p in art.pathologies]].to_numpy()
     assert np.abs(logits).max() > 10  # raw logits, not probabilities

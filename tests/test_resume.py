@@ -33,7 +33,8 @@ def assert_same_artifact(a_dir, b_dir):
     pd.testing.assert_frame_equal(a.trajectories, b.trajectories, check_exact=True)
     for k in a.density:
         np.testing.assert_array_equal(a.density[k], b.density[k])
-    np.testing.assert_array_equal(np.load(a.path / S.FEATURES_FILE), np.load(b.path / S.FEATURES_FILE))
+    np.testing.assert_array_equal(np.load(a.path / S.FEATURES_FILE, allow_pickle=False),
+                                  np.load(b.path / S.FEATURES_FILE, allow_pickle=False))
     skip = {S.M_CREATED, S.M_TIMINGS, S.M_INPUTS, S.M_FILES, "config"}
     assert {k: v for k, v in a.manifest.items() if k not in skip} == \
            {k: v for k, v in b.manifest.items() if k not in skip}

@@ -72,9 +72,17 @@ def poisoned(covid_artifact, tmp_path_factory):
     art_dir = copy_artifact(covid_artifact.out, root / "art")
     blob = pickle.dumps(Poison(marker))
     (art_dir / S.UMAP_FILE).write_bytes(blob)
-    # as an artifact written before #14 lists it, with its (matching) sha256
-    rewrite_manifest(art_dir, lambda m: m[S.M_FILES].__setitem__(S.UMAP_FILE, sha256_bytes(blob)))
+
+    def as_written_before_14(m):
+        m[S.M_FILES][S.UMAP_FILE] = sha256_bytes(blob)  # listed, with its (matching) sha256
+        m[S.M_UMAP] = {k: m[S.M_UMAP][k] for k in UMAP_KEYS_BEFORE_14}
+
+    rewrite_manifest(art_dir, as_written_before_14)
     return art_dir, marker
+
+
+UMAP_KEYS_BEFORE_14 = ("input", "n_components", "n_neighbors", "n_neighbors_requested",
+                       "min_dist", "random_state", "metric", "umap_version")
 
 
 opened = []
@@ -89,8 +97,12 @@ def _watch_opens(event, args):
 sys.addaudithook(_watch_opens)
 
 
-def test_placement_service_never_opens_umap_joblib(poisoned, dataset):
+def test_placement_service_never_opens_umap_joblib(poisoned, dataset, covid_artifact):
+    """Never opened (an audit hook sees every open), and images are placed exactly as on the
+    artifact that records every UMAP parameter (those an old manifest lacks are umap-learn's
+    defaults, which it was fitted with)."""
     global watching
+    from cxrviz.compute.placement import Placer
     from cxrviz.placement_service import READY, PlacementService
 
     art_dir, marker = poisoned
@@ -106,7 +118,10 @@ def test_placement_service_never_opens_umap_joblib(poisoned, dataset):
     assert opened == [] and not marker.exists()
     assert placed.neighbours[0]["image_id"] == row[S.IMAGE_ID]
     diag = np.hypot(*np.ptp(art.images[[S.X, S.Y]].to_numpy(), axis=0))
-    assert np.hypot(placed.x - row[S.X], placed.y - row[S.Y]) < 0.1 * diag
+    assert np.hypot(placed.x - row[S.X], placed.y - row[S.Y]) < 0.06 * diag
+    recorded = Placer(read_artifact(covid_artifact.out)).umap
+    np.testing.assert_array_equal(recorded.transform(placed.logits[None])[0],
+                                  np.float32([placed.x, placed.y]))
 
 
 def test_place_cli_ignores_umap_joblib(poisoned, dataset):
@@ -143,6 +158,24 @@ def test_new_artifacts_hold_no_pickle(covid_artifact):
             assert path.suffix == S.DISPLAY_SUFFIX, path
             with Image.open(path) as im:
                 assert im.format == "JPEG"
+
+
+def test_umap_cache_holds_data_only_and_a_rerun_refits_nothing(covid_artifact, dataset,
+                                                              session_cache, tmp_path):
+    """The pipeline's UMAP cache is npz (read with allow_pickle=False); a re-run uses the entry
+    as it is (same file, not rewritten) and writes the same map and parameters."""
+    from precompute.pipeline import Config, build_artifact
+
+    entries = [p for p in (session_cache / "umap").rglob("*") if p.is_file()]
+    assert entries and all(p.suffix == ".npz" for p in entries), entries
+    stamp = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in entries}
+    again = build_artifact(Config(dataset=str(dataset), out=str(tmp_path / "again"),
+                                  weights="random", cache_dir=str(session_cache), progress=False))
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in entries} == stamp
+    assert [p for p in (session_cache / "umap").rglob("*") if p.is_file()] == entries
+    a, b = read_artifact(covid_artifact.out), read_artifact(again.out)
+    assert a.manifest[S.M_UMAP] == b.manifest[S.M_UMAP]
+    np.testing.assert_array_equal(a.images[[S.X, S.Y]].to_numpy(), b.images[[S.X, S.Y]].to_numpy())
 
 
 # ---- a manifest naming a pickled weights file -------------------------------------------------

@@ -60,6 +60,11 @@ def placement_params(entry: dict) -> dict:
         raise ValueError("only a 2-d Euclidean UMAP can place new images")
     params = {**UMAP_DEFAULTS, "transform_seed": entry["random_state"],
               S.U_FIT_ROWS: S.U_FIT_ALL, **entry}
+    epochs = params["n_epochs"]
+    if not (isinstance(params["n_neighbors"], int) and params["n_neighbors"] >= 2) or not (
+            epochs is None or (isinstance(epochs, int) and 3 <= epochs <= 10000)):
+        raise ValueError(f"the manifest's umap entry has n_neighbors {params['n_neighbors']!r} "
+                         f"and n_epochs {epochs!r}: not what a fit writes")
     if "a" not in entry or "b" not in entry:
         from umap.umap_ import find_ab_params
 
