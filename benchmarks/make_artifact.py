@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import tempfile
@@ -109,7 +108,7 @@ def main() -> None:
                              trajectories=derived.trajectories, patients=derived.patients,
                              density=derived.density,
                              features=rng.normal(size=(n, 1024)).astype(np.float32),
-                             umap_bytes=json.dumps({"synthetic": True}).encode(), display={})
+                             display={})
         for k, data in enumerate(jpegs):
             (Path(tmp) / f"{k}.jpg").write_bytes(data)
         for i, image_id in enumerate(derived.images[S.IMAGE_ID]):

@@ -1,14 +1,18 @@
 """Placing new images: upload -> marker, saliency, neighbours at scale, UMAP transform drift.
 
     python benchmarks/place.py --artifact artifacts/covid --dataset PATH [--large /tmp/cxrviz-30k]
+        [--drift-only]
 
 - warm upload -> marker: the app's two callbacks (place_upload, then show_uploads) over HTTP on
   a running `python app.py`, for 1024 px collection images; the Server-Timing of both summed,
   and the wall time of the two requests.
 - saliency: the saliency callback for a selected image, over HTTP.
 - neighbours: Placer.neighbours on the large artifact, in the 18-logit and 1024-d spaces.
-- drift: every collection image's logits through the saved reducer's transform (what an upload
-  of that image does: its logits equal the artifact's, tested) vs its own map position.
+- drift: every collection image's logits through the transform placement uses (rebuilt from the
+  artifact's arrays: cxrviz.compute.embedding.StoredUmap; an upload of that image has exactly
+  the artifact's logits, tested) vs its own map position; the baseline is umap-learn's own
+  UMAP.transform of a reducer refitted here with the manifest's parameters (it reproduces the
+  stored map exactly, checked), which is what the pickled reducer of older artifacts did.
 """
 from __future__ import annotations
 
@@ -86,15 +90,26 @@ def saliency_body(image_id, output):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--artifact", required=True)
-    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--dataset", help="the collection's folder (for the HTTP timings)")
     ap.add_argument("--large", help="a large (synthetic) artifact for the neighbour timing")
     ap.add_argument("--runs", type=int, default=8)
+    ap.add_argument("--drift-only", action="store_true", help="skip the app's HTTP timings")
     args = ap.parse_args()
+    if not args.drift_only and not args.dataset:
+        ap.error("--dataset is needed for the HTTP timings (or pass --drift-only)")
+    art = read_artifact(args.artifact)
+    if not args.drift_only:
+        http_timings(args, art)
+    drift(art)
+    if args.large:
+        neighbours_at_scale(args.large)
+
+
+def http_timings(args, art) -> None:
     from PIL import Image
 
     importlib.import_module("cxrviz.pages.map")  # registers the callbacks _dup_hash reads
 
-    art = read_artifact(args.artifact)
     covid = art.images[art.images[S.SOURCE] == S.SOURCE_COVID]
     big = []
     for _, row in covid.drop_duplicates(S.FILENAME).iterrows():
@@ -122,7 +137,7 @@ def main() -> None:
             if out["response"][ids.MODEL_POLL]["disabled"]:
                 break
             time.sleep(0.5)
-        print(f"model + reducer ready {time.perf_counter() - t0:.1f} s after the app answered "
+        print(f"model ready {time.perf_counter() - t0:.1f} s after the app answered "
               f"({out['response'][ids.MODEL_STATUS]['children']})")
         server_t, wall_t = [], []
         for row, path in big:
@@ -146,33 +161,63 @@ def main() -> None:
         proc.terminate()
         proc.wait()
 
+
+def shifts(coords, own, diag) -> str:
+    d = np.hypot(*(coords - own).T) / diag
+    return (f"median {np.median(d):.1%}, p95 {np.percentile(d, 95):.1%}, max {d.max():.1%} of "
+            "the map's diagonal")
+
+
+def drift(art) -> None:
+    import umap
+
+    from cxrviz.compute.embedding import placement_params
     from cxrviz.compute.placement import Placer
 
-    placer = Placer(art).load()
-    # one row at a time, as an upload does (transforming the whole training matrix at once
-    # returns the stored embedding unchanged)
-    coords = np.vstack([placer.reducer.transform(row[None]) for row in placer.logit_matrix])
-    own = art.images[[S.X, S.Y]].to_numpy()
+    placer = Placer(art)
+    stored = placer.umap
+    rows = placer.logit_matrix
+    own = art.images[[S.X, S.Y]].to_numpy(np.float32)
     diag = np.hypot(*np.ptp(own, axis=0))
-    shift = np.hypot(*(coords - own).T)
-    print(f"UMAP transform vs own position over {len(shift)} images: median "
-          f"{np.median(shift):.3f} ({np.median(shift) / diag:.1%} of the map's diagonal), p95 "
-          f"{np.percentile(shift, 95):.3f} ({np.percentile(shift, 95) / diag:.1%}), max "
-          f"{shift.max():.3f} ({shift.max() / diag:.1%})")
+    stored.transform(rows[:1])  # numba compiles once
+    t = time.perf_counter()
+    # one row at a time, as an upload does (umap-learn returns the stored embedding unchanged
+    # for exactly its whole training matrix)
+    ours = np.vstack([stored.transform(row[None]) for row in rows])
+    per_row = (time.perf_counter() - t) / len(rows) * 1e3
+    p = placement_params(art.manifest[S.M_UMAP])
+    t = time.perf_counter()
+    reducer = umap.UMAP(n_components=2, n_neighbors=p["n_neighbors"], min_dist=p["min_dist"],
+                        random_state=p["random_state"], transform_seed=p["transform_seed"],
+                        n_jobs=1).fit(rows)
+    refit = time.perf_counter() - t
+    same_map = np.array_equal(reducer.embedding_, own)
+    reducer.transform(rows[:1])
+    t = time.perf_counter()
+    theirs = np.vstack([reducer.transform(row[None]) for row in rows])
+    their_row = (time.perf_counter() - t) / len(rows) * 1e3
+    print(f"UMAP transform vs own position over {len(rows)} images: stored arrays "
+          f"{shifts(ours, own, diag)} ({per_row:.1f} ms per image); umap-learn's transform "
+          f"{shifts(theirs, own, diag)} ({their_row:.1f} ms per image; refit {refit:.0f} s "
+          f"{'reproduces' if same_map else 'DOES NOT reproduce'} the stored map); identical "
+          f"for {np.mean(np.all(ours == theirs, axis=1)):.1%} of images")
 
-    if args.large:
-        large = Placer(read_artifact(args.large))
-        rng = np.random.default_rng(0)
-        feats = large.features_matrix
-        large.features_sq_norms  # built once when the model loads (Placer.load)
-        for space in ("logits", "features"):
-            times = []
-            for i in rng.integers(len(large.logit_matrix), size=30):
-                t = time.perf_counter()
-                large.neighbours(large.logit_matrix[i], feats[i], 8, space)
-                times.append((time.perf_counter() - t) * 1e3)
-            print(f"neighbours, {len(large.logit_matrix)} images, {space}: p50 "
-                  f"{statistics.median(times):.1f} ms, p95 {p95(times):.1f} ms (target <= 50)")
+
+def neighbours_at_scale(path) -> None:
+    from cxrviz.compute.placement import Placer
+
+    large = Placer(read_artifact(path))
+    rng = np.random.default_rng(0)
+    feats = large.features_matrix
+    large.features_sq_norms  # built once when the model loads (Placer.load)
+    for space in ("logits", "features"):
+        times = []
+        for i in rng.integers(len(large.logit_matrix), size=30):
+            t = time.perf_counter()
+            large.neighbours(large.logit_matrix[i], feats[i], 8, space)
+            times.append((time.perf_counter() - t) * 1e3)
+        print(f"neighbours, {len(large.logit_matrix)} images, {space}: p50 "
+              f"{statistics.median(times):.1f} ms, p95 {p95(times):.1f} ms (target <= 50)")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class PlacementService:
     def start(self) -> "PlacementService":
         """Load in the background (idempotent); the map is served meanwhile."""
         if self.enabled and self._thread is None:
-            self.state, self.message = LOADING, "Loading the model and the UMAP reducer…"
+            self.state, self.message = LOADING, "Loading the model…"
             self._thread = threading.Thread(target=self._load, name="cxrviz-model", daemon=True)
             self._thread.start()
         return self

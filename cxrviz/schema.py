@@ -21,7 +21,7 @@ EVAL_SUMMARY, EVAL_SPLITS = "summary.csv", "splits.csv"
 EVAL_FOLDS, EVAL_PREDICTIONS, EVAL_INFO = "folds.parquet", "predictions.parquet", "evaluation.json"
 DENSITY_FILE = "density.npz"
 FEATURES_FILE = "features.npy"
-UMAP_FILE = "umap.joblib"
+UMAP_FILE = "umap.joblib"  # a pickled reducer, in artifacts written before #14: never opened
 DISPLAY_DIR = "display"
 DISPLAY_SUFFIX = ".jpg"
 DISPLAY_MAX_SIDE = 512
@@ -186,6 +186,12 @@ M_PREPROCESS = "preprocess"
 M_NOTES = "notes"
 M_MADE_UNKNOWN = "made_unknown"  # metadata values read as unknown (empty patient id, 1e9 days)
 M_FILES = "files"
+
+# manifest["umap"]: the fit's parameters (umap.UMAP's own names: n_neighbors, min_dist, a, b,
+# transform_seed, ...) and which rows of images.parquet the UMAP was fitted on; placement
+# transforms new images against those rows' logits and positions.
+U_FIT_ROWS, U_N_FIT = "fit_rows", "n_fit"
+U_FIT_ALL = "all"  # every row (the only fit set so far)
 
 # manifest["weights"]: the typed weights spec (cxrviz.weights.WeightsSpec writes and reads it)
 W_KIND, W_NAME, W_SEED, W_SHA256 = "kind", "name", "seed", "sha256"

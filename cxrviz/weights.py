@@ -28,7 +28,9 @@ class WeightsSpec:
     precision: str = "fp32"
     batch_size: int = DEFAULT_BATCH_SIZE
     seed: int | None = None  # random weights only
-    path: str | None = None  # where the file was when the artifact was built
+    # where the file was when the artifact was built: a hint, not a trust. A file found there is
+    # loaded as plain tensors only (cxrviz.compute.model.embedder_from_spec)
+    path: str | None = None
 
     def __post_init__(self):
         if self.kind not in S.W_KINDS:

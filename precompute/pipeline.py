@@ -109,23 +109,25 @@ def _versions() -> dict:
 
 
 def _umap_cached(logits, cfg: Config, cache: ResultCache):
-    """Coordinates and reducer bytes for these logits and parameters, fitted at most once."""
+    """Coordinates and parameters for these logits and settings, fitted at most once.
+
+    The cache holds data only (the coordinates and the parameters as JSON, in an npz read with
+    allow_pickle=False), as the artifact does; entries of older versions (a pickled reducer
+    beside them) are keyed differently and never read.
+    """
     from importlib.metadata import version
 
-    key = key_of(_array_sha(logits), cfg.umap_neighbors, cfg.umap_min_dist, cfg.seed,
-                 version("umap-learn"))
+    key = key_of("umap-data-v1", _array_sha(logits), cfg.umap_neighbors, cfg.umap_min_dist,
+                 cfg.seed, version("umap-learn"))
     hit = cache.get_arrays("umap", key)
-    blob = cache.get_bytes("umap", key, ".joblib")
-    if hit is not None and blob is not None:
-        return hit["coords"], blob, json.loads(str(hit["params"]))
-    from cxrviz.compute.embedding import fit_umap, reducer_bytes
+    if hit is not None:
+        return hit["coords"], json.loads(str(hit["params"]))
+    from cxrviz.compute.embedding import fit_umap
 
-    coords, reducer, params = fit_umap(logits, n_neighbors=cfg.umap_neighbors,
-                                       min_dist=cfg.umap_min_dist, seed=cfg.seed)
-    blob = reducer_bytes(reducer)
-    cache.put_bytes("umap", key, blob, ".joblib")
+    coords, params = fit_umap(logits, n_neighbors=cfg.umap_neighbors,
+                              min_dist=cfg.umap_min_dist, seed=cfg.seed)
     cache.put_arrays("umap", key, coords=coords, params=np.array(json.dumps(params)))
-    return coords, blob, params
+    return coords, params
 
 
 def _array_sha(arr) -> str:
@@ -191,7 +193,7 @@ def build_artifact(cfg: Config) -> Summary:
     display = {iid: result.display[p] for iid, p in zip(images[S.IMAGE_ID], images["path"])}
 
     with _timed(timings, "umap"):
-        coords, umap_blob, umap_params = _umap_cached(logits, cfg, cache)
+        coords, umap_params = _umap_cached(logits, cfg, cache)
 
     with _timed(timings, "derive"):
         derived = derive(images, coords, logits, embedder.pathologies)
@@ -249,7 +251,7 @@ def build_artifact(cfg: Config) -> Summary:
         out = write_artifact(cfg.out, manifest=manifest, images=derived.images,
                              trajectories=derived.trajectories, patients=derived.patients,
                              density=derived.density,
-                             features=features, umap_bytes=umap_blob, display=display)
+                             features=features, display=display)
     embedded = {"covid": embedded_covid}
     if cfg.rsna:
         embedded["rsna"] = counts[S.C_EMBEDDED_RSNA]

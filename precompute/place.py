@@ -1,8 +1,9 @@
 """python -m precompute.place IMAGE... --artifact DIR [--json] [-k 8] [--space logits|features]
 
 Places each image on the artifact's map exactly as the app does (same preprocessing, the
-artifact's weights and saved UMAP): coordinates, the 18 outputs, the bad-state density
-percentile and the nearest collection images. Nothing is written to disk.
+artifact's weights, UMAP's transform rebuilt from the artifact's arrays): coordinates, the 18
+outputs, the bad-state density percentile and the nearest collection images. Nothing is written
+to disk, and nothing of the artifact but data is read.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def main(argv=None) -> int:
     p.add_argument("--space", choices=("logits", "features"), default="logits")
     p.add_argument("--weights", metavar="PATH",
                    help="the artifact's weights file, when it is neither in torchxrayvision's "
-                        "cache folder nor at the path recorded in the artifact (checked by sha256)")
+                        "cache folder nor at the path recorded in the artifact (checked by "
+                        "sha256); a file given here is trusted, even a pickled module")
     p.add_argument("--download", action="store_true", help="allow downloading named weights")
     args = p.parse_args(argv)
 

@@ -125,3 +125,31 @@ def test_logits_equal_torchxrayvision_reference_pipeline(covid_artifact):
         rel = np.abs(ours - ref).max() / np.abs(ref).max()
         worst = max(worst, rel)
     assert worst < 1e-4, worst
+
+
+@pytest.mark.parametrize("kind", ["file", "release"])
+def test_a_path_only_the_manifest_names_loads_as_tensors_or_not_at_all(kind, written_weights,
+                                                                       tmp_path, monkeypatch):
+    """The recorded path holds a pickled module (the release format): refused, saying to pass
+    --weights PATH; given that path explicitly, it loads. A plain state_dict at the recorded
+    path loads (torch.load(weights_only=True))."""
+    from cxrviz.compute.model import embedder_from_spec
+    from cxrviz.hashing import sha256_file
+    from cxrviz.weights import WeightsSpec
+
+    folder, model = written_weights
+    monkeypatch.setattr(xrv.utils, "get_cache_dir", lambda: str(tmp_path / "empty-cache"))
+    name = "densenet121-res224-all" if kind == "release" else "release-format.pt"
+    pickled = folder / "release-format.pt"
+    spec = WeightsSpec(kind, name, sha256_file(pickled), False, path=str(pickled))
+    with pytest.raises(WeightsUnavailable, match=f"--weights {pickled}"):
+        embedder_from_spec(spec)
+    chosen = embedder_from_spec(spec, weights_path=pickled)
+    for a, b in zip(chosen.model.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)
+    if kind == "file":
+        tensors = folder / "state-dict.pt"
+        plain = embedder_from_spec(WeightsSpec(kind, tensors.name, sha256_file(tensors), False,
+                                               path=str(tensors)))
+        for a, b in zip(plain.model.state_dict().values(), model.state_dict().values()):
+            assert torch.equal(a, b)

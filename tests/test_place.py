@@ -61,7 +61,34 @@ def test_collection_image_lands_on_its_own_outputs(art, placer, dataset):
         by_hand = kde_by_hand(bad_xy, (placed.x, placed.y), 1.0)
         assert placed.density == pytest.approx(by_hand, rel=1e-9)
         assert placed.percentile == pytest.approx(100 * np.mean(collection <= placed.density))
-    assert np.median(shifts) < 0.05, shifts  # UMAP transform is approximate, but close
+    # UMAP's transform optimises a new point against the map; a collection image starts at its
+    # own position and moves a little (benchmarks/place.py, all 559: median 1.4%, max 3.4% of
+    # the diagonal)
+    assert np.median(shifts) < 0.025 and max(shifts) < 0.06, shifts
+
+
+def test_placement_is_umap_learns_transform_and_deterministic(art, placer):
+    """A reducer refitted here by umap-learn with the manifest's parameters reproduces the
+    stored map, and its own transform gives our positions for collection images (to float
+    rounding: neighbours at tied distances may come in another order, which reorders the layout's
+    updates; measured at most 0.05% of the diagonal); the same logits always land on the same
+    point."""
+    import umap
+
+    p = art.manifest[S.M_UMAP]
+    rows = placer.logit_matrix
+    reducer = umap.UMAP(n_components=2, n_neighbors=p["n_neighbors"], min_dist=p["min_dist"],
+                        random_state=p["random_state"], transform_seed=p["transform_seed"],
+                        n_jobs=1).fit(rows)
+    np.testing.assert_array_equal(reducer.embedding_, art.images[[S.X, S.Y]].to_numpy())
+    picks = np.linspace(0, len(rows) - 1, 12).astype(int)
+    ours = np.vstack([placer.umap.transform(rows[i][None]) for i in picks])
+    theirs = np.vstack([reducer.transform(rows[i][None]) for i in picks])
+    diag = np.hypot(*np.ptp(art.images[[S.X, S.Y]].to_numpy(), axis=0))
+    assert np.hypot(*(ours - theirs).T).max() < 1e-3 * diag
+    again = Placer(read_artifact(art.path)).umap
+    np.testing.assert_array_equal(np.vstack([again.transform(rows[i][None]) for i in picks]),
+                                  ours)
 
 
 @pytest.mark.parametrize("setting", [{"precision": "bf16"}, {"batch_size": 4}])

@@ -1,18 +1,34 @@
-"""UMAP of the 18 logits, with the paper's parameters, seeded; the reducer is kept for new images."""
+"""UMAP of the 18 logits, with the paper's parameters, seeded: fit in precompute, transform from
+stored arrays.
+
+The artifact keeps no reducer object (a pickle would run code when loaded). Placing a new image
+needs what umap-learn's `UMAP.transform` needs: the fit set's logits and embedding (images.parquet)
+and the parameters (the manifest's `umap` entry, read from the fitted reducer). `StoredUmap`
+runs umap-learn's own steps of `transform` (0.5.x) on those: exact k nearest fit-set points,
+smooth_knn_dist, compute_membership_strengths, init_graph_transform, make_epochs_per_sample,
+optimize_layout_euclidean.
+"""
 from __future__ import annotations
 
-import io
+from dataclasses import dataclass
 
 import numpy as np
+
+from cxrviz import schema as S
 
 N_NEIGHBORS = 30
 MIN_DIST = 0.5
 SEED = 0
+# What transform reads, named as umap.UMAP's own attributes. Artifacts written before these were
+# recorded (schema 2 with umap.joblib) were fitted with umap-learn's defaults and
+# transform_seed = random_state: fill those in, and a, b as umap-learn derives them.
+UMAP_DEFAULTS = {"spread": 1.0, "local_connectivity": 1.0, "repulsion_strength": 1.0,
+                 "learning_rate": 1.0, "negative_sample_rate": 5, "n_epochs": None}
 
 
 def fit_umap(logits: np.ndarray, *, n_neighbors: int = N_NEIGHBORS, min_dist: float = MIN_DIST,
              seed: int = SEED):
-    """-> (coords (n, 2) float32, fitted reducer, params actually used)."""
+    """-> (coords (n, 2) float32, params): the parameters placement needs, from the reducer."""
     import umap
 
     n = len(logits)
@@ -22,15 +38,95 @@ def fit_umap(logits: np.ndarray, *, n_neighbors: int = N_NEIGHBORS, min_dist: fl
     reducer = umap.UMAP(n_components=2, n_neighbors=used_neighbors, min_dist=min_dist,
                         random_state=seed, transform_seed=seed, n_jobs=1)
     coords = reducer.fit_transform(np.asarray(logits, dtype=np.float32)).astype(np.float32)
-    params = {"input": "logits", "n_components": 2, "n_neighbors": used_neighbors,
-              "n_neighbors_requested": n_neighbors, "min_dist": min_dist, "random_state": seed,
-              "metric": "euclidean", "umap_version": umap.__version__}
-    return coords, reducer, params
+    params = {"input": "logits", "n_components": 2, "n_neighbors": int(reducer._n_neighbors),
+              "n_neighbors_requested": n_neighbors, "min_dist": float(reducer.min_dist),
+              "random_state": reducer.random_state, "metric": reducer.metric,
+              "umap_version": umap.__version__, "a": float(reducer._a), "b": float(reducer._b),
+              "transform_seed": reducer.transform_seed,
+              **{k: getattr(reducer, k) for k in UMAP_DEFAULTS},
+              S.U_FIT_ROWS: S.U_FIT_ALL, S.U_N_FIT: n}
+    return coords, params
 
 
-def reducer_bytes(reducer) -> bytes:
-    import joblib
+def placement_params(entry: dict) -> dict:
+    """The manifest's umap entry with what older artifacts left implicit filled in.
 
-    buf = io.BytesIO()
-    joblib.dump(reducer, buf)
-    return buf.getvalue()
+    Raises ValueError naming what is missing or unsupported.
+    """
+    missing = [k for k in ("n_neighbors", "min_dist", "random_state") if k not in entry]
+    if missing:
+        raise ValueError(f"the manifest's umap entry lacks {missing}")
+    if entry.get("metric", "euclidean") != "euclidean" or entry.get("n_components", 2) != 2:
+        raise ValueError("only a 2-d Euclidean UMAP can place new images")
+    params = {**UMAP_DEFAULTS, "transform_seed": entry["random_state"],
+              S.U_FIT_ROWS: S.U_FIT_ALL, **entry}
+    epochs = params["n_epochs"]
+    if not (isinstance(params["n_neighbors"], int) and params["n_neighbors"] >= 2) or not (
+            epochs is None or (isinstance(epochs, int) and 3 <= epochs <= 10000)):
+        raise ValueError(f"the manifest's umap entry has n_neighbors {params['n_neighbors']!r} "
+                         f"and n_epochs {epochs!r}: not what a fit writes")
+    if "a" not in entry or "b" not in entry:
+        from umap.umap_ import find_ab_params
+
+        params["a"], params["b"] = (float(v) for v in
+                                    find_ab_params(params["spread"], params["min_dist"]))
+    return params
+
+
+@dataclass(frozen=True)
+class StoredUmap:
+    """A fitted UMAP, as data: fit-set inputs (n, d), their embedding (n, 2), the parameters."""
+
+    train: np.ndarray
+    embedding: np.ndarray
+    params: dict
+
+    def __post_init__(self):
+        if len(self.train) != len(self.embedding) or len(self.train) < 2:
+            raise ValueError(f"UMAP fit set: {len(self.train)} inputs, {len(self.embedding)} "
+                             "positions")
+        object.__setattr__(self, "train", np.ascontiguousarray(self.train, np.float32))
+        object.__setattr__(self, "embedding", np.ascontiguousarray(self.embedding, np.float32))
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """umap-learn 0.5's UMAP.transform for new rows X (m, d) -> (m, 2) float32.
+
+        Its steps in its order, with one difference: the k nearest fit-set points are exact
+        (umap-learn searches exactly below 4,096 fit points and approximately above).
+        Rows transformed together share their epoch budget, as in umap-learn.
+        """
+        import scipy.sparse
+        from sklearn.utils import check_random_state
+        from umap.layouts import optimize_layout_euclidean
+        from umap.umap_ import (INT32_MAX, INT32_MIN, compute_membership_strengths,
+                                init_graph_transform, make_epochs_per_sample, smooth_knn_dist)
+
+        from cxrviz.compute.neighbours import nearest
+
+        p = self.params
+        X = np.ascontiguousarray(X, np.float32)
+        k = int(p["n_neighbors"])
+        found = [nearest(self.train, row, k) for row in X]
+        indices = np.array([i for i, _ in found], dtype=np.int32)
+        dists = np.array([d for _, d in found], dtype=np.float32)
+        sigmas, rhos = smooth_knn_dist(dists, float(k), local_connectivity=float(
+            max(0.0, p["local_connectivity"] - 1.0)))
+        rows, cols, vals, _ = compute_membership_strengths(indices, dists, sigmas, rhos,
+                                                           bipartite=True)
+        graph = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(len(X), len(self.train)))
+        csr = graph.tocsr()
+        csr.eliminate_zeros()
+        embedding = init_graph_transform(csr, self.embedding)
+        if p["n_epochs"] is None:
+            n_epochs = 100 if len(X) <= 10000 else 30
+        else:
+            n_epochs = int(p["n_epochs"] // 3.0)
+        graph.data[graph.data < (graph.data.max() / float(n_epochs))] = 0.0
+        graph.eliminate_zeros()
+        rng_state = check_random_state(p["transform_seed"]).randint(
+            INT32_MIN, INT32_MAX, 3).astype(np.int64)
+        return optimize_layout_euclidean(
+            embedding, self.embedding.copy(), graph.row, graph.col, n_epochs, len(self.train),
+            make_epochs_per_sample(graph.data, n_epochs), p["a"], p["b"], rng_state,
+            p["repulsion_strength"], p["learning_rate"] / 4.0, p["negative_sample_rate"],
+            p["random_state"] is None, verbose=False)

@@ -3,6 +3,11 @@
 Weights come from torchxrayvision's cache folder (downloaded there when online), from a local
 file (the release format, a pickled module, or a plain state_dict), or are `random` (seeded, for
 tests and demos; flagged as not pretrained everywhere downstream).
+
+Loading a pickled file can run code, so a file is unpickled only when the user chose it: a
+release file in torchxrayvision's own cache folder under its release name, or a path given on
+the command line (`--weights PATH`). A path that only an artifact's manifest names is loaded
+with `torch.load(weights_only=True)` (plain tensors) or not at all.
 """
 from __future__ import annotations
 
@@ -38,11 +43,14 @@ class Embedder:
     spec: WeightsSpec
     pathologies: list
     _model: object = field(default=None, repr=False)
+    # spec.path may be unpickled when the network is built: torchxrayvision's own cache file
+    # for a release name (the only lazily built case; other files are read when resolved)
+    trusted: bool = False
 
     @property
     def model(self):
         if self._model is None:
-            self._model = _build_model(self.spec, self.pathologies)
+            self._model = _build_model(self.spec, self.pathologies, self.trusted)
         return self._model
 
     def embed(self, inputs: np.ndarray):
@@ -149,14 +157,16 @@ def _ensure_named_file(name: str, allow_download: bool) -> Path:
     return path
 
 
-def _state_dict_from_file(path: Path):
+def _state_dict_from_file(path: Path, trusted: bool):
+    """The DenseNet state_dict in a weights file. `trusted`: the user chose this file (see the
+    module's docstring), so a pickled module may be unpickled; otherwise tensors only."""
     import torch
 
     try:
-        # Release files are whole pickled modules: loading them runs pickle, so only load
-        # weights files you trust (as with torchxrayvision itself).
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        obj = torch.load(path, map_location="cpu", weights_only=not trusted)
     except Exception as exc:
+        if not trusted:
+            raise WeightsUnavailable(untrusted_file_message(path, exc)) from None
         raise WeightsUnavailable(f"cannot read weights file {path}: {type(exc).__name__}: {exc}") \
             from None
     if hasattr(obj, "state_dict") and callable(obj.state_dict):
@@ -170,6 +180,25 @@ def _state_dict_from_file(path: Path):
         raise WeightsUnavailable(f"{path} is not a torchxrayvision DenseNet weights file "
                                  "(no classifier.weight in its state_dict)")
     return {k.removeprefix("module."): v for k, v in obj.items() if k != "op_threshs"}
+
+
+def untrusted_file_message(path: Path, exc: Exception) -> str:
+    """Why a file that only the manifest names was not loaded, and how to trust it."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln]
+    reason = (lines[0].removeprefix("WeightsUnpickler error: ").split(". ")[0] if lines
+              else type(exc).__name__)
+    return (f"the weights file recorded in this artifact, {path}, is not plain tensors "
+            f"(torch.load with weights_only=True refused it: {reason[:160]}). A pickled file "
+            "(such as torchxrayvision's release format) can run code when loaded, so a file that only the "
+            "artifact names is not loaded. If you trust that file, pass it explicitly: "
+            f"--weights {path} (python app.py --weights PATH or "
+            "python -m precompute.place --weights PATH).")
+
+
+def _in_release_cache(spec: WeightsSpec) -> bool:
+    """The spec's file is torchxrayvision's own cache file for its release name."""
+    return (spec.kind == S.W_KIND_RELEASE and spec.path is not None
+            and Path(spec.path).resolve() == weights_cache_path(spec.name).resolve())
 
 
 def _random_model(seed: int, n_out: int):
@@ -211,13 +240,14 @@ def load_embedder(weights: str = DEFAULT_WEIGHTS, *, precision: str = "fp32",
         path = _ensure_named_file(weights, allow_download)
         spec = WeightsSpec(S.W_KIND_RELEASE, weights, sha256_file(path),
                            True if pretrained is None else pretrained, path=str(path), **run)
-        return Embedder(spec, _release_labels(weights))
+        return Embedder(spec, _release_labels(weights), trusted=True)
     path = Path(weights).expanduser()
     if not path.is_file():
         raise WeightsUnavailable(
             f"--weights {weights!r} is neither a torchxrayvision name ({', '.join(named_weights())}),"
             f" an existing file, nor 'random'.")
-    state = _state_dict_from_file(path)  # read now: a bad file fails before any work is done
+    state = _state_dict_from_file(path, trusted=True)  # given by the user; read now: a bad file
+    # fails before any work is done
     spec = WeightsSpec(S.W_KIND_FILE, path.name, sha256_file(path),
                        True if pretrained is None else pretrained, path=str(path.resolve()), **run)
     emb = Embedder(spec, _file_labels(state))
@@ -231,7 +261,8 @@ def embedder_from_spec(spec: WeightsSpec, *, weights_path=None,
 
     A file is found by its sha256: at `weights_path` when given (and only there), else in
     torchxrayvision's cache folder by name (release weights) or at the recorded path. A file
-    whose sha256 differs is refused with both hashes named.
+    whose sha256 differs is refused with both hashes named. Only `weights_path` and the cache
+    folder are trusted with pickle; a recorded path must hold plain tensors.
     """
     if spec.kind == S.W_KIND_RANDOM:
         labels = _all_labels()
@@ -245,10 +276,11 @@ def embedder_from_spec(spec: WeightsSpec, *, weights_path=None,
         return Embedder(spec, labels, _finish(model))
     path = _find_weights_file(spec, weights_path, allow_download)
     spec = replace(spec, path=str(path))  # where it was found on this machine
-    if spec.kind == S.W_KIND_RELEASE:
-        return Embedder(spec, _release_labels(spec.name))  # the network loads on first use
-    state = _state_dict_from_file(path)
-    emb = Embedder(spec, _file_labels(state))
+    if _in_release_cache(spec):  # the network loads on first use
+        return Embedder(spec, _release_labels(spec.name), trusted=True)
+    state = _state_dict_from_file(path, trusted=weights_path is not None)
+    labels = _release_labels(spec.name) if spec.kind == S.W_KIND_RELEASE else _file_labels(state)
+    emb = Embedder(spec, labels)
     emb._model = _finish(_load_state(state, path))
     return emb
 
@@ -336,7 +368,7 @@ def _finish(model):
     return model.eval()
 
 
-def _build_model(spec: WeightsSpec, pathologies: list):
+def _build_model(spec: WeightsSpec, pathologies: list, trusted: bool):
     if spec.kind == S.W_KIND_RANDOM:
         return _finish(_random_model(spec.seed, len(pathologies)))
-    return _finish(_load_state(_state_dict_from_file(Path(spec.path)), spec.path))
+    return _finish(_load_state(_state_dict_from_file(Path(spec.path), trusted), spec.path))

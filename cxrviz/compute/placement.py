@@ -1,4 +1,5 @@
-"""Place a new chest X-ray on an artifact's map: same preprocessing, same model, saved UMAP.
+"""Place a new chest X-ray on an artifact's map: same preprocessing, same model, and UMAP's
+transform rebuilt from the artifact's stored arrays (cxrviz.compute.embedding.StoredUmap).
 
 Used by the app (in a background thread, after start-up) and by `python -m precompute.place`.
 Everything happens in memory: the image bytes are decoded, run and dropped.
@@ -13,10 +14,12 @@ import numpy as np
 
 from cxrviz import schema as S
 from cxrviz.compute.density import BadStateDensity, percentile_of
+from cxrviz.compute.embedding import StoredUmap, placement_params
 from cxrviz.compute.model import Embedder, embedder_from_spec
+from cxrviz.compute.neighbours import nearest
 from cxrviz.data.images import (MAX_UPLOAD_BYTES, XrayImage, decode_xray, display_pixels,
                                 model_input)
-from cxrviz.io.artifact import Artifact
+from cxrviz.io.artifact import Artifact, ArtifactError
 
 DEFAULT_K = 8
 # Does an upload look like the collection? Its distance to its OOD_K-th nearest collection image
@@ -56,29 +59,11 @@ class Placement:
                 "ood_threshold_percentile": OOD_PERCENTILE}
 
 
-def nearest(matrix: np.ndarray, query: np.ndarray, k: int,
-            sq_norms: np.ndarray | None = None) -> tuple:
-    """Indices and Euclidean distances of the k rows of `matrix` closest to `query`.
-
-    With the rows' squared norms given, candidates come from one matrix-vector product
-    (|a|^2 - 2 a.q + |q|^2: milliseconds for 30,000 x 1024) and their distances are then
-    computed exactly (that identity loses the small ones to rounding).
-    """
-    k = min(k, len(matrix))
-    if sq_norms is not None and len(matrix) > k + 16:
-        q = query.astype(np.float64)
-        d2 = sq_norms - 2.0 * (matrix @ query.astype(matrix.dtype)) + q @ q
-        rows = np.argpartition(d2, k + 15)[:k + 16]
-    else:
-        rows = np.arange(len(matrix))
-    d = np.sqrt(((np.asarray(matrix[rows], np.float64) - query[None, :].astype(np.float64))
-                 ** 2).sum(axis=1))
-    best = np.lexsort((rows, d))[:k]  # by distance, ties by row
-    return rows[best], d[best]
-
-
 class Placer:
-    """umap-learn style: built on an artifact, `load()` once (slow), then `place()` many times."""
+    """umap-learn style: built on an artifact, `load()` once (slow), then `place()` many times.
+
+    Nothing of the artifact but data is read: the UMAP is rebuilt from arrays, and the weights
+    are found and trusted by cxrviz.compute.model.embedder_from_spec's rules."""
 
     def __init__(self, art: Artifact):
         self.art = art
@@ -89,19 +74,28 @@ class Placer:
         self.collection_density = np.sort(self.images.loc[covid, S.BAD_DENSITY].to_numpy())
         self.kde = BadStateDensity.from_stored(art.density)  # the map's own density, not a refit
         self.embedder: Embedder | None = None
-        self.reducer = None
+
+    @cached_property
+    def umap(self) -> StoredUmap:
+        """The map's UMAP as data: its fit set's logits and positions, the manifest's parameters."""
+        try:
+            params = placement_params(self.art.manifest[S.M_UMAP])
+        except (KeyError, ValueError) as exc:
+            raise ArtifactError(f"{self.art.path}: cannot place new images: {exc}") from None
+        if params[S.U_FIT_ROWS] != S.U_FIT_ALL:
+            raise ArtifactError(f"{self.art.path}: its UMAP was fitted on "
+                                f"{params[S.U_FIT_ROWS]!r}, which this cxrviz cannot read")
+        return StoredUmap(self.logit_matrix, self.images[[S.X, S.Y]].to_numpy(np.float32),
+                          params)
 
     def load(self, weights_path=None, allow_download: bool = False) -> "Placer":
         """The artifact's own weights, precision and batch size (outputs match bit for bit)."""
-        import joblib
-
         self.embedder = embedder_from_spec(self.art.weights, weights_path=weights_path,
                                            allow_download=allow_download)
         # Warm everything the first upload would otherwise pay for: the network's first pass
         # (allocations, kernel choice) and numba's compilation of UMAP's transform (seconds).
         self.embedder.embed(np.zeros((1, 1, 224, 224), np.float32))
-        self.reducer = joblib.load(self.art.path / S.UMAP_FILE)
-        self.reducer.transform(self.logit_matrix[:1])
+        self.umap.transform(self.logit_matrix[:1])
         self.features_sq_norms  # the 1024-d neighbour index, built now rather than on a click
         self.ood_reference  # noqa: B018  (seconds for large collections: not on a click)
         return self
@@ -165,7 +159,7 @@ class Placer:
         image = self.decode(data)
         features, logits = self.embedder.embed(model_input(image)[None])
         logits, features = logits[0], features[0]
-        x, y = (float(v) for v in self.reducer.transform(logits[None])[0])
+        x, y = (float(v) for v in self.umap.transform(logits[None])[0])
         density = float(self.kde.score(np.array([[x, y]]))[0])
         ood = self.out_of_distribution(features)
         return Placement(x, y, logits, features, density, self.percentile(density),

@@ -2,7 +2,10 @@
 
 Writing builds the whole folder under a temporary name beside the target and renames it into
 place, so readers see either the previous artifact or the new one, never half of one. Reading
-checks the schema version, that every listed file is there and, on request, their hashes.
+checks the schema version, that every data file is there with the sha256 the manifest lists,
+and that each parses as what it should be; any failure is an ArtifactError naming the file.
+An artifact is data only (parquet, npy / npz without pickles, JSON, JPEG): opening one runs
+nothing from it. A `umap.joblib` left in an older artifact is never opened.
 """
 from __future__ import annotations
 
@@ -18,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from cxrviz import schema as S
-from cxrviz.hashing import sha256_file
+from cxrviz.hashing import sha256_file, sha256_file_cached
 from cxrviz.weights import WeightsSpec
 
 CHECKED_FILES = (S.IMAGES_FILE, S.TRAJECTORIES_FILE, S.PATIENTS_FILE, S.DENSITY_FILE,
-                 S.FEATURES_FILE, S.UMAP_FILE)
+                 S.FEATURES_FILE)
 DENSITY_KEYS = (S.DENSITY_X, S.DENSITY_Y, S.DENSITY_Z, S.DENSITY_BAD_XY, S.DENSITY_BANDWIDTH)
 
 
@@ -32,7 +35,7 @@ class ArtifactError(Exception):
 
 def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectories: pd.DataFrame,
                    patients: pd.DataFrame, density: dict, features: np.ndarray,
-                   umap_bytes: bytes, display: dict) -> Path:
+                   display: dict) -> Path:
     """Write all files into a temp folder beside `out_dir`, then swap it into place."""
     out_dir = Path(out_dir).expanduser().resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +48,6 @@ def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectorie
         with open(tmp / S.DENSITY_FILE, "wb") as fh:
             np.savez_compressed(fh, **{k: np.asarray(density[k]) for k in DENSITY_KEYS})
         np.save(tmp / S.FEATURES_FILE, np.ascontiguousarray(features, dtype=np.float32))
-        (tmp / S.UMAP_FILE).write_bytes(umap_bytes)
         (tmp / S.DISPLAY_DIR).mkdir()
         for image_id, jpeg in display.items():
             (tmp / S.DISPLAY_DIR / f"{image_id}{S.DISPLAY_SUFFIX}").write_bytes(jpeg)
@@ -136,7 +138,7 @@ class Artifact:
         return self.path / S.DISPLAY_DIR / f"{image_id}{S.DISPLAY_SUFFIX}"
 
     def features(self) -> np.ndarray:
-        return np.load(self.path / S.FEATURES_FILE, mmap_mode="r")
+        return np.load(self.path / S.FEATURES_FILE, mmap_mode="r", allow_pickle=False)
 
     def evaluation(self) -> dict | None:
         """evaluation/ as written by python -m precompute.evaluate, or None if not computed."""
@@ -188,31 +190,85 @@ def rebuild_command(manifest: dict, path) -> str:
     return " ".join(parts)
 
 
-def read_artifact(path, *, verify_hashes: bool = False) -> Artifact:
+def read_artifact(path) -> Artifact:
+    """Open an artifact: every data file present, equal to the manifest's sha256 and readable."""
     path = Path(path).expanduser().resolve()
     manifest = read_manifest(path)
-    listed = manifest.get(S.M_FILES, {})
-    for name in CHECKED_FILES:
-        if not (path / name).is_file():
-            raise ArtifactError(f"{path} is incomplete: {name} is missing.\n{BUILD_HINT}")
-        if verify_hashes and listed.get(name) != sha256_file(path / name):
-            raise ArtifactError(f"{path}/{name} does not match the manifest's sha256 (modified "
-                                f"after it was written).\n{BUILD_HINT}")
-    images = pd.read_parquet(path / S.IMAGES_FILE)
-    want = S.image_columns(manifest[S.M_PATHOLOGIES])
-    lacking = [c for c in want if c not in images.columns]
-    if lacking:
-        raise ArtifactError(f"{path}/{S.IMAGES_FILE} lacks columns {lacking}.\n{BUILD_HINT}")
-    trajectories = pd.read_parquet(path / S.TRAJECTORIES_FILE)
-    patients = pd.read_parquet(path / S.PATIENTS_FILE)
-    with np.load(path / S.DENSITY_FILE) as d:
-        lacking = [k for k in DENSITY_KEYS if k not in d.files]
-        if lacking:
-            raise ArtifactError(f"{path}/{S.DENSITY_FILE} lacks {lacking}.\n{BUILD_HINT}")
-        density = {k: d[k] for k in DENSITY_KEYS}
+    verify_files(path, manifest)
+    images = _read_table(path, S.IMAGES_FILE, S.image_columns(manifest[S.M_PATHOLOGIES]))
+    trajectories = _read_table(path, S.TRAJECTORIES_FILE, S.TRAJECTORY_COLUMNS)
+    patients = _read_table(path, S.PATIENTS_FILE, S.PATIENT_COLUMNS)
+    density = _read_density(path)
+    _check_features(path, len(images))
     art = Artifact(path, manifest, images, trajectories, patients, density)
     try:
         art.weights  # noqa: B018  (a typed spec, or a clear refusal now)
     except (ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"{path}/{S.MANIFEST_FILE}: bad weights entry: {exc}") from None
     return art
+
+
+def verify_files(path: Path, manifest: dict) -> None:
+    """Each data file is there and has the sha256 the manifest lists (hashes of unchanged files
+    are remembered in the user's cache folder: hashing.sha256_file_cached)."""
+    listed = manifest.get(S.M_FILES) or {}
+    for name in CHECKED_FILES:
+        if not (path / name).is_file():
+            raise ArtifactError(f"{path} is incomplete: {name} is missing.\n{BUILD_HINT}")
+        if name not in listed:
+            raise ArtifactError(f"{path}/{S.MANIFEST_FILE} lists no sha256 for {name}; it cannot "
+                                f"be checked.\n{BUILD_HINT}")
+        try:
+            actual = sha256_file_cached(path / name)
+        except OSError as exc:
+            raise ArtifactError(f"{path}/{name} cannot be read ({exc}).\n{BUILD_HINT}") from None
+        if actual != listed[name]:
+            raise ArtifactError(f"{path}/{name} does not match the manifest's sha256 (changed or "
+                                f"damaged after it was written: sha256 {actual}, manifest "
+                                f"{listed[name]}).\n{BUILD_HINT}")
+
+
+def _unreadable(path: Path, name: str, what: str, exc: Exception) -> ArtifactError:
+    return ArtifactError(f"{path}/{name} is not a readable {what} ({type(exc).__name__}: "
+                         f"{exc}).\n{BUILD_HINT}")
+
+
+def _read_table(path: Path, name: str, columns) -> pd.DataFrame:
+    try:
+        table = pd.read_parquet(path / name)
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise _unreadable(path, name, "parquet table", exc) from None
+    lacking = [c for c in columns if c not in table.columns]
+    if lacking:
+        raise ArtifactError(f"{path}/{name} lacks columns {lacking}.\n{BUILD_HINT}")
+    return table
+
+
+def _read_density(path: Path) -> dict:
+    try:
+        with np.load(path / S.DENSITY_FILE, allow_pickle=False) as d:
+            lacking = [k for k in DENSITY_KEYS if k not in d.files]
+            density = {k: d[k] for k in DENSITY_KEYS if k in d.files}
+    except Exception as exc:  # zipfile, zlib and numpy each raise their own types
+        raise _unreadable(path, S.DENSITY_FILE, "npz archive of arrays", exc) from None
+    if lacking:
+        raise ArtifactError(f"{path}/{S.DENSITY_FILE} lacks {lacking}.\n{BUILD_HINT}")
+    gx, gy, gz = (density[k] for k in (S.DENSITY_X, S.DENSITY_Y, S.DENSITY_Z))
+    bad = density[S.DENSITY_BAD_XY]
+    if gz.shape != (len(gy), len(gx)) or bad.ndim != 2 or bad.shape[1] != 2 \
+            or density[S.DENSITY_BANDWIDTH].size != 1:
+        raise ArtifactError(f"{path}/{S.DENSITY_FILE} has arrays of the wrong shapes (z "
+                            f"{gz.shape} for a {len(gy)}x{len(gx)} grid, bad_xy {bad.shape})."
+                            f"\n{BUILD_HINT}")
+    return density
+
+
+def _check_features(path: Path, n_images: int) -> None:
+    """Only the header is read here (the app maps the file later, when placing images)."""
+    try:
+        features = np.load(path / S.FEATURES_FILE, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:
+        raise _unreadable(path, S.FEATURES_FILE, ".npy array", exc) from None
+    if features.ndim != 2 or len(features) != n_images or features.dtype != np.float32:
+        raise ArtifactError(f"{path}/{S.FEATURES_FILE} holds {features.dtype} {features.shape}; "
+                            f"expected float32 ({n_images}, d), one row per image.\n{BUILD_HINT}")
