@@ -2,25 +2,45 @@
 
 Pages are registered here (PAGES); each page module holds its layout and its callbacks. The
 model service is started by the caller (app.py, gunicorn), never as a side effect of building.
+What every response carries and which hosts are answered: cxrviz/security.py; how callback
+requests are checked: cxrviz/callback_guard.py.
 """
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
+from dash.exceptions import DependencyException
 from flask import abort, g, jsonify, request, send_file
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
+from cxrviz import security
 from cxrviz.appstate import current, open_once
+from cxrviz.callback_guard import Refused, bounds_of, check
 from cxrviz.data.images import MAX_UPLOAD_BYTES
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-# An upload, base64-encoded (4/3), plus the rest of the callback request.
+# The largest request a page sends: one upload, base64-encoded (4/3), plus the rest of its
+# callback request (the page's placed uploads included). Larger bodies get 413 unread.
 MAX_CALLBACK_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 2 * 1024 * 1024
-_CALLBACK_KEYS = ("output", "outputs", "inputs", "changedPropIds")
 EARLY_DCC_PARTS = ("graph", "dropdown", "slider")
 _APP = None
+_BOUNDS: dict = {}  # callback_guard bounds, from the page layouts at the first callback
+_HOSTS = {"allowed": security.allowed_hosts()}
+_PATH = re.compile(r"(?<![\w.:/~-])(?:/[^\s/'\"]+)+/?")
+
+
+def allow_hosts(names=(), bound: str | None = None) -> frozenset:
+    """Answer to these host names too (app.py: --allow-host, --host); returns the list."""
+    _HOSTS["allowed"] = security.allowed_hosts(names, bound)
+    return _HOSTS["allowed"]
+
+
+def without_paths(text: str) -> str:
+    """A message for the outside (/api/status) with absolute paths cut to their last part."""
+    return _PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], text or "")
 
 
 def create_app(artifact_path, *, model: bool = True, weights_path=None):
@@ -30,7 +50,9 @@ def create_app(artifact_path, *, model: bool = True, weights_path=None):
     app; a call with another raises appstate.AlreadyServing.
     """
     global _APP
-    open_once(artifact_path, model=model, weights_path=weights_path)
+    from cxrviz.figures.layers import hover_texts
+
+    hover_texts(open_once(artifact_path, model=model, weights_path=weights_path).store)
     if _APP is None:
         _APP = _build_app()
     return _APP
@@ -79,6 +101,7 @@ def _build_app():
     app.layout = html.Div([dash.page_container], className="app")
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = MAX_CALLBACK_BYTES
+    security.install(server, app, lambda: _HOSTS["allowed"])
 
     @server.before_request
     def start_timer():
@@ -102,12 +125,14 @@ def _build_app():
 
     @server.route("/api/status")
     def status():
-        """What this process serves and whether placement works (health checks, tests)."""
+        """What this process serves and whether placement works (health checks, tests): the
+        artifact's id, never a path of this machine."""
         state = current()
-        return jsonify({"artifact": str(state.artifact_path),
-                        "weights": state.store.artifact.weights.to_manifest(),
+        weights = {k: v for k, v in state.store.artifact.weights.to_manifest().items()
+                   if k != "path"}
+        return jsonify({"artifact": state.store.artifact.artifact_id, "weights": weights,
                         "model": {"state": state.service.state,
-                                  "message": state.service.message}})
+                                  "message": without_paths(state.service.message)}})
 
     @server.before_request
     def refuse_other_display_paths():
@@ -116,25 +141,37 @@ def _build_app():
             abort(404)
 
     @server.before_request
-    def refuse_malformed_callbacks():
+    def check_callback_requests():
+        """callback_guard: Dash's shape, finite numbers, bounded nesting, a known callback,
+        numeric controls clamped to their own bounds (in the body Dash then reads)."""
         if request.path.endswith("/_dash-update-component") and request.method == "POST":
-            body = request.get_json(silent=True)
-            if not isinstance(body, dict) or not all(k in body for k in _CALLBACK_KEYS):
-                abort(400, "malformed callback request")
-            if body["output"] not in app.callback_map:
-                abort(400, "unknown callback output")
-            if not isinstance(body["inputs"], list) or not all(
-                    isinstance(i, (dict, list)) for i in body["inputs"]):
-                abort(400, "malformed callback inputs")
+            try:
+                body = request.get_json(silent=True)
+            except RecursionError:  # the json module gives up on very deep nesting
+                abort(400, "callback request nested too deeply")
+            if "bounds" not in _BOUNDS:
+                _BOUNDS["bounds"] = bounds_of([page.layout() for page in _pages()])
+            try:
+                check(body, app.callback_map, _BOUNDS["bounds"])
+            except Refused as exc:
+                abort(400, str(exc))
+
+    @server.errorhandler(DependencyException)
+    def unknown_component_file(err):
+        """/_dash-component-suites/<package>/<path> that Dash does not serve: a 404, not the
+        500 (with the list of every registered file) Dash raises."""
+        return not_found(NotFound())
 
     @server.errorhandler(Exception)
     def callback_input_errors(err):
         """A callback fed values no control can produce (hand-made requests) is the client's
-        error: answer 400 and stay up; anything else stays a 500."""
+        error: answer 400 and stay up; anything else stays a 500, its traceback in the log
+        only."""
         if isinstance(err, HTTPException):
             return err
         if request.path.endswith("/_dash-update-component") and isinstance(
-                err, (TypeError, ValueError, KeyError, IndexError, AttributeError)):
+                err, (TypeError, ValueError, KeyError, IndexError, AttributeError,
+                      OverflowError, RecursionError)):
             server.logger.warning("rejected callback input: %s: %s", type(err).__name__, err)
             return bad_request(BadRequest(f"invalid callback input ({type(err).__name__})"))
         server.logger.exception("unhandled error")
@@ -144,5 +181,9 @@ def _build_app():
     def bad_request(err):
         return json.dumps({"error": getattr(err, "description", "bad request")}), 400, {
             "Content-Type": "application/json"}
+
+    @server.errorhandler(404)
+    def not_found(err):
+        return json.dumps({"error": "not found"}), 404, {"Content-Type": "application/json"}
 
     return app

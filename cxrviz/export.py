@@ -5,6 +5,12 @@ and KDE parameters, counts, filters, day range, date): in the file's own metadat
 chunk, SVG <metadata>, PDF info dictionary), in a sidecar JSON beside a CSV, and in the caption
 when asked for. Figures come from figures.paper_figure, shared with `python -m cxrviz.figure`.
 One headless browser (kaleido's persistent server) renders them all.
+
+Every CSV is written by `csv_bytes`, which keeps spreadsheets from running data as formulas
+(OWASP's CSV injection advice): a text cell starting with = + - @, a tab or a carriage return
+gets a leading single quote ("'=HYPERLINK(...)", "'-1"), whether or not the cell is quoted.
+Numeric columns are written as numbers and left alone, so an offset of -5 stays -5: a number
+cannot hold a formula. Every row carries the weights and whether they are pretrained.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from datetime import datetime, timezone
 from html import escape
 
 import numpy as np
+import pandas as pd
 
 from cxrviz import schema as S
 from cxrviz.filters import as_pairs
@@ -24,6 +31,7 @@ from cxrviz.figures.paper import EXPORT_DPI, PRESETS, paper_figure
 from cxrviz.store import Store, day_label
 
 FORMATS = ("png", "svg", "pdf")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = [S.IMAGE_ID, S.PATIENTID, S.OFFSET, S.FILENAME, S.VIEW, S.SEX, S.AGE, S.FINDING,
                S.FINDING_GROUP, S.SURVIVAL, S.IN_ICU, S.INTUBATION_PRESENT, S.COUNTRY,
                S.SUBREGION, S.CONTINENT, S.STATE, S.STATE_REASON, S.BAD_DENSITY,
@@ -158,11 +166,44 @@ def export_image(store: Store, fmt: str, preset: str, *, keep, prov: dict, capti
     return render(fig, size, fmt, prov), f"cxrviz-{preset}.{fmt}"
 
 
+def spreadsheet_text(value):
+    """A text cell a spreadsheet would read as a formula, quoted away; anything else as is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """The one CSV writer of exports: text cells (and headers) through spreadsheet_text,
+    numeric columns as numbers; lines end in CRLF (RFC 4180), so a cell holding a carriage
+    return is quoted, not split."""
+    out = frame.copy()
+    for col in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = out[col].map(spreadsheet_text, na_action="ignore")
+    out.columns = [spreadsheet_text(str(c)) for c in out.columns]
+    return out.to_csv(index=False, lineterminator="\r\n").encode()
+
+
+def _with_weights(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["weights"] = store.artifact.weights.label
+    frame["weights_pretrained"] = store.pretrained  # False: positions and outputs mean nothing
+    return frame
+
+
 def export_csv(store: Store, keep: np.ndarray, prov: dict) -> tuple:
     """-> (csv bytes, sidecar JSON bytes, csv name, json name)."""
     cols = CSV_COLUMNS + [S.logit_column(p) for p in store.pathologies]
-    frame = store.covid.loc[keep, cols].copy()
-    frame["weights"] = store.artifact.weights.label
-    frame["weights_pretrained"] = store.pretrained  # False: positions and outputs mean nothing
-    return (frame.to_csv(index=False).encode(), json.dumps(prov, indent=2).encode(),
+    frame = _with_weights(store, store.covid.loc[keep, cols])
+    return (csv_bytes(frame), json.dumps(prov, indent=2).encode(),
             "cxrviz-images.csv", "cxrviz-images.csv.provenance.json")
+
+
+def patients_csv(store: Store, keep: np.ndarray, prov: dict) -> tuple:
+    """The patients with an image passing the filters (patients.parquet's rows and columns,
+    as the Patients table shows them) -> (csv bytes, sidecar JSON bytes, csv name, json name)."""
+    rows = store.patients.iloc[np.unique(store.patient_index[keep])]
+    frame = _with_weights(store, rows[list(S.PATIENT_COLUMNS)])
+    return (csv_bytes(frame), json.dumps(prov, indent=2).encode(),
+            "cxrviz-patients.csv", "cxrviz-patients.csv.provenance.json")

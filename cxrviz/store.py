@@ -89,25 +89,12 @@ class Store:
         return self.ranges["age"]
 
     @cached_property
-    def hover_text(self) -> list:
-        """One hover label per covid row (patient, day, finding, view, country, state)."""
-        c = self.covid
-        offs = c[S.OFFSET].map(lambda v: "unknown" if v != v else f"{v:g}")
-        return [f"patient {p} · day {o}<br>{f} · {v}<br>{co} · state: {st}"
-                for p, o, f, v, co, st in zip(c[S.PATIENTID], offs, c[S.FINDING], c[S.VIEW],
-                                             c[S.COUNTRY], c[S.STATE])]
-
-    @cached_property
-    def hover_text_array(self) -> np.ndarray:
-        return np.array(self.hover_text, dtype=object)  # numpy: plotly validates it in bulk
-
-    @cached_property
     def image_ids(self) -> np.ndarray:
         return self.covid[S.IMAGE_ID].to_numpy(dtype=object)
 
     def warm(self) -> "Store":
         """Build the cached lookups now, so no user's first click pays for them."""
-        self.hover_text_array, self.image_ids, self.patient_positions  # noqa: B018
+        self.image_ids, self.patient_positions  # noqa: B018
         self.patient_index, self.patients, self.evaluation  # noqa: B018
         return self
 

@@ -16,6 +16,7 @@ from cxrviz import figures, ids
 from cxrviz import schema as S
 from cxrviz.compute.placement import Placer, UploadRejected
 from cxrviz.io.artifact import read_artifact
+from cxrviz.upload_queue import new_id
 from tests.app_helpers import run_callback
 from tests.dicoms import write_dicom
 
@@ -185,16 +186,16 @@ def test_upload_callback_places_and_writes_nothing_to_disk(page, dataset, art, t
     sys.addaudithook(hook)
     recording = True
     try:
-        uploads, message, reset, pending = run_callback(
+        uploads, message, reset, pending, _ = run_callback(
             page.uploads.place_upload, {f"{ids.UPLOAD}.contents": contents}, contents=contents,
-            clear=None, ready=None, filename="patient.png", uploads=[], pending=[], k=8,
-            space="logits")
+            clear=None, ready=None, filename="patient.png", uploads=[], pending=0,
+            session=new_id(), k=8, space="logits")
         assert writes == [], writes
         (tmp_path / "control.txt").write_text("x")  # the hook does see a write
         assert writes and "control.txt" in str(writes[-1][0])
     finally:
         recording = False
-    assert message.startswith("Placed image 1") and reset is None and pending == []
+    assert message.startswith("Placed image 1") and reset is None and pending == 0
     (u,) = uploads
     logit_cols = [S.logit_column(p) for p in art.pathologies]
     np.testing.assert_array_equal(np.float32(u["logits"]), row[logit_cols].to_numpy(np.float32))
@@ -214,10 +215,11 @@ def test_upload_callback_places_and_writes_nothing_to_disk(page, dataset, art, t
 
 def test_upload_callback_rejects_with_message(page):
     bad = data_url(b"GIF89a not really", "image/gif")
-    uploads, message, _, _ = run_callback(
+    uploads, message, _, _, _ = run_callback(
         page.uploads.place_upload, {f"{ids.UPLOAD}.contents": bad}, contents=bad, clear=None,
-        ready=None, filename="x.gif", uploads=[{"n": 1}], pending=[], k=8, space="logits")
-    assert message.startswith("Not placed: not a readable X-ray")
+        ready=None, filename="x.gif", uploads=[{"n": 1}], pending=0, session=new_id(), k=8,
+        space="logits")
+    assert message.startswith("Not placed: x.gif: not a readable X-ray")
     assert uploads is no_update  # earlier uploads untouched
 
 

@@ -9,10 +9,13 @@ assets/cxrviz.js draws points and trajectories for a day range with the same rul
 """
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 import plotly.graph_objects as go
 
 from cxrviz import schema as S
+from cxrviz import words
 from cxrviz.figures.palette import (DENSITY_SCALE, STATE_COLORS, SURVIVAL_COLORS, SURVIVAL_NAMES,
                                     point_colors)
 from cxrviz.store import Store
@@ -149,7 +152,7 @@ def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None
     fig.add_trace(go.Scattergl(
         x=points["x"], y=points["y"], mode="markers", name="images",
         customdata=store.image_ids,
-        text=store.hover_text_array, hovertemplate="%{text}<extra></extra>", showlegend=False,
+        text=hover_texts(store), hovertemplate="%{text}<extra></extra>", showlegend=False,
         marker={**colors["marker"], "showscale": False, "size": 7,
                 "opacity": points["opacity"], "line": {"width": 0.4, "color": "white"}}))
     fig.add_trace(go.Scatter(x=[], y=[], mode="lines", name="hovered patient",
@@ -165,7 +168,7 @@ def map_figure(store: Store, *, color_by: str = S.STATE, keep: np.ndarray | None
                              marker={"size": 18, "symbol": "circle-open", "color": "#111",
                                      "line": {"width": 3}},
                              hoverinfo="skip", showlegend=False))
-    fig.add_trace(go.Scatter(**uploads_trace(uploads)))
+    fig.add_trace(go.Scattergl(**uploads_trace(uploads)))
     xr, yr = map_ranges(store)
     fig.update_layout(  # the plot fills its panel (legend and colour scales: legend.py)
         margin={"l": 4, "r": 4, "t": 4, "b": 4}, showlegend=False,
@@ -234,16 +237,53 @@ def percentile_ticks(store: Store) -> dict:
     return {"tickvals": vals[::-1], "ticktext": text[::-1]}
 
 
+def hover_texts(store: Store) -> np.ndarray:
+    """One hover label per collection image (patient, day, finding, view, country, state), in
+    the screen's words (cxrviz.words: 'todo' reads 'not yet labelled in the dataset'). plotly
+    renders a subset of HTML in hover text, so every data value is escaped: a patient id
+    '<b>x</b>' shows as typed, never bold. Built once per store."""
+    cached = store.__dict__.get("_hover_texts")
+    if cached is not None:
+        return cached
+    c = store.covid
+
+    def esc(column):
+        return [escape(words.value(column, v) if column in (S.FINDING, S.FINDING_GROUP)
+                       else str(v), quote=False) for v in c[column]]
+
+    days = ["unknown" if v != v else f"{v:g}" for v in c[S.OFFSET]]
+    labels = np.array([f"patient {p} · day {o}<br>{f} · {v}<br>{co} · state: {st}"
+                       for p, o, f, v, co, st in zip(esc(S.PATIENTID), days, esc(S.FINDING),
+                                                    esc(S.VIEW), esc(S.COUNTRY),
+                                                    esc(S.STATE))], dtype=object)
+    store.__dict__["_hover_texts"] = labels  # numpy: plotly validates it in bulk
+    return labels
+
+
+UPLOAD_STYLE = {False: {"symbol": "star", "color": "#F0E442", "line": "#111111", "size": 20},
+                True: {"symbol": "star-open", "color": "#111111", "line": "#111111", "size": 24}}
+UPLOAD_HOVER = {False: "your image {n}",
+                True: "your image {n}: unlike anything the map was built from"}
+
+
 def uploads_trace(uploads) -> dict:
-    """Placed new images: numbered stars, distinct from every collection marker."""
+    """Placed new images: numbered stars, distinct from every collection marker, drawn above
+    the map's points (WebGL, the last trace); one unlike anything the map was built from
+    (out of distribution) is a larger hollow black star (no map colour is black)."""
     uploads = uploads or []
-    return {"x": [u["x"] for u in uploads], "y": [u["y"] for u in uploads],
+    ood = [bool(u.get("out_of_distribution")) for u in uploads]
+    return {"x": [u["x"] for u in uploads],
+            "y": [u["y"] for u in uploads],
             "text": [str(u["n"]) for u in uploads], "mode": "markers+text",
             "name": "your images", "textposition": "top center",
-            "textfont": {"size": 14, "color": "#111"},
-            "marker": {"symbol": "star", "size": 20, "color": "#F0E442",
-                       "line": {"width": 2, "color": "#111"}},
-            "hovertemplate": "your image %{text}<extra></extra>",
+            "textfont": {"size": 14, "color": [UPLOAD_STYLE[o]["line"] for o in ood]},
+            "marker": {"symbol": [UPLOAD_STYLE[o]["symbol"] for o in ood],
+                       "size": [UPLOAD_STYLE[o]["size"] for o in ood],
+                       "color": [UPLOAD_STYLE[o]["color"] for o in ood],
+                       "line": {"width": 2.5,
+                                "color": [UPLOAD_STYLE[o]["line"] for o in ood]}},
+            "hovertext": [UPLOAD_HOVER[o].format(n=u["n"]) for o, u in zip(ood, uploads)],
+            "hovertemplate": "%{hovertext}<extra></extra>",
             "showlegend": bool(uploads)}
 
 

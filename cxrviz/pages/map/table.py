@@ -91,20 +91,15 @@ def table_rows(filters, tab):
           inputs={"clicks": Input(ids.TABLE_CSV, "n_clicks"), "filters": filter_inputs(State)},
           prevent_initial_call=True)
 def table_csv(clicks, filters):
-    """The patients of the current filter as CSV, with its provenance beside it."""
-    import json
-
-    import pandas as pd
-
-    from cxrviz.export import provenance
+    """The patients of the current filter as CSV (cxrviz.export: formulas quoted away, the
+    weights in every row), with its provenance beside it."""
+    from cxrviz.export import patients_csv, provenance
 
     store = current().store
     keep = store.mask(filters)
-    frame = pd.DataFrame(rows_for(store, keep), columns=list(S.PATIENT_COLUMNS))
-    prov = provenance(store, keep, filters=filters)
-    return (dcc.send_bytes(frame.to_csv(index=False).encode(), "cxrviz-patients.csv"),
-            dcc.send_bytes(json.dumps(prov, indent=2).encode(),
-                           "cxrviz-patients.csv.provenance.json"))
+    data, sidecar, name, side_name = patients_csv(store, keep,
+                                                  provenance(store, keep, filters=filters))
+    return dcc.send_bytes(data, name), dcc.send_bytes(sidecar, side_name)
 
 
 def first_image_of(store, patient):
