@@ -24,7 +24,7 @@ REFERENCE_REASON = "reference image (no outcome data)"
 class Derived:
     images: pd.DataFrame  # exactly S.image_columns(pathologies), typed
     trajectories: pd.DataFrame
-    patients: pd.DataFrame  # S.PATIENT_COLUMNS
+    patients: pd.DataFrame  # S.PATIENT_COLUMNS + S.PATIENT_FROM_COLUMNS
     density: dict  # density.npz content
     kde_params: dict
 
