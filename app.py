@@ -71,7 +71,12 @@ if __name__ == "__main__":
 def __getattr__(name):
     """gunicorn 'app:server': built on first access from CXRVIZ_ARTIFACT (or the default)."""
     if name == "server":
-        server = build(os.environ.get("CXRVIZ_ARTIFACT", DEFAULT_ARTIFACT)).server
+        artifact = os.environ.get("CXRVIZ_ARTIFACT", DEFAULT_ARTIFACT)
+        try:
+            server = build(artifact).server
+        except ArtifactError as exc:  # the message, not a traceback, in gunicorn's log
+            print(f"error: cannot serve {artifact}: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         globals()["server"] = server
         return server
     raise AttributeError(name)

@@ -77,11 +77,12 @@ def end_session(sid: int) -> None:
 
 
 @pytest.mark.parametrize("kill_at,cached", [("features:1", 1), ("features:20", 20),
-                                             ("umap", "all"), ("write", "all")])
+                                             ("umap", "all"), ("write", "all"),
+                                             ("writing:10", "all")])
 def test_sigkill_then_resume(dataset, reference, tmp_path, kill_at, cached):
     """features:n: right after the n-th image's outputs reach the cache (inside the first and
     the third batch of 8); umap: every image cached, before the fit; write: all computed, before
-    the artifact is written."""
+    the artifact is written; writing:10: halfway through writing it (into its temp folder)."""
     if cached == "all":
         cached = read_artifact(reference).images[S.FILENAME].nunique()
     out, cache = tmp_path / "art", tmp_path / "cache"
@@ -94,9 +95,12 @@ def test_sigkill_then_resume(dataset, reference, tmp_path, kill_at, cached):
         end_session(proc.pid)
     assert cache_entries(cache) == cached
     assert not out.exists()  # never a half-written artifact under the final name
+    half = list(tmp_path.glob(".art.tmp-*"))
+    assert bool(half) == kill_at.startswith("writing"), half  # a killed write leaves its temp
     done = subprocess.run(cli(dataset, out, cache), cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert_same_artifact(reference, out)
+    assert list(tmp_path.glob(".art.tmp-*")) == []  # the re-run removed the killed run's temp
 
 
 def test_decoding_workers_end_when_precompute_is_killed(dataset, tmp_path):

@@ -323,3 +323,11 @@ def test_app_start_up_prints_the_message_and_exits(covid_artifact, tmp_path):
     assert done.returncode != 0
     assert f"{S.IMAGES_FILE} is not a readable parquet table" in done.stderr
     assert "python -m precompute" in done.stderr and "Traceback" not in done.stderr
+    # the same artifact under gunicorn (README's "for teams"): the message, no traceback
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    served = subprocess.run([str(gunicorn), "app:server", "-w", "1", "-b", "127.0.0.1:0"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "CXRVIZ_ARTIFACT": str(art_dir)})
+    assert served.returncode != 0
+    assert f"{S.IMAGES_FILE} is not a readable parquet table" in served.stderr
+    assert "Traceback" not in served.stderr

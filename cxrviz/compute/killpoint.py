@@ -8,6 +8,7 @@ user's `kill -9` sends, the first time `stage` reports n or more (tests/test_res
   features:<n>  after the n-th image whose outputs this run computed is in the cache
   umap:0        every image is embedded and cached; before the UMAP fit
   write:0       everything is computed; before the artifact is written
+  writing:<n>   inside write_artifact, after the n-th display image is in the temp folder
 
 Unset (always, outside tests) it costs one dictionary lookup per call.
 """

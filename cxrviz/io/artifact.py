@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cxrviz import schema as S
+from cxrviz.compute import killpoint
 from cxrviz.hashing import sha256_file, sha256_file_cached
 from cxrviz.weights import WeightsSpec
 
@@ -49,8 +50,9 @@ def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectorie
             np.savez_compressed(fh, **{k: np.asarray(density[k]) for k in DENSITY_KEYS})
         np.save(tmp / S.FEATURES_FILE, np.ascontiguousarray(features, dtype=np.float32))
         (tmp / S.DISPLAY_DIR).mkdir()
-        for image_id, jpeg in display.items():
+        for written, (image_id, jpeg) in enumerate(display.items()):
             (tmp / S.DISPLAY_DIR / f"{image_id}{S.DISPLAY_SUFFIX}").write_bytes(jpeg)
+            killpoint.reached("writing", written + 1)
         manifest = dict(manifest)
         manifest[S.M_FILES] = {name: sha256_file(tmp / name) for name in CHECKED_FILES}
         # The manifest goes last: a folder without one is, by definition, unfinished.
