@@ -101,12 +101,13 @@ def _check_shape(body) -> None:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise Refused(f"callback request nested deeper than {MAX_DEPTH}")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
-        elif isinstance(node, float) and not math.isfinite(node):
-            raise Refused("numbers in a callback request must be finite")
+        for v in (node.values() if type(node) is dict else node):
+            kind = type(v)
+            if kind is float:
+                if not math.isfinite(v):
+                    raise Refused("numbers in a callback request must be finite")
+            elif kind is dict or kind is list:
+                stack.append((v, depth + 1))
 
 
 def check(body, callback_map: dict, bounds: dict) -> dict:

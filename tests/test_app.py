@@ -247,14 +247,68 @@ def test_filter_change_sends_the_mask_not_the_figure(page, store, images):
     assert payload["emptied_by"] == "Patient id"
 
 
-def test_view_change_sends_a_patch(page, store):
+def plain(value):
+    """A figure value as the browser reads it: typed-array specs ({dtype, bdata}) decoded."""
+    if isinstance(value, dict) and set(value) >= {"dtype", "bdata"}:
+        return np.frombuffer(base64.b64decode(value["bdata"]), np.dtype(value["dtype"]))
+    return value
+
+
+def apply_patch(figure: dict, patch: Patch) -> dict:
+    """What the browser does with a Patch (dash-renderer's Assign), written out here."""
+    for op in json.loads(json.dumps(patch.to_plotly_json(), cls=PlotlyJSONEncoder))[
+            "operations"]:
+        assert op["operation"] == "Assign", op
+        *path, last = op["location"]
+        target = figure
+        for key in path:
+            target = target[key]
+        target[last] = op["params"]["value"]
+    return figure
+
+
+def colour_at(marker: dict, code: float) -> str:
+    """The colour a discrete colourscale gives a marker code (plotly's rule: cmin..cmax)."""
+    t = (code - marker["cmin"]) / (marker["cmax"] - marker["cmin"])
+    return next(c for (a, c), (b, _) in zip(marker["colorscale"], marker["colorscale"][1:])
+                if a <= t <= b and a != b)
+
+
+def test_view_changes_patch_the_figure_to_what_the_controls_say(page, store, images):
+    """The patch, applied to the page's figure as the browser applies it, gives the view the
+    controls ask for; expected values from images.parquet with pandas."""
+    from cxrviz.figures.palette import SURVIVAL_COLORS
+
+    fig = json.loads(json.dumps(figures.map_figure(store), cls=PlotlyJSONEncoder))
     view = {k: v for k, v in page.urlstate.DEFAULT_VIEW.items() if k != "mode"}
-    patch = run_callback(page.callbacks.update_map, {f"{ids.DENSITY_OPACITY}.value": 0.3},
-                         view={**view, "opacity": 0.3}, selected="")
-    assert isinstance(patch, Patch)
-    ops = patch.to_plotly_json()["operations"]
-    assert [op["location"] for op in ops] == [["data", figures.TRACE["density"], "opacity"]]
-    assert ops[0]["params"]["value"] == 0.3
+    t = figures.TRACE
+
+    def change(cid, **changed):
+        patch = run_callback(page.callbacks.update_map, {f"{cid}.value": 1},
+                             view={**view, **changed}, selected="")
+        return apply_patch(fig, patch)
+
+    change(ids.COLOR_BY, color=S.SURVIVAL)
+    marker = fig["data"][t["points"]]["marker"]
+    shown = [colour_at(marker, c) for c in plain(marker["color"])]
+    assert shown == [SURVIVAL_COLORS[v] for v in images[S.SURVIVAL]]
+    change(ids.DENSITY_OPACITY, opacity=0.3)
+    assert fig["data"][t["density"]]["opacity"] == 0.3
+    change(ids.SHOW, show=["rsna"])
+    assert fig["data"][t["density"]]["visible"] is False
+    assert all(fig["data"][t[n]]["visible"] is False for n in figures.TRAJECTORY_TRACES)
+    np.testing.assert_allclose(np.asarray(plain(fig["data"][t["points"]]["x"]), float),
+                               images[S.X], rtol=1e-6)  # points untouched
+    patch = run_callback(page.callbacks.update_map, {f"{ids.SELECTED}.data": IMAGE_205},
+                         view=view, selected=IMAGE_205)
+    apply_patch(fig, patch)
+    p205 = images[images[S.PATIENTID] == "205"].sort_values([S.OFFSET, S.FILENAME])
+    np.testing.assert_allclose(fig["data"][t["highlight"]]["x"], p205[S.X], rtol=1e-6)
+    np.testing.assert_allclose(fig["data"][t["highlight"]]["y"], p205[S.Y], rtol=1e-6)
+    row = images[images[S.IMAGE_ID] == IMAGE_205].iloc[0]
+    np.testing.assert_allclose([fig["data"][t["selected"]]["x"][0],
+                                fig["data"][t["selected"]]["y"][0]], [row[S.X], row[S.Y]],
+                               rtol=1e-6)
 
 
 def test_url_state_round_trip(page, store):

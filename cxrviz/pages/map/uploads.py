@@ -5,7 +5,7 @@ An upload waits on the server (cxrviz.upload_queue: per page, bounded, one place
 until the model is ready; the page keeps only how many wait and the images already placed. A
 file the browser refuses (wrong type, too large) never reaches the server: assets/uploads.js
 reports it (UPLOAD_REJECTED) against the limits this module writes into the page, and the
-reason shows where the server's own refusals do.
+reason shows where the server's own refusals do. How a placed upload is shown: upload_card.py.
 """
 from __future__ import annotations
 
@@ -19,13 +19,12 @@ from cxrviz import figures, ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.data.images import MAX_UPLOAD_BYTES
-from cxrviz.pages.common import graph_config
 from cxrviz.pages.map.controls import labelled
 from cxrviz.pages.map.detail import default_output, output_options, saliency_image
+from cxrviz.pages.map.upload_card import SPACE_LABELS, upload_card
 from cxrviz.placement_service import IDLE, LOADING, READY
 from cxrviz.upload_queue import Busy, NotKept, PendingUploads, new_id, too_large
 
-SPACE_LABELS = {"logits": "18 outputs", "features": "1024-d features"}
 ACCEPT = ".png,.jpg,.jpeg,.dcm,image/png,image/jpeg,application/dicom"
 KINDS = "a PNG, JPEG or DICOM file"
 MAX_PLACED = 16  # images on the map at once (each comes back with the page's requests)
@@ -79,62 +78,6 @@ def upload_bytes(contents: str) -> bytes:
 
 def file_name(filename) -> str:
     return str(filename)[:80] if isinstance(filename, str) and filename else "your file"
-
-
-def distance_text(d: float) -> str:
-    """3 significant digits, never in exponent notation ('1234', not '1.23e+03')."""
-    return f"{d:,.0f}" if abs(d) >= 100 else f"{d:.3g}"
-
-
-def nearest_heading(u) -> str:
-    n, space = len(u["neighbours"]), SPACE_LABELS[u["space"]]
-    if u.get("out_of_distribution"):
-        return f"{n} nearest images, though unlike any of them ({space})"
-    return f"{n} nearest images ({space})"
-
-
-def upload_card(store, u):
-    rows = [html.Tr([
-        html.Td(nb["rank"]),
-        html.Td(html.Button(f"patient {nb['patientid']}",
-                            id={"type": ids.NEIGHBOUR, "index": nb["image_id"]},
-                            className="link-button", title="select on the map")),
-        html.Td(distance_text(nb["distance"])),
-        html.Td(html.Span(nb["state"], className=f"badge badge-{nb['state']}")),
-        html.Td(words.value(S.SURVIVAL, nb["survival"]))]) for nb in u["neighbours"]]
-    if u.get("out_of_distribution"):
-        ood = html.Div([
-            html.B("⚠ This does not look like the collection's chest X-rays. "),
-            f"Its distance to its {u['ood_k']}th nearest collection image is at the "
-            f"{u['ood_percentile']:.0f}th percentile of the collection's own (flagged beyond "
-            f"the {u['ood_threshold']:.0f}th): its position, density and neighbours say "
-            "little. On the map it is a hollow star."],
-            className="ood-warning")
-    else:
-        ood = html.Div(
-            f"Looks like the collection: its distance to its {u['ood_k']}th nearest image is at "
-            f"the {u['ood_percentile']:.0f}th percentile of the collection's own (flagged beyond "
-            f"the {u['ood_threshold']:.0f}th).", className="muted small")
-    return html.Div([
-        html.H5(f"{u['n']}. {u['name']}"), ood,
-        html.Div([
-            html.Img(src=u["preview"], className="upload-preview", alt=f"your image {u['n']}"),
-            html.Div([
-                html.Div(f"Map position ({u['x']:.2f}, {u['y']:.2f}); bad-state density at this "
-                         f"position: percentile {u['percentile']:.0f} of the collection"),
-                html.Button("Saliency", id={"type": ids.UPLOAD_SALIENCY, "index": u["n"]},
-                            className="button"),
-            ]),
-        ], className="row"),
-        dcc.Graph(figure=figures.outputs_figure(store.pathologies, u["logits"],
-                                                f"Model outputs: your image {u['n']}"),
-                  config=graph_config(displayModeBar=False), className="upload-outputs"),
-        html.H5(nearest_heading(u)),
-        html.Table([html.Tr([html.Th("#"), html.Th("image"), html.Th("distance"),
-                             html.Th("state"), html.Th("outcome")]), *rows],
-                   className="neighbours"),
-    ], className="upload-card" + (" ood" if u.get("out_of_distribution") else ""),
-        id=f"upload-card-{u['n']}")
 
 
 @callback(Output(ids.MODEL_STATUS, "children"), Output(ids.MODEL_POLL, "disabled"),
@@ -338,6 +281,11 @@ def saliency_for_upload(clicks, uploads, output):
     upload = next((u for u in _placed(uploads) if u.get("n") == n), None)
     if upload is None:
         raise PreventUpdate
-    png = app.service.saliency_png(upload_bytes(upload["preview"]), int(output))
+    from cxrviz.compute.placement import UploadRejected
+
+    try:
+        png = app.service.saliency_png(upload_bytes(upload["preview"]), int(output))
+    except (UploadRejected, ValueError) as exc:  # a preview the page did not get from us
+        return f"No saliency: {exc}"
     return saliency_image(png, f"{app.store.pathologies[int(output)]}: your image {n} "
                                "(computed on its 512 px preview)")
