@@ -77,3 +77,14 @@ def _join(parts: list) -> str:
 
 def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+# The evaluation's column codes (splits.csv, the paper's Appendix C.2) as headings
+EVAL_COLUMNS = {
+    "task": "task", "features": "features", "method": "model", "params": "parameters",
+    "test_region": "held-out continent", "n_test": "test images", "n_true": "positive",
+    "n_false": "negative", "n_train": "training images",
+    "n_dropped_shared_source": "training images dropped (source shared with the test set)",
+    "auroc": "AUROC", "auprc": "AUPRC", "pearson": "Pearson r", "r2": "R²",
+    "mae": "mean absolute error", "left_out": "why left out",
+}

@@ -174,7 +174,7 @@ def test_the_page_renders_in_a_browser(dash_br, evaluated):
         wait_until(lambda: dash_br.driver.execute_script(
             "const g = document.querySelector('#eval-roc .js-plotly-plot');"
             "return g && g._fullData && g._fullData.length > 1;"), timeout=60, what="ROC")
-        text = dash_br.driver.find_element("css selector", "body").text
+        text = dash_br.driver.find_element("css selector", "body").text.replace("\xa0", " ")
         assert "Classification (Table 5)" in text and "Regression: severity scores" in text
         assert "NOT pretrained" in text and "September 2020 collection" in text
         assert "0.81 ± 0.10" in text  # the paper's ICU stay, 18 outputs, beside ours
@@ -182,6 +182,53 @@ def test_the_page_renders_in_a_browser(dash_br, evaluated):
             "return dash_ag_grid.getApi('eval-splits').getDisplayedRowCount();")
         assert rows == len(pd.read_csv(evaluated / S.EVAL_DIR / S.EVAL_SPLITS))
         assert [e for e in dash_br.get_logs() if "WebGL" not in e["message"]] == []
+
+
+def test_the_page_speaks_words_and_one_name_per_continent(dash_br, evaluated):
+    """No codes on the page (feature, task and column keys of splits.csv), each continent by
+    the region table's name (images.parquet's continent column) in our columns, the paper's
+    columns and the splits alike, and the ROC legend outside the plot it explains."""
+    from tests.app_helpers import ServerProcess
+    from tests.browser_helpers import wait_until
+
+    splits = pd.read_csv(evaluated / S.EVAL_DIR / S.EVAL_SPLITS)
+    continents = set(pd.read_parquet(evaluated / S.IMAGES_FILE)[S.CONTINENT]) - {"unknown"}
+    codes = {c for c in {*splits["task"], *splits["features"], *splits.columns}  # not words
+             if "_" in c or any(ch.isdigit() for ch in c) or c in ("covid", "icu")}
+    assert {"lung_opacity", "n_test", "outputs18", "viral_bacterial"} <= codes
+    with ServerProcess(evaluated, "--no-model") as server:
+        dash_br.driver.set_window_size(1280, 800)
+        dash_br.driver.get(server.url + "/evaluation")
+        wait_until(lambda: dash_br.driver.execute_script(
+            "const g = document.querySelector('#eval-roc .js-plotly-plot');"
+            "return g && g._fullData && g._fullData.length > 1;"), timeout=60, what="ROC")
+        page = dash_br.driver.execute_script("""
+            const api = dash_ag_grid.getApi('eval-splits'), cells = [];
+            api.forEachNode(n => cells.push(...Object.values(n.data).map(String)));
+            const cols = api.getColumnDefs().map(c => c.headerName);
+            const regions = Array.from(document.querySelectorAll('.eval-table td.regions'))
+              .map(td => td.textContent);
+            const tables = Array.from(document.querySelectorAll('.eval-table td'))
+              .map(td => td.textContent);
+            const g = document.querySelector('#eval-roc .js-plotly-plot');
+            const s = g._fullLayout._size, box = g.getBoundingClientRect();
+            const legend = g.querySelector('g.legend').getBoundingClientRect();
+            return {cells, cols, regions, tables,
+                    plot: {x0: box.left + s.l, y0: box.top + s.t, x1: box.left + s.l + s.w,
+                           y1: box.top + s.t + s.h},
+                    legend: {x0: legend.left, y0: legend.top, x1: legend.right,
+                             y1: legend.bottom},
+                    names: g._fullData.map(t => t.name)};""")
+    shown = set(page["cells"]) | set(page["cols"]) | set(page["tables"])
+    assert sorted(codes & shown) == []  # e.g. lung_opacity, outputs18, n_test, viral_bacterial
+    assert "test images" in page["cols"] and "Lung Opacity output" in page["cells"]
+    named = {r.strip() for cell in page["regions"] for r in cell.split(",") if r.strip() != "–"}
+    assert len(page["regions"]) > 20 and "America" in named  # ours and the paper's columns
+    assert named <= continents  # the region table's names on both sides: never "Americas"
+    assert {c for c in page["cells"] if c in continents | {"Americas"}} <= continents
+    legend, plot = page["legend"], page["plot"]
+    assert legend["y0"] >= plot["y1"]  # below the plot: it covers no curve
+    assert sum(n.split(":")[0] in continents for n in page["names"]) >= 2
 
 
 def test_pixels_with_the_papers_mlp(covid_artifact, dataset, tmp_path):

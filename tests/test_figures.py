@@ -1,6 +1,6 @@
-"""Figures for papers: files parsed and measured (SVG geometry, PDF operators and metadata, PNG
-pixels and text chunks), the figure command's arguments, and provenance. Expected counts come
-from plain pandas on images.parquet."""
+"""Figures for papers: files parsed and measured (SVG geometry, as chromium renders it, PDF
+operators and metadata, PNG pixels and text chunks), the figure command's arguments, and
+provenance. Expected counts come from plain pandas on images.parquet."""
 import io
 import json
 import re
@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from cxrviz import schema as S
+from tests.svg_geometry import inside, measure, overlap
 
 ROOT = Path(__file__).resolve().parents[1]
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -216,3 +217,80 @@ def test_density_colour_bar_speaks_percentiles(store):
     for value, label in zip(ticks["tickvals"], ticks["ticktext"]):
         q = int(label.rstrip("th"))
         assert value == pytest.approx(np.percentile(dens, q))
+
+
+LAYOUTS = [("figure3", []), ("single", []), ("double", ["--color", "continent", "--caption"]),
+           ("single", ["--color", "logit:Effusion", "--dim", "--filter", "continent=Europe"])]
+
+
+@pytest.mark.parametrize("preset,argv", LAYOUTS)
+def test_no_two_texts_overlap_and_every_panel_letter_shows(dash_br, store, covid_artifact,
+                                                          tmp_path, preset, argv):
+    """The exported SVG, rendered by chromium: every text's box (tick labels, legends and
+    their titles, colour bars, axis titles, letters, the warning, the caption) apart from
+    every other's and inside the canvas; every tick labelled; the untrained-weights warning
+    on the figure, above the plots; figure3's letters above their panels' top left corners."""
+    data, _ = draw(store, covid_artifact.out, tmp_path / "f.svg", "--preset", preset, *argv)
+    m = measure(dash_br.driver, data, tmp_path)
+    texts = m["texts"]
+    assert len(texts) >= 12
+    clashes = [(a["text"][:30], b["text"][:30]) for i, a in enumerate(texts)
+               for b in texts[i + 1:] if overlap(a, b)]
+    assert clashes == []
+    assert [t["text"] for t in texts if not inside(t, m["width"], m["height"])] == []
+    assert [t["axis"] for t in m["ticks"] if not t["text"].strip()] == []
+    (warning,) = [b for b in m["backgrounds"] if "untrained network" in b["text"]]
+    assert all(warning["y1"] <= a["y0"] + 0.5 for a in m["areas"])  # covers no plot
+    if preset == "figure3":
+        letters = {t["text"]: t for t in texts if t["text"] in ("a", "b")
+                   and "annotation" in t["classes"]}
+        assert sorted(letters) == ["a", "b"]
+        (map_area,) = [a for a in m["areas"] if a["subplot"] == "xy"]
+        (series_area,) = [a for a in m["areas"] if a["subplot"] == "x2y2"]
+        a, b = letters["a"], letters["b"]
+        assert not overlap(a, warning) and not overlap(b, warning)
+        assert a["y1"] <= map_area["y0"] + 0.5 and a["x0"] <= map_area["x0"] + 3
+        assert b["y1"] <= series_area["y0"] + 0.5
+        assert map_area["x1"] <= b["x0"] < series_area["x0"]  # left of panel b's axis
+
+
+def stretched(covid_artifact, kx: float, ky: float):
+    """The collection's map stretched to be wider or taller, with everything that follows from
+    positions derived again (compute.derive, as precompute and benchmarks/make_artifact.py)."""
+    from cxrviz.compute.derive import derive
+    from cxrviz.io.artifact import Artifact, read_artifact
+    from cxrviz.store import Store
+
+    art = read_artifact(covid_artifact.out)
+    im = art.images
+    coords = np.column_stack([im[S.X] * kx, im[S.Y] * ky])
+    logits = im[[S.logit_column(p) for p in art.pathologies]].to_numpy()
+    d = derive(im, coords, logits, art.pathologies)
+    return Store.from_artifact(Artifact(art.path, art.manifest, d.images, d.trajectories,
+                                        d.patients, d.density)), coords
+
+
+@pytest.mark.parametrize("shape,kx,ky", [("wide", 2.5, 1), ("tall", 1, 2.5)])
+@pytest.mark.parametrize("preset", ["single", "double"])
+def test_points_fill_the_plot_of_a_wide_or_tall_map(dash_br, covid_artifact, tmp_path, shape,
+                                                    kx, ky, preset):
+    """The plotting area takes the map's aspect: the points span at least 90% of it both ways
+    (no empty bands), x and y keep one scale, and the legend's symbols are no larger than
+    the map's markers."""
+    from cxrviz.export import export_image, provenance
+
+    store, coords = stretched(covid_artifact, kx, ky)
+    keep = np.ones(len(store.covid), bool)
+    data, _ = export_image(store, "svg", preset, keep=keep, prov=provenance(store, keep))
+    m = measure(dash_br.driver, data, tmp_path)
+    (area,) = m["areas"]
+    pts = np.array(m["points"]["xy"])
+    span_x, span_y = np.ptp(pts[:, 0]), np.ptp(pts[:, 1])
+    fill = (span_x / (area["x1"] - area["x0"]), span_y / (area["y1"] - area["y0"]))
+    assert min(fill) >= 0.9, fill
+    data_aspect = np.ptp(coords[:, 1]) / np.ptp(coords[:, 0])  # from images.parquet
+    assert span_y / span_x == pytest.approx(data_aspect, rel=0.02)
+    symbols = {e["text"]: e["symbol"] for e in m["legend"]}
+    marker = np.median(pts[:, 2])  # the map's markers (state symbols and arrowheads)
+    assert {"good", "bad", "unknown"} <= set(symbols)
+    assert max(symbols[s] for s in ("good", "bad", "unknown")) <= 1.2 * marker

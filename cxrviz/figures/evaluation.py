@@ -6,8 +6,13 @@ import plotly.graph_objects as go
 
 from cxrviz.figures.palette import OKABE_ITO
 
+LEGEND_ROW_PX = 20  # one legend entry per row, below the plot
 
-def roc_figure(predictions, task: str, features: str, height: int = 380) -> go.Figure:
+
+def roc_figure(predictions, task: str, features: str, plot_px: int = 340,
+               region_name=str) -> go.Figure:
+    """The legend sits below the square plot, one entry per row, so it never covers a curve;
+    the figure grows by a row per continent. region_name: how a continent is written."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     rows = predictions[(predictions["task"] == task) & (predictions["features"] == features)]
@@ -21,15 +26,19 @@ def roc_figure(predictions, task: str, features: str, height: int = 380) -> go.F
         fpr, tpr, _ = roc_curve(y, score)
         fig.add_trace(go.Scatter(
             x=fpr, y=tpr, mode="lines", line={"color": OKABE_ITO[i % len(OKABE_ITO)], "width": 2},
-            name=f"{region}: AUROC {roc_auc_score(y, score):.2f} (n={len(y)}, "
+            name=f"{region_name(region)}: AUROC {roc_auc_score(y, score):.2f} (n={len(y)}, "
                  f"{int(y.sum())} positive)"))
+    top, axis_titles = 30, 46
+    legend_px = LEGEND_ROW_PX * len(fig.data) + 8
+    height = top + plot_px + axis_titles + legend_px
     fig.update_layout(
-        height=height, margin={"l": 50, "r": 10, "t": 30, "b": 40}, paper_bgcolor="white",
-        plot_bgcolor="white", title={"text": "ROC per held-out continent", "font": {"size": 13}},
+        height=height, margin={"l": 50, "r": 10, "t": top, "b": axis_titles + legend_px},
+        paper_bgcolor="white", plot_bgcolor="white",
+        title={"text": "ROC per held-out continent", "font": {"size": 13}},
         xaxis={"title": {"text": "false positive rate"}, "range": [0, 1], "gridcolor": "#eee",
                "constrain": "domain"},
         yaxis={"title": {"text": "true positive rate"}, "range": [0, 1.01], "gridcolor": "#eee",
                "scaleanchor": "x"},
-        legend={"x": 0.98, "xanchor": "right", "y": 0.02, "yanchor": "bottom",
-                "bgcolor": "rgba(255,255,255,0.8)", "font": {"size": 11}})
+        legend={"orientation": "v", "x": 0, "xanchor": "left", "y": -axis_titles / plot_px,
+                "yanchor": "top", "font": {"size": 11}, "tracegroupgap": 0})
     return fig

@@ -2,13 +2,11 @@
 
 Same data builders as the app (point_colors, trajectory_data, density_trace, patient_series),
 drawn with SVG traces so that SVG and PDF exports keep points, arrows and text as vectors; only
-the density background is a raster. Legend and colour bars sit below the plot, which takes its
-height from the data's aspect ratio (within bounds).
+the density background is a raster. The canvas is laid out in bands that never overlap
+(print_layout.py): the panel letters and the untrained-weights warning above the plots, the
+plots (the map at its data's aspect), then legends packed in rows, colour bars and the caption.
 """
 from __future__ import annotations
-
-import textwrap
-from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,56 +16,35 @@ from cxrviz.figures.layers import (ARROW_TRACES, PATH_TRACES, density_trace, per
                                    trajectory_data, visible_edges)
 from cxrviz.figures.palette import (COLOR_LABELS, GREY, STATE_COLORS, SURVIVAL_COLORS,
                                     SURVIVAL_NAMES, category_colors, point_colors)
+from cxrviz.figures.print_layout import (EXPORT_DPI, LEGEND_ROW_PX, Size, colorbar,
+                                         colorbar_px, legend_layout, legend_rows, plot_area, pt,
+                                         px, rows_used, text_width, wrap)
 from cxrviz.figures.time import DAY_TITLES, patient_series
 from cxrviz.store import CATEGORICAL, Store
 
-MM_PER_INCH = 25.4
-CSS_DPI = 96  # what plotly's px are (kaleido renders at 96 px per inch)
-EXPORT_DPI = 300
-PX_PER_PT = CSS_DPI / 72
+__all__ = ["EXPORT_DPI", "PRESETS", "Size", "marker_px", "paper_figure"]
+
 FONT = "Arial"
-PRESETS = {  # aspect: the map's height / width, within these bounds
+PRESETS = {  # aspect: bounds of the map's height / width (the data's own aspect in between)
     "single": {"label": "single column (89 mm)", "width_mm": 89, "font_pt": 7,
-               "aspect": (0.62, 1.1)},
+               "aspect": (0.25, 1.3)},
     "double": {"label": "double column (183 mm)", "width_mm": 183, "font_pt": 8,
-               "aspect": (0.55, 1.0)},
+               "aspect": (0.25, 0.9)},
     "figure3": {"label": "Figure 3: map and patients over time (183 mm)", "width_mm": 183,
-                "font_pt": 7, "aspect": (0.75, 1.1)},
+                "font_pt": 7, "aspect": (0.6, 1.1)},  # panel b needs the height
 }
 STATE_SYMBOLS = {S.STATE_GOOD: "circle", S.STATE_BAD: "square", S.STATE_UNKNOWN: "circle-open"}
 # Figure 3's patients: Okabe-Ito colours other than the states' blue and vermillion
 PATIENT_COLORS = ["#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 MAP_SHARE = 0.56  # figure3: the map's share of the width
-
-
-def px(mm: float) -> float:
-    return mm / MM_PER_INCH * CSS_DPI
-
-
-def pt(points: float) -> float:
-    return points * PX_PER_PT
-
-
-@dataclass
-class Size:
-    """Canvas in CSS px (kaleido's unit), its width in mm as the preset says, and the PNG's
-    pixels at 300 dpi (the preset's width exactly: 89 mm -> 1051 px)."""
-
-    width: int
-    height: int
-    width_mm: float
-
-    @property
-    def mm(self) -> tuple:
-        return self.width_mm, self.width_mm * self.height / self.width
-
-    @property
-    def png_scale(self) -> float:
-        return round(self.width_mm / MM_PER_INCH * EXPORT_DPI) / self.width
-
-    @property
-    def png_pixels(self) -> tuple:
-        return round(self.width * self.png_scale), round(self.height * self.png_scale)
+B_GAP = 0.08  # figure3: between the map and panel b's axis (room for its labels)
+# kaleido prints a PDF with 0.1-inch page margins on a page of the figure's size: the figure is
+# shrunk to the page's width and its bottom ~10 px fall off the page. White space there keeps
+# the colour bar's labels and the caption on the PDF (PNG and SVG just end a little lower).
+PDF_BOTTOM_PX = 11
+# Legends, in order, by the legendgroup their traces carry: (key, title)
+LEGENDS = (("states", "state"), ("colours", None), ("context", ""), ("patients", ""),
+           ("paths", "trajectory, by outcome"), ("arrows", "arrowheads"))
 
 
 def marker_px(preset: str, n: int) -> float:
@@ -75,21 +52,6 @@ def marker_px(preset: str, n: int) -> float:
     few hundred points, down to ~1.2 px for tens of thousands."""
     base = 4.5 if preset == "single" else 5.0
     return float(np.clip(base * (600 / max(n, 600)) ** 0.35, 1.2, base))
-
-
-def _ranges(store: Store, aspect_bounds) -> tuple:
-    """Axis ranges around the map (5% margin), padded so that x and y keep one scale at an
-    aspect within bounds; -> (xrange, yrange, height / width)."""
-    x, y = store.covid[S.X].to_numpy(float), store.covid[S.Y].to_numpy(float)
-    (x0, x1), (y0, y1) = (x.min(), x.max()), (y.min(), y.max())
-    dx, dy = (x1 - x0) * 1.05 or 1.0, (y1 - y0) * 1.05 or 1.0
-    aspect = float(np.clip(dy / dx, *aspect_bounds))
-    if dy / dx < aspect:
-        dy = dx * aspect
-    else:
-        dx = dy / aspect
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    return [cx - dx / 2, cx + dx / 2], [cy - dy / 2, cy + dy / 2], aspect
 
 
 def _point_traces(store, shown, color_by, size, xaxis="x", yaxis="y", muted=None,
@@ -123,22 +85,21 @@ def _point_traces(store, shown, color_by, size, xaxis="x", yaxis="y", muted=None
             showlegend=by_state, legendrank=1))
         if not by_state:  # the symbol's legend entry, in a neutral colour
             traces.append(go.Scatter(
-                x=[None], y=[None], mode="markers", name=f"{state} state", xaxis=xaxis,
-                yaxis=yaxis, legendrank=1, marker={"symbol": STATE_SYMBOLS[state],
-                                                    "color": "#444", "line": {"color": "#444",
-                                                                              "width": 1}}))
+                x=[None], y=[None], mode="markers", name=state, xaxis=xaxis, yaxis=yaxis,
+                legendgroup="states", legendrank=1,
+                marker={"symbol": STATE_SYMBOLS[state], "size": size, "color": "#444",
+                        "line": {"color": "#444", "width": 0.6}}))
     if muted is not None and (shown & muted).any():
         m = shown & muted
         traces.insert(0, go.Scatter(
             x=store.covid.loc[m, S.X], y=store.covid.loc[m, S.Y], mode="markers",
             name=muted_name, marker={"color": "#C8C8C8", "size": size * 0.7},
-            xaxis=xaxis, yaxis=yaxis, showlegend=True))
+            xaxis=xaxis, yaxis=yaxis, showlegend=True, legendgroup="context"))
     if color_by in CATEGORICAL and color_by != S.STATE:
         for cat, color in category_colors(store, color_by).items():
             traces.append(go.Scatter(x=[None], y=[None], mode="markers", name=str(cat),
-                                     marker={"color": color, "size": 7, "symbol": "circle"},
-                                     legendgroup="colours", xaxis=xaxis, yaxis=yaxis,
-                                     legendgrouptitle={"text": COLOR_LABELS[color_by]}))
+                                     marker={"color": color, "size": size, "symbol": "circle"},
+                                     legendgroup="colours", xaxis=xaxis, yaxis=yaxis))
     return traces
 
 
@@ -174,29 +135,32 @@ def _trajectory_traces(store, edges, latest_only, line_w, arrow_px, xaxis="x", y
                       "line": {"width": 0}}
             traces.append(go.Scatter(x=ax, y=ay, mode="markers", name=f"into {key}",
                                      xaxis=xaxis, yaxis=yaxis, showlegend=False,
-                                     marker={**marker, "angle": angle}))
+                                     legendgroup="arrows", marker={**marker, "angle": angle}))
             traces.append(go.Scatter(x=[None], y=[None], mode="markers", name=f"into {key}",
                                      xaxis=xaxis, yaxis=yaxis,  # its legend entry, upright
+                                     legendgroup="arrows",
                                      marker={**marker, "symbol": "triangle-right"}))
     return traces
 
 
-def _colorbar(font_pt: float, y: float, x: float, title: str, length: float) -> dict:
-    """Horizontal, below the plot; its title above the bar and the ticks below: never on top
-    of each other."""
-    return {"orientation": "h", "x": x, "xanchor": "left", "y": y, "yanchor": "top",
-            "len": length, "lenmode": "fraction", "thickness": pt(4), "outlinewidth": 0,
-            "title": {"text": title, "side": "top", "font": {"size": pt(font_pt - 0.5)}},
-            "tickfont": {"size": pt(font_pt - 1)}, "ticks": "outside", "ticklen": 2, "xpad": 0,
-            "ypad": 0}
-
-
-def _legend_columns(preset: str) -> int:
-    return 3 if preset == "single" else 5
-
-
-def _legend_rows(names: list, preset: str) -> int:
-    return max(1, -(-len(names) // _legend_columns(preset)))
+def _legends(fig: go.Figure, color_by: str, font_px: float, avail: float) -> list:
+    """The legend entries by group (LEGENDS), laid out in rows (print_layout.legend_rows),
+    each trace sent to its row's legend."""
+    groups = []
+    for group, title in LEGENDS:
+        names = [t.name for t in fig.data if t.legendgroup == group and t.showlegend is not False]
+        if names:
+            title = COLOR_LABELS.get(color_by, "") if title is None else title
+            groups.append((group, f"{title}:" if title else "", names))
+    rows = legend_rows(groups, font_px, avail)
+    key_of = {(r.group, name): r.key for r in rows for name in r.names}
+    first = {}
+    for r in rows:
+        first.setdefault(r.group, r.key)
+    for t in fig.data:
+        if t.legendgroup in first:
+            t.legend = key_of.get((t.legendgroup, t.name), first[t.legendgroup])
+    return rows
 
 
 def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=None,
@@ -214,11 +178,17 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
     shown = shown_filter if filtered_mode == "hide" else (
         np.ones(len(keep), bool) if in_days is None else in_days)
     width = round(px(p["width_mm"]))
-    margin = {"l": round(pt(2)), "r": round(pt(2)), "t": round(pt(2)), "b": 0}
     figure3 = preset == "figure3"
-    map_w = (width - margin["l"] - margin["r"]) * (MAP_SHARE if figure3 else 1.0)
-    xr, yr, aspect = _ranges(store, p["aspect"])
-    plot_h = map_w * aspect
+    # figure3's right edge holds half of panel b's last x tick label
+    margin = {"l": round(pt(2)), "r": round(pt(2) + (pt(font) if figure3 else 0)), "t": 0,
+              "b": 0}
+    avail = width - margin["l"] - margin["r"]  # the plotting width, all panels
+    area = plot_area(store.covid[S.X].to_numpy(float), store.covid[S.Y].to_numpy(float),
+                     p["aspect"])
+    map_frac = MAP_SHARE if figure3 else 1.0  # of the plotting width
+    plot_h = avail * map_frac * area.aspect
+    map_domain = ([0.0, map_frac * area.width_share] if figure3 else
+                  [(1 - area.width_share) / 2, (1 + area.width_share) / 2])
     n_shown = int(shown.sum())
     size = marker_px(preset, n_shown)
     line_w = 0.9 if n_shown < 3000 else 0.5
@@ -241,36 +211,44 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
                                       max(size * 1.6, 4.5), patient_colors=patient_colors))
     fig.add_traces(_point_traces(store, shown, color_by, size, muted=muted,
                                  muted_name=muted_name))
-    names = [t.name for t in fig.data if t.showlegend is not False and t.type == "scatter"
-             and (t.xaxis or "x") == "x"]
+
+    # The band above the plots: the panel letters (figure3) and the warning, which starts
+    # after letter a and keeps to the map's column there, so that it meets neither letter
+    warn_font, letter_font = pt(font), pt(font + 1)
+    warn_x = text_width("a", letter_font, bold=True) + 8 if figure3 else 0
+    warn_w = (avail * MAP_SHARE if figure3 else avail) - warn_x - 4
+    warn_lines = wrap(f"⚠ {warning}", warn_w, warn_font) if warning else []
+    warn_h = len(warn_lines) * warn_font * 1.25 + 3 if warning else 0
+    letters_h = letter_font * 1.25 + 2 if figure3 else 0
+    margin["t"] = round(pt(2) + max(warn_h, letters_h))
+    # Bands below: legends, colour bars, caption
     legend_font = pt(font - 1)
-    legend_h = _legend_rows(names, preset) * (legend_font * 1.6 + 9) + 4
+    rows = _legends(fig, color_by, legend_font, avail)
+    legend_top = 4
+    legend_h = rows_used(rows) * LEGEND_ROW_PX + (3 if rows else 0)  # the last row's text
     scales = [t for t in fig.data if t.type == "heatmap" or (
         t.type == "scatter" and t.marker is not None and t.marker.showscale)]
-    bars_h = pt(font) * 4.2 if scales else 0
-    if caption:
-        per_line = int((width - 8) / (0.5 * pt(font - 1)))
-        caption = "<br>".join(textwrap.wrap(caption, per_line))
-    caption_h = pt(font - 1) * 1.35 * (caption.count("<br>") + 1) + 2 if caption else 0
-    margin["b"] = round(pt(2) + legend_h + bars_h + caption_h + 4)
+    bars_h = colorbar_px(font) + 4 if scales else 0
+    caption_font = pt(font - 1)
+    lines = wrap(caption, avail - 4, caption_font, sep=" · ") if caption else []
+    caption_h = caption_font * 1.35 * len(lines) + 2 if caption else 0
+    margin["b"] = round(legend_top + legend_h + bars_h + caption_h + pt(2) + PDF_BOTTOM_PX)
     height = round(margin["t"] + plot_h + margin["b"])
-    to_paper = 1.0 / plot_h  # px below the plot -> paper y
     layout = dict(
         width=width, height=height, margin=margin, paper_bgcolor="white", plot_bgcolor="white",
         font={"family": FONT, "size": pt(font), "color": "#111"}, showlegend=True,
-        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -4 * to_paper,
-                "yanchor": "top", "font": {"size": legend_font}, "itemsizing": "constant",
-                "itemwidth": 30, "entrywidth": 0.999 / _legend_columns(preset),
-                "entrywidthmode": "fraction", "bgcolor": "rgba(0,0,0,0)",
-                "traceorder": "normal", "tracegroupgap": 0, "valign": "middle"},
-        xaxis={"range": xr, "visible": False, "domain": [0, MAP_SHARE if figure3 else 1]},
-        yaxis={"range": yr, "visible": False},
+        xaxis={"range": area.xrange, "visible": False, "domain": map_domain},
+        yaxis={"range": area.yrange, "visible": False},
         hovermode=False)
-    bar_y = -(4 + legend_h + pt(font) * 1.3) * to_paper
+    annotations = []
+    for row in rows:
+        layout[row.key], title = legend_layout(row, legend_top, avail, plot_h, legend_font)
+        annotations += [title] if title else []
+    bar_y = -(legend_top + legend_h + 4) / plot_h  # the bar's title at its top
     for i, tr in enumerate(scales):
         title = ("bad-state density (collection percentile)" if tr.type == "heatmap"
                  else point_colors(store, color_by)["title"])
-        bar = _colorbar(font, bar_y, 0.0 if i == 0 else 0.52, title, 0.46)
+        bar = colorbar(font, bar_y, 0.0 if i == 0 else 0.52, title, 0.46)
         if tr.type == "heatmap":
             tr.update(colorbar={**bar, **percentile_ticks(store)})
         else:
@@ -278,7 +256,8 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
     if figure3:
         _add_series_panel(fig, store, patients or [], patient_colors, align, font, size,
                           in_days)
-        layout["xaxis2"] = {"domain": [MAP_SHARE + 0.08, 1], "anchor": "y2", "showgrid": True,
+        b_left = MAP_SHARE + B_GAP
+        layout["xaxis2"] = {"domain": [b_left, 1], "anchor": "y2", "showgrid": True,
                             "gridcolor": "#e6e6e6", "zeroline": False, "ticks": "outside",
                             "ticklen": 2, "tickfont": {"size": pt(font - 1)},
                             "title": {"text": DAY_TITLES[align], "font": {"size": pt(font)},
@@ -289,23 +268,26 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
                             "tickfont": {"size": pt(font - 1)},
                             "title": {"text": "density percentile", "font": {"size": pt(font)},
                                       "standoff": 2}}
-        letters = [("a", 0.0), ("b", MAP_SHARE + 0.08)]
-        layout["annotations"] = [
-            {"text": f"<b>{t}</b>", "x": x, "y": 1, "xref": "paper", "yref": "paper",
-             "xanchor": "right" if t == "b" else "left", "yanchor": "top",
-             "xshift": -pt(font * 3.2) if t == "b" else 2, "showarrow": False,
-             "font": {"size": pt(font + 1)}} for t, x in letters]
-    fig.update_layout(**layout)
-    if warning:  # inside the map's top edge: on the figure whatever a journal crops
-        fig.add_annotation(text=f"⚠ {warning}", x=(MAP_SHARE if figure3 else 1) / 2, y=1,
-                           xref="paper", yref="paper", yanchor="top", yshift=-1,
-                           showarrow=False, bgcolor="rgba(255,255,255,0.85)", borderpad=1,
-                           font={"size": pt(font), "color": "#B00020"})
+        # each letter above its panel's top left corner (b: left of panel b's axis labels)
+        for letter, x in (("a", 0.0), ("b", MAP_SHARE + 0.01)):
+            annotations.append({"text": f"<b>{letter}</b>", "x": x, "y": 1, "xref": "paper",
+                                "yref": "paper", "xanchor": "left", "yanchor": "bottom",
+                                "yshift": 1, "showarrow": False, "borderpad": 0,
+                                "font": {"size": letter_font}})
+    if warning:  # on the figure, above the plots: it covers nothing
+        annotations.append({"text": "<br>".join(warn_lines), "x": warn_x / avail, "y": 1,
+                            "xref": "paper",
+                            "yref": "paper", "xanchor": "left", "yanchor": "bottom",
+                            "yshift": 1, "showarrow": False, "align": "left",
+                            "borderpad": 1, "font": {"size": warn_font, "color": "#B00020"}})
     if caption:
-        fig.add_annotation(text=caption, x=0, xref="paper", xanchor="left", yref="paper",
-                           y=-(margin["b"] - caption_h - 2) * to_paper, yanchor="top",
-                           showarrow=False, align="left",
-                           font={"size": pt(font - 1), "color": "#333"})
+        annotations.append({"text": "<br>".join(lines), "x": 0, "xref": "paper",
+                            "xanchor": "left", "yref": "paper", "yanchor": "top",
+                            "y": -(legend_top + legend_h + bars_h + 2) / plot_h,
+                            "showarrow": False, "align": "left",
+                            "font": {"size": caption_font, "color": "#333"}})
+    layout["annotations"] = annotations
+    fig.update_layout(**layout)
     return fig, Size(width, height, p["width_mm"])
 
 

@@ -11,10 +11,20 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cxrviz import schema as S
+from cxrviz import words
 from cxrviz.figures.palette import STATE_COLORS, SURVIVAL_COLORS, SURVIVAL_NAMES
 from cxrviz.store import Store
 
-ICU_FILL, INTUBATION_FILL = "rgba(213, 94, 0, 0.14)", "rgba(204, 121, 167, 0.20)"
+# ICU: a flat light-orange band (a shape); intubation: dark-blue hatching (a filled trace):
+# different in hue, in lightness and in texture, so they stay apart in greyscale and overlap
+# visibly where a patient is both.
+ICU_FILL = "rgba(230, 159, 0, 0.30)"
+INTUBATION_HATCH = {"shape": "/", "fgcolor": "#0072B2", "bgcolor": "rgba(0,0,0,0)",
+                    "size": 6, "solidity": 0.3}
+ICU_LABEL, INTUBATION_LABEL = "in ICU (at image)", "intubated (at image)"
+SERIES_PLOT_PX = 200  # the patient chart's plotting height
+AXIS_TITLE_PX, SERIES_LEGEND_ROW_PX = 44, 19  # below it: ticks and title, then legend rows
+MIN_BIN_IMAGES = 5  # fewer images in a bin: no median or band there (too few to summarise)
 OUTPUT_COLORS = ["#0072B2", "#009E73", "#E69F00", "#56B4E9", "#000000"]
 BIN_DAYS = 3
 BIN_RANGE = (-30, 30)  # days beyond are pooled into the end bins
@@ -55,26 +65,37 @@ def patient_series(store: Store, patient: str, align: str = "offset") -> dict:
     return {"positions": pos, "days": day, "rows": rows}
 
 
+def _spans(days, flags) -> list:
+    """[(x0, x1)] to shade for runs of flagged images; a lone image gets a band of 0.8 day."""
+    return [(a - 0.4, b + 0.4) if a == b else (a, b) for a, b in runs(days, flags)]
+
+
+def _shade_states(fig: go.Figure, days, rows) -> None:
+    """ICU and intubation intervals behind the series, each with its legend entry."""
+    for i, (a, b) in enumerate(_spans(days, (rows[S.IN_ICU] == S.YES).to_numpy())):
+        fig.add_vrect(x0=a, x1=b, fillcolor=ICU_FILL, line_width=0, layer="below",
+                      name=ICU_LABEL, legendgroup="icu", showlegend=i == 0, legendrank=1)
+    spans = _spans(days, (rows[S.INTUBATION_PRESENT] == S.YES).to_numpy())
+    if spans:
+        xs = [v for a, b in spans for v in (a, b, b, a, a, None)]
+        ys = [v for _ in spans for v in (-3, -3, 103, 103, -3, None)]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", fill="toself", name=INTUBATION_LABEL,
+                                 fillcolor="rgba(0,0,0,0)", fillpattern=INTUBATION_HATCH,
+                                 line={"width": 0}, hoverinfo="skip", hoveron="points",
+                                 legendrank=2))
+
+
 def patient_series_figure(store: Store, patient: str, align: str = "offset", outputs=(),
-                          selected: str | None = None, height: int = 330) -> go.Figure:
+                          selected: str | None = None, height: int | None = None) -> go.Figure:
+    """height: the figure's, px (None: a plot of SERIES_PLOT_PX above its legend)."""
     s = patient_series(store, patient, align)
     rows, days = s["rows"], s["days"]
     if not len(rows):
         why = "no dated images" if align == "offset" else f"no such event ({DAY_TITLES[align]})"
-        return _message(f"Patient {patient}: {why}", height)
+        return _message(f"Patient {patient}: {why}", height or 330)
     pct = rows[S.DENSITY_PERCENTILE].to_numpy()
     fig = go.Figure()
-    for (a, b), fill, label in [*((r, ICU_FILL, "in ICU") for r in
-                                  runs(days, (rows[S.IN_ICU] == S.YES).to_numpy())),
-                                *((r, INTUBATION_FILL, "intubated") for r in
-                                  runs(days, (rows[S.INTUBATION_PRESENT] == S.YES).to_numpy()))]:
-        pad = 0.4 if a == b else 0.0
-        fig.add_vrect(x0=a - pad, x1=b + pad, fillcolor=fill, line_width=0, layer="below",
-                      name=label)
-    for label, fill in (("in ICU (at image)", ICU_FILL), ("intubated (at image)",
-                                                          INTUBATION_FILL)):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label,
-                                 marker={"symbol": "square", "size": 12, "color": fill}))
+    _shade_states(fig, days, rows)
     fig.add_trace(go.Scatter(
         x=days, y=pct, mode="lines+markers", name="bad-state density (percentile)",
         customdata=rows[S.IMAGE_ID].to_numpy(dtype=object),
@@ -92,8 +113,9 @@ def patient_series_figure(store: Store, patient: str, align: str = "offset", out
                                               "<extra></extra>"))
     survival = rows[S.SURVIVAL].iloc[-1]
     fig.add_trace(go.Scatter(
-        x=[days[-1]], y=[pct[-1]], mode="markers+text", name=f"outcome: {SURVIVAL_NAMES[survival]}",
-        text=[SURVIVAL_NAMES[survival]], textposition="top center",
+        x=[days[-1]], y=[pct[-1]], mode="markers+text",
+        name=f"outcome: {words.SURVIVAL[survival]}",
+        text=[SURVIVAL_NAMES[survival]], textposition="top left", cliponaxis=False,
         marker={"symbol": "diamond-open", "size": 16, "color": SURVIVAL_COLORS[survival],
                 "line": {"width": 2.5}}, hoverinfo="skip"))
     if selected in set(rows[S.IMAGE_ID]):
@@ -101,15 +123,22 @@ def patient_series_figure(store: Store, patient: str, align: str = "offset", out
         fig.add_trace(go.Scatter(x=[days[i]], y=[pct[i]], mode="markers", name="this image",
                                  marker={"symbol": "circle-open", "size": 18, "color": "#111",
                                          "line": {"width": 2.5}}, hoverinfo="skip"))
+    # the legend: one entry a row under the x-axis, in a bottom margin made for it (a narrow
+    # panel would wrap a horizontal one onto the axis title)
+    entries = sum(t.showlegend is not False for t in fig.data) + any(
+        sh.showlegend for sh in fig.layout.shapes)
+    bottom = AXIS_TITLE_PX + entries * SERIES_LEGEND_ROW_PX
     fig.update_layout(
-        height=height, margin={"l": 44, "r": 44 if outputs else 10, "t": 26, "b": 10},
+        height=height or 26 + SERIES_PLOT_PX + bottom,
+        margin={"l": 44, "r": 44 if outputs else 10, "t": 26, "b": bottom},
         paper_bgcolor="white", plot_bgcolor="white", clickmode="event", hovermode="closest",
         title={"text": f"Patient {patient} over time", "font": {"size": 13}},
         xaxis={"title": {"text": DAY_TITLES[align]}, "gridcolor": "#eee", "zeroline": False},
         yaxis={"title": {"text": "density percentile"}, "range": [-3, 103], "gridcolor": "#eee"},
         yaxis2={"overlaying": "y", "side": "right", "range": [-0.03, 1.03], "showgrid": False,
                 "title": {"text": "probability"}, "visible": bool(outputs)},
-        legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0, "font": {"size": 10}})
+        legend={"orientation": "v", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0,
+                "xanchor": "left", "font": {"size": 10}, "tracegroupgap": 0})
     return fig
 
 
@@ -143,12 +172,42 @@ def cohort_summary(store: Store, keep: np.ndarray, align: str) -> dict:
             "patients": int(len(np.unique(store.patient_index[use])))}
 
 
-def cohort_figure(store: Store, keep: np.ndarray, align: str = "offset",
-                  height: int = 420) -> go.Figure:
+def _runs_of(have: np.ndarray) -> list:
+    """[(start, stop)] index ranges of consecutive True values."""
+    edges = np.flatnonzero(np.diff(np.r_[0, have.astype(int), 0]))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def _summary_traces(summary: dict, group: str) -> list:
+    """Median line and interquartile band of one survival group, only in bins of at least
+    MIN_BIN_IMAGES images: a gap (no line, no band) across the others."""
+    stats, c = summary["groups"][group], summary["centers"]
+    have = stats[:, 3] >= MIN_BIN_IMAGES
+    color = SURVIVAL_COLORS[group]
+    bx, by = [], []
+    for a, b in _runs_of(have):  # one closed band per run of summarised bins
+        bx += [*c[a:b], *c[a:b][::-1], None]
+        by += [*stats[a:b, 2], *stats[a:b, 1][::-1], None]
+    band = go.Scatter(x=bx, y=by, fill="toself", fillcolor=color, opacity=0.18,
+                      line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=group)
+    median = go.Scatter(
+        x=c, y=np.where(have, stats[:, 0], np.nan), mode="lines+markers", connectgaps=False,
+        name=f"{SURVIVAL_NAMES[group]}: median, IQR", legendgroup=group,
+        line={"color": color, "width": 3}, customdata=stats[:, 3],
+        hovertemplate=f"days %{{x:g}}±{BIN_DAYS / 2:g}: median %{{y:.0f}} "
+                      "(n=%{customdata:.0f})<extra></extra>")
+    return [band, median]
+
+
+def cohort_figure(store: Store, keep: np.ndarray, align: str = "offset", height: int = 440,
+                  day_range: tuple | None = None) -> go.Figure:
+    """day_range: the x-axis (the day slider's range; its ends pool the days beyond them, as
+    the end bins do). Days outside it are off the chart, not squeezed into it."""
     summary = cohort_summary(store, keep, align)
     use, day = summary["use"], summary["days"]
     if not use.any():
         return _message("No patient in the current filter has two or more dated images.", height)
+    lo, hi = day_range or (BIN_RANGE[0] - 1, BIN_RANGE[1] + 1)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22],
                         vertical_spacing=0.04)
     rng = np.random.default_rng(0)
@@ -159,8 +218,7 @@ def cohort_figure(store: Store, keep: np.ndarray, align: str = "offset",
     ids = store.image_ids
     for group in (S.YES, S.NO, S.UNKNOWN):
         xs, ys, cd = [], [], []
-        rows = [p for p in store.patient_positions.values()]
-        for pos in rows:
+        for pos in store.patient_positions.values():
             pos = pos[use[pos]]
             if len(pos) < 2 or store.patient_index[pos[0]] not in drawn or \
                     store.covid[S.SURVIVAL].iat[pos[0]] != group:
@@ -175,34 +233,28 @@ def cohort_figure(store: Store, keep: np.ndarray, align: str = "offset",
             line={"color": color, "width": 1}, marker={"size": 3, "color": color},
             hovertemplate="day %{x:g}, percentile %{y:.0f}<extra>click: select</extra>"),
             row=1, col=1)
-        stats = summary["groups"][group]
-        c = summary["centers"]
-        have = stats[:, 3] > 0
-        fig.add_trace(go.Scatter(x=np.r_[c[have], c[have][::-1]],
-                                 y=np.r_[stats[have, 2], stats[have, 1][::-1]], fill="toself",
-                                 fillcolor=color, opacity=0.18, line={"width": 0},
-                                 hoverinfo="skip", showlegend=False, legendgroup=group),
-                      row=1, col=1)
-        fig.add_trace(go.Scatter(
-            x=c[have], y=stats[have, 0], mode="lines+markers", name=f"{SURVIVAL_NAMES[group]}: "
-            "median, IQR", legendgroup=group, line={"color": color, "width": 3},
-            customdata=stats[have, 3],
-            hovertemplate="days %{x:g}±1.5: median %{y:.0f} (n=%{customdata:.0f})<extra></extra>"),
-            row=1, col=1)
-        fig.add_trace(go.Bar(x=c, y=stats[:, 3], marker={"color": color}, name=f"n ({group})",
-                             showlegend=False, legendgroup=group,
-                             hovertemplate="n=%{y:.0f}<extra></extra>"), row=2, col=1)
+        fig.add_traces(_summary_traces(summary, group), rows=1, cols=1)
+        fig.add_trace(go.Bar(x=summary["centers"], y=summary["groups"][group][:, 3],
+                             marker={"color": color}, name=f"n ({group})", showlegend=False,
+                             legendgroup=group, hovertemplate="n=%{y:.0f}<extra></extra>"),
+                      row=2, col=1)
     note = (f"{summary['patients']} patients with ≥ 2 dated images"
             + (f"; faint lines for {MAX_COHORT_LINES} of them (medians use all)"
                if len(patients) > MAX_COHORT_LINES else ""))
     fig.update_layout(
-        height=height, margin={"l": 46, "r": 10, "t": 30, "b": 40}, barmode="stack",
+        height=height, margin={"l": 46, "r": 10, "t": 52, "b": 40}, barmode="stack",
         paper_bgcolor="white", plot_bgcolor="white", clickmode="event", hovermode="closest",
-        title={"text": f"The cohort over time: {note}", "font": {"size": 12}},
+        title={"text": f"The cohort over time: {note}", "font": {"size": 12},
+               "subtitle": {"text": f"Median and band only where a {BIN_DAYS}-day bin has "
+                                    f"{MIN_BIN_IMAGES} or more images; gaps where it has fewer.",
+                            "font": {"size": 11, "color": "#555"}}},
         legend={"orientation": "h", "y": -0.18, "x": 0, "font": {"size": 10}})
     fig.update_yaxes(title_text="density percentile", range=[-3, 103], gridcolor="#eee",
                      row=1, col=1)
     fig.update_yaxes(title_text="n", gridcolor="#eee", row=2, col=1)
-    fig.update_xaxes(title_text=f"{DAY_TITLES[align]} (bins of {BIN_DAYS} days; ends pooled)",
-                     row=2, col=1, gridcolor="#eee")
+    ticks = {"tick0": 0, "dtick": 5 if hi - lo <= 30 else 10}  # whole days, not bin centres
+    fig.update_xaxes(range=[lo, hi], row=1, col=1, **ticks)
+    fig.update_xaxes(title_text=f"{DAY_TITLES[align]} (bins of {BIN_DAYS} days; days beyond "
+                                f"±{BIN_RANGE[1]} pooled into the end bins)",
+                     range=[lo, hi], row=2, col=1, gridcolor="#eee", **ticks)
     return fig

@@ -13,6 +13,7 @@ from dash.exceptions import PreventUpdate
 
 from cxrviz import ids
 from cxrviz.appstate import current
+from cxrviz.words import EVAL_COLUMNS
 from cxrviz.compute.evaluate import FEATURE_SETS, TASKS
 from cxrviz.figures.evaluation import roc_figure
 from cxrviz.pages.common import banner, graph_config, nav
@@ -20,7 +21,9 @@ from cxrviz.pages.common import banner, graph_config, nav
 PATH = "/evaluation"
 TITLE = "cxrviz: evaluation"
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
-REGION_NAMES = {"America": "Americas"}  # country_converter's name -> the paper's
+# The paper's continent names -> the region table's (country_converter's `continent`, the names
+# the map's filters and every split of ours use): one name per continent on the page.
+PAPER_REGIONS = {"Americas": "America"}
 
 
 @lru_cache(maxsize=1)
@@ -30,22 +33,23 @@ def paper_tables() -> dict:
 
 
 def _pm(mean, std) -> str:
-    return "–" if pd.isna(mean) else f"{mean:.2f} ± {std:.2f}"
+    """'0.81 ± 0.10', kept on one line (no-break spaces)."""
+    return "–" if pd.isna(mean) else f"{mean:.2f}\u00a0±\u00a0{std:.2f}"
 
 
 def _regions(text) -> str:
+    """A comma-separated list of continents (ours or the paper's), in the region table's names."""
     if not isinstance(text, str) or not text:
         return "–"
-    return ", ".join(REGION_NAMES.get(r.strip(), r.strip()) for r in text.split(","))
+    return ", ".join(PAPER_REGIONS.get(r.strip(), r.strip()) for r in text.split(","))
 
 
 def comparison(summary: pd.DataFrame, kind: str) -> html.Table:
     """Table 5 (classification) or 6 (regression) style: ours beside the paper's."""
     paper = paper_tables()[kind]
     metrics = ("auroc", "auprc") if kind == "classification" else ("pearson", "r2", "mae")
-    names = {"auroc": "AUROC", "auprc": "AUPRC", "pearson": "Pearson r", "r2": "R²",
-             "mae": "MAE"}
-    head = html.Tr([html.Th("task"), html.Th("features"), html.Th("params"),
+    names = EVAL_COLUMNS
+    head = html.Tr([*(html.Th(names[c]) for c in ("task", "features", "params")),
                     *(html.Th(f"{names[m]} (ours)") for m in metrics), html.Th("regions (ours)"),
                     *(html.Th(f"{names[m]} (paper)") for m in metrics),
                     html.Th("regions (paper)")])
@@ -71,10 +75,12 @@ def comparison(summary: pd.DataFrame, kind: str) -> html.Table:
         rows.append(html.Tr([
             *cells, html.Td(title), html.Td(r["params"]),
             *(html.Td(_pm(r[f"{m}_mean"], r[f"{m}_std"])) for m in metrics),
-            html.Td(_regions(r["test_regions"]), title=r.get("left_out_regions") or ""),
+            html.Td(_regions(r["test_regions"]), title=r.get("left_out_regions") or "",
+                    className="regions"),
             *(html.Td(_pm(p[f"{m}_mean"], p[f"{m}_std"]) if p is not None else "–",
                       className="paper") for m in metrics),
-            html.Td(p["test_regions"] if p is not None else "–", className="paper")]))
+            html.Td(_regions(p["test_regions"]) if p is not None else "–",
+                    className="paper regions")]))
     return html.Table([head, *rows], className="eval-table")
 
 
@@ -113,7 +119,8 @@ def layout(**query):
                     html.B("These come from "), f"{store.artifact.artifact_id}, weights "
                     f"{w.label} (sha256 {w.short_sha}…, "
                     f"{'pretrained' if w.pretrained else 'NOT pretrained'}). Different data and "
-                    "weights give different numbers."], className="note"),
+                    "weights give different numbers. Continents are named as on the map "
+                    "(the paper's \u201cAmericas\u201d is America)."], className="note"),
             html.H3("Classification (Table 5)"), comparison(summary, "classification"),
             html.H3("Regression: severity scores (Table 6)"), comparison(summary, "regression"),
             html.H3("ROC curves per held-out continent"),
@@ -138,16 +145,22 @@ def layout(**query):
 
 
 def splits_grid(splits: pd.DataFrame):
+    """Every split, in words: task and feature titles, continents by the region table's names,
+    column headings from words.EVAL_COLUMNS (the CSV keeps the codes)."""
     import dash_ag_grid as dag
 
-    cols = [c for c in ("task", "features", "method", "params", "test_region", "n_test",
-                        "n_true", "n_false", "n_train", "n_dropped_shared_source", "auroc",
-                        "auprc", "pearson", "r2", "mae", "left_out") if c in splits]
+    cols = [c for c in EVAL_COLUMNS if c in splits]
     frame = splits[cols].round(3)
+    frame["task"] = frame["task"].map(lambda t: TASKS[t].title if t in TASKS else t)
+    frame["features"] = frame["features"].map(
+        lambda f: FEATURE_SETS[f][1] if f in FEATURE_SETS else f)
+    frame["test_region"] = frame["test_region"].map(_regions)
     return dag.AgGrid(id=ids.EVAL_SPLITS, rowData=frame.astype(object).where(frame.notna(), None)
                       .to_dict("records"),
-                      columnDefs=[{"field": c} for c in cols],
-                      defaultColDef={"sortable": True, "filter": True, "resizable": True},
+                      columnDefs=[{"field": c, "headerName": EVAL_COLUMNS[c],
+                                   "headerTooltip": EVAL_COLUMNS[c]} for c in cols],
+                      defaultColDef={"sortable": True, "filter": True, "resizable": True,
+                                     "wrapHeaderText": True, "autoHeaderHeight": True},
                       style={"height": "420px"}, className="ag-theme-quartz")
 
 
@@ -158,4 +171,4 @@ def roc(task, features):
     ev = current().store.evaluation
     if ev is None or task is None:
         raise PreventUpdate
-    return roc_figure(ev["predictions"], task, features)
+    return roc_figure(ev["predictions"], task, features, region_name=_regions)
