@@ -445,3 +445,18 @@ def test_patients_csv_download_follows_the_filter_with_the_weights_flag(app, sto
     assert all(r["weights_pretrained"] == "False" and r["weights"] for r in rows)
     assert json.loads(base64.b64decode(sidecar["content"]))["filters"] == {
         "continent": ["Europe"]}
+
+
+def test_patient_ids_in_titles_and_legend_names_are_not_markup(hostile):
+    """Plotly renders a subset of HTML in titles and trace names too: the one-patient chart's
+    title and the print figure's patient legend show '<b>x</b>' as typed (escaped), never bold."""
+    from cxrviz.figures.paper import paper_figure
+    from cxrviz.figures.time import patient_series_figure
+
+    store = hostile["store"]
+    title = patient_series_figure(store, "<b>x</b>").layout.title.text
+    assert "<b>" not in title and unescape(title) == "Patient <b>x</b> over time"
+    fig, _ = paper_figure(store, "figure3", patients=["<b>x</b>", "+1"])
+    names = {t.name for t in fig.data if t.name and t.name.startswith("patient ")}
+    assert names and not any("<b>" in n for n in names)
+    assert {unescape(n) for n in names} >= {"patient <b>x</b>", "patient +1"}

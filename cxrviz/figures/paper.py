@@ -8,6 +8,8 @@ plots (the map at its data's aspect), then legends packed in rows, colour bars a
 """
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -115,7 +117,7 @@ def _trajectory_traces(store, edges, latest_only, line_w, arrow_px, xaxis="x", y
             for a, b in zip(e["from_pos"], e["to_pos"]):
                 xs += [x[a], x[b], None]
                 ys += [y[a], y[b], None]
-            traces.append(go.Scatter(x=xs, y=ys, mode="lines", name=f"patient {patient}",
+            traces.append(go.Scatter(x=xs, y=ys, mode="lines", name=f"patient {escape(str(patient))}",
                                      line={"color": color, "width": line_w * 1.6},
                                      legendgroup="patients", xaxis=xaxis, yaxis=yaxis))
     else:
@@ -302,7 +304,7 @@ def _add_series_panel(fig, store, patients, colors, align, font, size, in_days) 
         rows = s["rows"]
         fig.add_trace(go.Scatter(
             x=s["days"], y=rows[S.DENSITY_PERCENTILE], mode="lines+markers", xaxis="x2",
-            yaxis="y2", name=f"patient {pid}", legendgroup="patients", showlegend=False,
+            yaxis="y2", name=f"patient {escape(str(pid))}", legendgroup="patients", showlegend=False,
             line={"color": colors[pid], "width": 1.2},
             marker={"symbol": [STATE_SYMBOLS[v] for v in rows[S.STATE]], "size": size + 1.5,
                     "color": [STATE_COLORS[v] for v in rows[S.STATE]],

@@ -6,6 +6,8 @@ average meaningfully.
 """
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -92,7 +94,7 @@ def patient_series_figure(store: Store, patient: str, align: str = "offset", out
     rows, days = s["rows"], s["days"]
     if not len(rows):
         why = "no dated images" if align == "offset" else f"no such event ({DAY_TITLES[align]})"
-        return _message(f"Patient {patient}: {why}", height or 330)
+        return _message(f"Patient {escape(str(patient))}: {why}", height or 330)
     pct = rows[S.DENSITY_PERCENTILE].to_numpy()
     fig = go.Figure()
     _shade_states(fig, days, rows)
@@ -132,7 +134,7 @@ def patient_series_figure(store: Store, patient: str, align: str = "offset", out
         height=height or 26 + SERIES_PLOT_PX + bottom,
         margin={"l": 44, "r": 44 if outputs else 10, "t": 26, "b": bottom},
         paper_bgcolor="white", plot_bgcolor="white", clickmode="event", hovermode="closest",
-        title={"text": f"Patient {patient} over time", "font": {"size": 13}},
+        title={"text": f"Patient {escape(str(patient))} over time", "font": {"size": 13}},
         xaxis={"title": {"text": DAY_TITLES[align]}, "gridcolor": "#eee", "zeroline": False},
         yaxis={"title": {"text": "density percentile"}, "range": [-3, 103], "gridcolor": "#eee"},
         yaxis2={"overlaying": "y", "side": "right", "range": [-0.03, 1.03], "showgrid": False,
