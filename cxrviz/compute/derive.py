@@ -35,7 +35,7 @@ def derive(images: pd.DataFrame, coords: np.ndarray, logits: np.ndarray, patholo
     images = images.reset_index(drop=True).copy()
     coords = np.asarray(coords, dtype=np.float32)
     images[S.X], images[S.Y] = coords[:, 0], coords[:, 1]
-    is_covid = (images[S.SOURCE] == S.SOURCE_COVID).to_numpy()
+    is_covid = (images[S.ROLE] == S.ROLE_COHORT).to_numpy()
 
     states = pd.DataFrame({S.STATE: S.STATE_UNKNOWN, S.STATE_REASON: REFERENCE_REASON},
                           index=images.index)
@@ -53,7 +53,9 @@ def derive(images: pd.DataFrame, coords: np.ndarray, logits: np.ndarray, patholo
     logits = np.asarray(logits, dtype=np.float32)
     for j, name in enumerate(pathologies):
         images[S.logit_column(name)] = logits[:, j]
-    images = images[S.image_columns(pathologies)].astype(
+    prefixed = [c for c in images.columns
+                if c.startswith((S.CHEXPERT_PREFIX, S.EXTRA_PREFIX))]
+    images = images[[*S.image_columns(pathologies), *prefixed]].astype(
         {S.OFFSET: "float64", S.AGE: "float64", S.X: "float32", S.Y: "float32",
          S.BAD_DENSITY: "float64", S.DENSITY_PERCENTILE: "float64"})
     return Derived(images, trajectories, patient_table(images), density, kde.params())
