@@ -137,7 +137,7 @@ TO_IMAGE_ID = "to_image_id"
 FROM_OFFSET = "from_offset"
 TO_OFFSET = "to_offset"
 TO_STATE = "to_state"
-TRAJECTORY_COLUMNS = (PATIENTID, FROM_IMAGE_ID, TO_IMAGE_ID, FROM_OFFSET, TO_OFFSET, TO_STATE,
+TRAJECTORY_COLUMNS = (PATIENTID, EPISODE, FROM_IMAGE_ID, TO_IMAGE_ID, FROM_OFFSET, TO_OFFSET, TO_STATE,
                       SURVIVAL)
 
 # ---- patients.parquet columns (one row per covid patient) ---------------------------------------

@@ -84,8 +84,9 @@ def at_any_time(frame: pd.DataFrame, at_image: str, any_time: str) -> pd.DataFra
 
 
 def patient_table(images: pd.DataFrame) -> pd.DataFrame:
-    """patients.parquet: one row per covid patient, from the derived images."""
-    covid = time_order(images[images[S.SOURCE] == S.SOURCE_COVID])
+    """patients.parquet: one row per patient of the cohort (in the COVID collection a patient is
+    its episode), from the derived images, in time order per patient."""
+    covid = time_order(images[images[S.ROLE] == S.ROLE_COHORT], by=S.PATIENTID)
     dated = covid[covid[S.OFFSET].notna()]
     groups = covid.groupby(S.PATIENTID, sort=True)
     out = pd.DataFrame(index=pd.Index(sorted(covid[S.PATIENTID].unique()), name=S.PATIENTID))
@@ -95,7 +96,7 @@ def patient_table(images: pd.DataFrame) -> pd.DataFrame:
     out[S.P_LAST_DAY] = dated.groupby(S.PATIENTID)[S.OFFSET].max()
     # first / last in time order among dated images, or among all when none is dated
     basis = pd.concat([dated, covid[~covid[S.PATIENTID].isin(dated[S.PATIENTID])]])
-    basis = time_order(basis).groupby(S.PATIENTID)[S.DENSITY_PERCENTILE]
+    basis = time_order(basis, by=S.PATIENTID).groupby(S.PATIENTID)[S.DENSITY_PERCENTILE]
     out[S.P_FIRST_PCT] = basis.first()
     out[S.P_LAST_PCT] = basis.last()
     out[S.P_MAX_PCT] = groups[S.DENSITY_PERCENTILE].max()
