@@ -73,6 +73,8 @@ def main() -> None:
             S.AGE: 60.0, S.OFFSET: 0.0, S.SOURCE: S.SOURCE_COVID, S.CLINICAL_NOTES: ""}])
     images = synthetic_images(args.n, source, rng)
     images[S.SOURCE] = S.SOURCE_COVID
+    images[S.EPISODE], images[S.ROLE] = images[S.PATIENTID], S.ROLE_COHORT
+    images[S.TIME] = pd.Series(pd.NaT, index=images.index, dtype="datetime64[ns]")
     n = len(images)
     centers = rng.normal(0, 6, size=(12, 2))
     which = rng.integers(len(centers), size=n)

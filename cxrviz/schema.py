@@ -4,7 +4,7 @@ The artifact is the contract between the two halves of cxrviz, so its vocabulary
 nowhere else. Bump SCHEMA_VERSION when a reader of an older artifact would misread a newer one.
 """
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: images.parquet gains episode, time and role
 
 # Bump when anything between the image file and the model input changes (decoding, normalisation,
 # crop, resize): cached per-image results keyed by an older version are then recomputed.
@@ -68,8 +68,8 @@ DENSITY_PERCENTILE = "density_percentile"  # % of the collection's images at or 
 X = "x"
 Y = "y"
 LOGIT_PREFIX = "logit:"
-# Episodes and time (cxrviz.data.base readers fill them; added to METADATA_COLUMNS when the
-# pipeline takes readers). An episode is the unit a trajectory is drawn for (a patient in the
+# Episodes and time (every reader fills them; in images.parquet after METADATA_COLUMNS, with
+# ROLE). An episode is the unit a trajectory is drawn for (a patient in the
 # COVID collection, an admission in MIMIC or a hospital's export); missing for an image in no
 # episode. TIME is the image's date-time on the source's clock (NaT where the source has none).
 # OFFSET stays "the day": fractional days since the episode's day 0.
@@ -108,8 +108,10 @@ def chexpert_column(label: str) -> str:
 
 
 def image_columns(pathologies) -> list:
-    """All columns of images.parquet, in order."""
-    return [*METADATA_COLUMNS, *DERIVED_COLUMNS, *(logit_column(p) for p in pathologies)]
+    """All columns of images.parquet, in order (a source's prefixed columns, CHEXPERT_PREFIX /
+    EXTRA_PREFIX, may follow)."""
+    return [*METADATA_COLUMNS, *EPISODE_COLUMNS, ROLE, *DERIVED_COLUMNS,
+            *(logit_column(p) for p in pathologies)]
 
 
 # ---- views --------------------------------------------------------------------------------------
@@ -135,7 +137,7 @@ TO_IMAGE_ID = "to_image_id"
 FROM_OFFSET = "from_offset"
 TO_OFFSET = "to_offset"
 TO_STATE = "to_state"
-TRAJECTORY_COLUMNS = (PATIENTID, FROM_IMAGE_ID, TO_IMAGE_ID, FROM_OFFSET, TO_OFFSET, TO_STATE,
+TRAJECTORY_COLUMNS = (PATIENTID, EPISODE, FROM_IMAGE_ID, TO_IMAGE_ID, FROM_OFFSET, TO_OFFSET, TO_STATE,
                       SURVIVAL)
 
 # ---- patients.parquet columns (one row per covid patient) ---------------------------------------
@@ -207,6 +209,14 @@ C_EMBEDDED_RSNA = "embedded_rsna"
 C_EXCLUDED = "excluded"
 C_SKIPPED = "skipped"
 C_SKIPPED_COVID = "skipped_covid"
+# (the *_covid keys count the map's cohort source, whatever its name; M_SOURCES has every one)
+
+# manifest["sources"]: one entry per source read, in order (cohort first), so that
+# embedded + excluded + skipped == rows holds for each and the app can say so per source.
+M_SOURCES = "sources"
+SRC_NAME, SRC_KIND, SRC_ROLE, SRC_PATH, SRC_ROWS = "name", "kind", "role", "path", "rows"
+SRC_EMBEDDED, SRC_EXCLUDED, SRC_SKIPPED = "embedded", "excluded", "skipped"
+SRC_PROVIDED, SRC_INPUTS = "provided", "inputs"
 
 # manifest["excluded"] groups and manifest["skipped"] entries
 E_REASON, E_RAW_VALUE, E_COUNT, E_FILENAMES = "reason", "raw_value", "count", "filenames"

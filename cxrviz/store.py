@@ -62,8 +62,8 @@ class Store:
     @classmethod
     def from_artifact(cls, art: Artifact) -> "Store":
         images = art.images
-        covid = images[images[S.SOURCE] == S.SOURCE_COVID].reset_index(drop=True)
-        rsna = images[images[S.SOURCE] == S.SOURCE_RSNA].reset_index(drop=True)
+        covid = images[images[S.ROLE] == S.ROLE_COHORT].reset_index(drop=True)
+        rsna = images[images[S.ROLE] == S.ROLE_REFERENCE].reset_index(drop=True)
         position = {iid: i for i, iid in enumerate(covid[S.IMAGE_ID])}
         traj = art.trajectories.copy()
         traj["from_pos"] = traj[S.FROM_IMAGE_ID].map(position)

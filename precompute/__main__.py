@@ -1,4 +1,4 @@
-"""python -m precompute --dataset PATH --out artifacts/covid [...]: build a map artifact."""
+"""python -m precompute --dataset [KIND:]PATH --out artifacts/covid [...]: build a map artifact."""
 from __future__ import annotations
 
 import argparse
@@ -15,10 +15,22 @@ def parser() -> argparse.ArgumentParser:
         description="Embed the COVID-19 CXR collection with torchxrayvision's DenseNet, project "
                     "with UMAP, derive states, trajectories and the bad-state density, and write "
                     "a versioned artifact for the cxrviz app.")
-    p.add_argument("--dataset", required=True,
-                   help="folder of a covid-chestxray-dataset clone (holds metadata.csv, images/)")
+    from cxrviz import schema as S
+    from precompute.sources import READERS
+
+    def kinds(role):
+        return "; ".join(f"{k}: {r.what}" for k, r in READERS.items() if r.role == role)
+
+    p.add_argument("--dataset", required=True, metavar="[KIND:]PATH",
+                   help=f"the cohort to map, KIND:PATH with KIND one of ({kinds(S.ROLE_COHORT)})"
+                        "; a bare PATH is a covid-chestxray-dataset clone")
+    p.add_argument("--mimic-iv", metavar="PATH",
+                   help="MIMIC-IV 2.x / 3.x root (hosp/, icu/) for --dataset mimic:PATH: "
+                        "episodes, ICU, ventilation, death")
     p.add_argument("--out", default="artifacts/covid", help="artifact folder to (re)write")
-    p.add_argument("--rsna", help="Kaggle RSNA Pneumonia folder (stage_2_train_images/ inside)")
+    p.add_argument("--reference", metavar="KIND:PATH",
+                   help=f"a background cloud ({kinds(S.ROLE_REFERENCE)})")
+    p.add_argument("--rsna", metavar="PATH", help="the same as --reference rsna:PATH")
     p.add_argument("--rsna-subset", choices=("pneumonia", "all"), default="pneumonia",
                    help="RSNA images to add as the reference cloud (default: pneumonia, as the "
                         "paper's figure)")
@@ -49,13 +61,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     from cxrviz.compute.model import WeightsUnavailable
+    from cxrviz.data.base import ReaderError
     from cxrviz.data.covid import DatasetError
     from precompute.pipeline import Config, build_artifact
 
     if args.batch_size < 1 or args.workers < 0 or (args.limit is not None and args.limit < 1):
         print("error: --batch-size and --limit must be >= 1, --workers >= 0", file=sys.stderr)
         return EXIT_USAGE
-    cfg = Config(dataset=args.dataset, out=args.out, rsna=args.rsna, rsna_subset=args.rsna_subset,
+    cfg = Config(dataset=args.dataset, out=args.out, reference=args.reference, rsna=args.rsna,
+                 mimic_iv=args.mimic_iv, rsna_subset=args.rsna_subset,
                  weights=args.weights,
                  weights_pretrained=False if args.weights_untrained else None,
                  precision=args.precision, batch_size=args.batch_size, workers=args.workers,
@@ -63,8 +77,13 @@ def main(argv=None) -> int:
                  umap_min_dist=args.umap_min_dist, limit=args.limit, cache_dir=args.cache_dir,
                  progress=not args.quiet, allow_download=not args.no_download)
     try:
+        cfg.sources()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         summary = build_artifact(cfg)
-    except DatasetError as exc:
+    except (DatasetError, ReaderError) as exc:  # ColumnError is a ReaderError
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except WeightsUnavailable as exc:

@@ -20,17 +20,19 @@ from cxrviz.compute.embedding import MIN_DIST, N_NEIGHBORS
 from cxrviz.compute.features import DISPLAY_VERSION, embed_files
 from cxrviz.compute.model import DEFAULT_BATCH_SIZE, DEFAULT_WEIGHTS, load_embedder
 from cxrviz.compute.states import STATE_RULES
-from cxrviz.data.covid import UNKNOWN_PATIENT_PREFIX, exclusions, read_covid
-from cxrviz.data.paths import OUTSIDE_REASON
+from cxrviz.data.covid import UNKNOWN_PATIENT_PREFIX
 from cxrviz.hashing import sha256_bytes
 from cxrviz.io.artifact import write_artifact
+from precompute import sources
 
 
 @dataclass
 class Config:
-    dataset: str
+    dataset: str  # KIND:PATH (KIND a cohort kind of precompute.sources.READERS) or PATH (covid)
     out: str = "artifacts/covid"
-    rsna: str | None = None
+    reference: str | None = None  # KIND:PATH of a reference kind (rsna)
+    rsna: str | None = None  # the same as reference="rsna:PATH" (today's --rsna)
+    mimic_iv: str | None = None  # MIMIC-IV root for --dataset mimic:PATH
     rsna_subset: str = "pneumonia"
     weights: str = DEFAULT_WEIGHTS
     weights_pretrained: bool | None = None  # override for local files
@@ -49,6 +51,18 @@ class Config:
         if self.cache_dir:
             return Path(self.cache_dir).expanduser()
         return Path(self.out).expanduser().resolve().parent / ".cache"
+
+    def sources(self) -> list:
+        """[(kind, path)]: the cohort first, then the reference cloud if any."""
+        if self.rsna and self.reference:
+            raise ValueError("give --reference or --rsna, not both")
+        out = [sources.parse(self.dataset, S.ROLE_COHORT, sources.DEFAULT_KIND)]
+        reference = self.reference or (f"{S.SOURCE_RSNA}:{self.rsna}" if self.rsna else None)
+        if reference:
+            out.append(sources.parse(reference, S.ROLE_REFERENCE))
+        if self.mimic_iv and out[0][0] != S.SOURCE_MIMIC:
+            raise ValueError("--mimic-iv goes with --dataset mimic:PATH")
+        return out
 
 
 @dataclass
@@ -140,27 +154,14 @@ def build_artifact(cfg: Config) -> Summary:
     cache = ResultCache(cfg.resolved_cache_dir())
 
     with _timed(timings, "load"):
-        covid = read_covid(cfg.dataset)
-        rows = covid.frame
-        excluded = list(covid.excluded)
-        if cfg.limit is not None and len(rows) > cfg.limit:
-            beyond = rows.iloc[cfg.limit:]
-            excluded += exclusions(pd.Series(S.EXCLUDED_LIMIT, index=beyond.index),
-                                   pd.Series(str(cfg.limit), index=beyond.index),
-                                   beyond[S.FILENAME])
-            rows = rows.head(cfg.limit)
-        frames = [rows]
-        rsna_info = None
-        if cfg.rsna:
-            from cxrviz.data.rsna import read_rsna
-
-            rsna_info = read_rsna(cfg.rsna, cfg.rsna_subset)
-            r = rsna_info.frame if cfg.limit is None else rsna_info.frame.head(cfg.limit)
-            frames.append(r)
-            if rsna_info.labelled_absent:
-                notes.append(f"RSNA: {rsna_info.labelled_absent} labelled images of subset "
-                             f"'{cfg.rsna_subset}' are not in {cfg.rsna}")
-        table = pd.concat(frames, ignore_index=True)
+        options = {"mimic_iv": cfg.mimic_iv, "rsna_subset": cfg.rsna_subset}
+        read = [(kind, path, sources.read(kind, path, options).limited(cfg.limit))
+                for kind, path in cfg.sources()]
+        cohort = read[0][2]
+        excluded = [g for _, _, src in read for g in src.excluded]
+        for _, _, src in read[1:]:
+            notes += src.notes
+        table = pd.concat([src.frame for _, _, src in read], ignore_index=True)
 
     with _timed(timings, "weights"):
         embedder = load_embedder(cfg.weights, precision=cfg.precision, batch_size=cfg.batch_size,
@@ -172,17 +173,12 @@ def build_artifact(cfg: Config) -> Summary:
                              progress=cfg.progress)
     killpoint.reached("umap")
 
-    skipped = list(covid.outside)  # never opened: their path leaves the dataset folder
-    if rsna_info is not None:
-        skipped += [{"source": S.SOURCE_RSNA, "filename": f, "reason": OUTSIDE_REASON}
-                    for f in rsna_info.outside]
-        skipped += [{"source": S.SOURCE_RSNA, "filename": f,
-                     "reason": "no label for this patientId in torchxrayvision's RSNA labels"}
-                    for f in rsna_info.unlabelled]
-    keep = table["path"].isin(result.features.keys())
-    for _, row in table[~keep].iterrows():
-        skipped.append({"source": row[S.SOURCE], "filename": row[S.FILENAME],
-                        "reason": result.skipped.get(row["path"], "unknown")})
+    # never opened (outside the folder, not found, no label), then those the model could not read
+    skipped = [entry for _, _, src in read for entry in src.skipped]
+    keep = table[S.PATH].isin(result.features.keys())
+    failed = table.loc[~keep, [S.SOURCE, S.FILENAME, S.PATH]]
+    skipped += [{"source": source, "filename": name, "reason": result.skipped.get(p, "unknown")}
+                for source, name, p in failed.itertuples(index=False)]
     images = table[keep].reset_index(drop=True)
     if len(images) < 4:
         raise RuntimeError(f"only {len(images)} images could be embedded; a map needs at least 4."
@@ -198,36 +194,44 @@ def build_artifact(cfg: Config) -> Summary:
     with _timed(timings, "derive"):
         derived = derive(images, coords, logits, embedder.pathologies)
 
-    blank_ids = [g for g in covid.made_unknown if g[S.E_COLUMN] == S.PATIENTID]
+    made_unknown = cohort.made_unknown
+    blank_ids = [g for g in made_unknown if g[S.E_COLUMN] == S.PATIENTID]
     if blank_ids:
         n = sum(g[S.E_COUNT] for g in blank_ids)
         notes.append(
             f"{n} metadata rows have no patient id; each is a patient of its own "
             f"('{UNKNOWN_PATIENT_PREFIX}<filename>'), never merged with another: "
             + ", ".join(f for g in blank_ids for f in g[S.E_FILENAMES]))
-    if covid.shared_files:
+    shared_files = cohort.extra.get("shared_files", [])
+    if shared_files:
         notes.append(
-            f"{len(covid.shared_files)} image files are listed under more than one metadata row "
+            f"{len(shared_files)} image files are listed under more than one metadata row "
             "(different patient ids); each row is its own point with the same image: "
-            + "; ".join(f"{name}: {', '.join(ids)}" for name, ids in covid.shared_files))
-    embedded_covid = int((images[S.SOURCE] == S.SOURCE_COVID).sum())
-    counts = {
-        S.C_METADATA_ROWS: covid.metadata_rows,
-        S.C_FRONTAL_XRAY: covid.frontal_rows,
-        S.C_EMBEDDED_COVID: embedded_covid,
+            + "; ".join(f"{name}: {', '.join(ids)}" for name, ids in shared_files))
+    notes += cohort.notes
+    per_source = _per_source(read, images, skipped)
+    mine = per_source[0]
+    counts = {  # the cohort's, under the names the app reads (M_SOURCES: every source's)
+        S.C_METADATA_ROWS: mine[S.SRC_ROWS],
+        S.C_FRONTAL_XRAY: mine[S.SRC_ROWS] - mine[S.SRC_EXCLUDED],
+        S.C_EMBEDDED_COVID: mine[S.SRC_EMBEDDED],
         S.C_EMBEDDED_RSNA: int((images[S.SOURCE] == S.SOURCE_RSNA).sum()),
-        S.C_EXCLUDED: sum(group[S.E_COUNT] for group in excluded),
-        S.C_SKIPPED_COVID: sum(s["source"] == S.SOURCE_COVID for s in skipped),
+        S.C_EXCLUDED: mine[S.SRC_EXCLUDED],
+        S.C_SKIPPED_COVID: mine[S.SRC_SKIPPED],
         S.C_SKIPPED: len(skipped),
     }
+    cohort_kind, cohort_path = read[0][0], read[0][1]
+    reference = read[1] if len(read) > 1 else None
     manifest = {
         S.M_SCHEMA_VERSION: S.SCHEMA_VERSION,
         S.M_CREATED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        S.M_INPUTS: {"dataset": str(Path(cfg.dataset).expanduser().resolve()),
-                     "metadata_sha256": covid.metadata_sha256,
-                     "rsna": str(Path(cfg.rsna).expanduser().resolve()) if cfg.rsna else None,
-                     "rsna_subset": cfg.rsna_subset if cfg.rsna else None,
+        S.M_INPUTS: {"dataset": _resolved(cohort_path), "dataset_kind": cohort_kind,
+                     "metadata_sha256": cohort.inputs.get("metadata_sha256"),
+                     "mimic_iv": _resolved(cfg.mimic_iv) if cfg.mimic_iv else None,
+                     "rsna": _resolved(reference[1]) if reference else None,
+                     "rsna_subset": cfg.rsna_subset if reference else None,
                      "limit": cfg.limit},
+        S.M_SOURCES: per_source,
         S.M_WEIGHTS: embedder.spec.to_manifest(),
         S.M_PATHOLOGIES: list(embedder.pathologies),
         S.M_PREPROCESS: {"version": S.PREPROCESS_VERSION, "display": DISPLAY_VERSION,
@@ -240,7 +244,7 @@ def build_artifact(cfg: Config) -> Summary:
         S.M_COUNTS: counts,
         S.M_EXCLUDED: excluded,
         S.M_SKIPPED: skipped,
-        S.M_MADE_UNKNOWN: covid.made_unknown,
+        S.M_MADE_UNKNOWN: made_unknown,
         S.M_NOTES: notes,
         S.M_TIMINGS: timings,
         S.M_VERSIONS: _versions(),
@@ -252,8 +256,27 @@ def build_artifact(cfg: Config) -> Summary:
                              trajectories=derived.trajectories, patients=derived.patients,
                              density=derived.density,
                              features=features, display=display)
-    embedded = {"covid": embedded_covid}
-    if cfg.rsna:
-        embedded["rsna"] = counts[S.C_EMBEDDED_RSNA]
+    embedded = {src[S.SRC_NAME]: src[S.SRC_EMBEDDED] for src in per_source}
     return Summary(out, embedded, skipped, excluded, timings, result.computed, result.from_cache,
-                   embedder.spec.pretrained, embedder.spec.label, notes, covid.made_unknown)
+                   embedder.spec.pretrained, embedder.spec.label, notes, made_unknown)
+
+
+def _resolved(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def _per_source(read, images: pd.DataFrame, skipped: list) -> list:
+    """manifest["sources"]: per source, embedded + excluded + skipped == rows (checked)."""
+    out = []
+    for kind, path, src in read:
+        entry = {S.SRC_NAME: src.name, S.SRC_KIND: kind, S.SRC_ROLE: src.role,
+                 S.SRC_PATH: _resolved(path), S.SRC_ROWS: int(src.input_rows),
+                 S.SRC_EMBEDDED: int((images[S.SOURCE] == src.name).sum()),
+                 S.SRC_EXCLUDED: sum(g[S.E_COUNT] for g in src.excluded),
+                 S.SRC_SKIPPED: sum(e["source"] == src.name for e in skipped),
+                 S.SRC_PROVIDED: list(src.provided), S.SRC_INPUTS: src.inputs}
+        total = entry[S.SRC_EMBEDDED] + entry[S.SRC_EXCLUDED] + entry[S.SRC_SKIPPED]
+        if total != entry[S.SRC_ROWS]:
+            raise AssertionError(f"{src.name}: {total} rows accounted for, {src.input_rows} read")
+        out.append(entry)
+    return out

@@ -35,7 +35,7 @@ def derive(images: pd.DataFrame, coords: np.ndarray, logits: np.ndarray, patholo
     images = images.reset_index(drop=True).copy()
     coords = np.asarray(coords, dtype=np.float32)
     images[S.X], images[S.Y] = coords[:, 0], coords[:, 1]
-    is_covid = (images[S.SOURCE] == S.SOURCE_COVID).to_numpy()
+    is_covid = (images[S.ROLE] == S.ROLE_COHORT).to_numpy()
 
     states = pd.DataFrame({S.STATE: S.STATE_UNKNOWN, S.STATE_REASON: REFERENCE_REASON},
                           index=images.index)
@@ -53,7 +53,9 @@ def derive(images: pd.DataFrame, coords: np.ndarray, logits: np.ndarray, patholo
     logits = np.asarray(logits, dtype=np.float32)
     for j, name in enumerate(pathologies):
         images[S.logit_column(name)] = logits[:, j]
-    images = images[S.image_columns(pathologies)].astype(
+    prefixed = [c for c in images.columns
+                if c.startswith((S.CHEXPERT_PREFIX, S.EXTRA_PREFIX))]
+    images = images[[*S.image_columns(pathologies), *prefixed]].astype(
         {S.OFFSET: "float64", S.AGE: "float64", S.X: "float32", S.Y: "float32",
          S.BAD_DENSITY: "float64", S.DENSITY_PERCENTILE: "float64"})
     return Derived(images, trajectories, patient_table(images), density, kde.params())
@@ -82,8 +84,9 @@ def at_any_time(frame: pd.DataFrame, at_image: str, any_time: str) -> pd.DataFra
 
 
 def patient_table(images: pd.DataFrame) -> pd.DataFrame:
-    """patients.parquet: one row per covid patient, from the derived images."""
-    covid = time_order(images[images[S.SOURCE] == S.SOURCE_COVID])
+    """patients.parquet: one row per patient of the cohort (in the COVID collection a patient is
+    its episode), from the derived images, in time order per patient."""
+    covid = time_order(images[images[S.ROLE] == S.ROLE_COHORT], by=S.PATIENTID)
     dated = covid[covid[S.OFFSET].notna()]
     groups = covid.groupby(S.PATIENTID, sort=True)
     out = pd.DataFrame(index=pd.Index(sorted(covid[S.PATIENTID].unique()), name=S.PATIENTID))
@@ -93,7 +96,7 @@ def patient_table(images: pd.DataFrame) -> pd.DataFrame:
     out[S.P_LAST_DAY] = dated.groupby(S.PATIENTID)[S.OFFSET].max()
     # first / last in time order among dated images, or among all when none is dated
     basis = pd.concat([dated, covid[~covid[S.PATIENTID].isin(dated[S.PATIENTID])]])
-    basis = time_order(basis).groupby(S.PATIENTID)[S.DENSITY_PERCENTILE]
+    basis = time_order(basis, by=S.PATIENTID).groupby(S.PATIENTID)[S.DENSITY_PERCENTILE]
     out[S.P_FIRST_PCT] = basis.first()
     out[S.P_LAST_PCT] = basis.last()
     out[S.P_MAX_PCT] = groups[S.DENSITY_PERCENTILE].max()

@@ -1,28 +1,39 @@
-"""A patient's images in time order: the one definition states, trajectories, the timeline and
-the store share. Pandas only (the app imports it too)."""
+"""An episode's images in time order: the one definition states, trajectories, the timeline and
+the store share. Pandas only (the app imports it too).
+
+Time order within an episode is by `time` (the image's date-time, where the source has one),
+else by `offset` (the day); ties by filename, then image id (two rows can share a file); undated
+last. In the COVID collection an episode is a patient and no image has a time, so this is offset
+order per patient."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from cxrviz import schema as S
 
-# offset first; ties by filename, then image id (two rows can share a file); undated last
-ORDER_COLUMNS = [S.PATIENTID, S.OFFSET, S.FILENAME, S.IMAGE_ID]
+ORDER_COLUMNS = [S.EPISODE, S.TIME, S.OFFSET, S.FILENAME, S.IMAGE_ID]
 
 
-def time_order(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows sorted by patient, then in time order within each patient."""
-    return frame.sort_values(ORDER_COLUMNS, na_position="last", kind="mergesort")
+def time_order(frame: pd.DataFrame, by: str = S.EPISODE) -> pd.DataFrame:
+    """Rows sorted by episode (or `by`, e.g. the patient), then in time order within each."""
+    return frame.sort_values([by, *ORDER_COLUMNS[1:]], na_position="last", kind="mergesort")
+
+
+def dated(frame: pd.DataFrame) -> pd.Series:
+    """Per row: has a time or a day."""
+    return frame[S.TIME].notna() | frame[S.OFFSET].notna()
 
 
 def last_image_ids(frame: pd.DataFrame) -> set:
-    """Each patient's last image: the latest dated one, or the only image of a patient who has
-    one undated image. (Several undated images have no last one.)"""
-    ordered = time_order(frame)
-    dated = ordered[ordered[S.OFFSET].notna()]
-    last = set(dated.groupby(S.PATIENTID, sort=False)[S.IMAGE_ID].last())
-    sizes = ordered.groupby(S.PATIENTID, sort=False)[S.IMAGE_ID].transform("size")
-    lonely = ordered[(sizes == 1) & ordered[S.OFFSET].isna()]
+    """Each episode's last image: the latest dated one, or the only image of an episode that has
+    one undated image. (Several undated images have no last one; an image in no episode is
+    never last.)"""
+    ordered = time_order(frame[frame[S.EPISODE].notna()])
+    when = dated(ordered).to_numpy()
+    last = set(ordered[when].groupby(S.EPISODE, sort=False)[S.IMAGE_ID].last())
+    sizes = ordered.groupby(S.EPISODE, sort=False)[S.IMAGE_ID].transform("size").to_numpy()
+    lonely = ordered[(sizes == 1) & ~when]
     return last | set(lonely[S.IMAGE_ID])
 
 

@@ -178,8 +178,13 @@ def rebuild_command(manifest: dict, path) -> str:
     config = manifest.get("config") or {}
     inputs = manifest.get(S.M_INPUTS) or {}
     dataset = inputs.get("dataset") or config.get("dataset") or "PATH/covid-chestxray-dataset"
+    kind = inputs.get("dataset_kind")
+    if kind and kind != S.SOURCE_COVID:
+        dataset = f"{kind}:{dataset}"
     parts = ["python -m precompute", f"--dataset {shlex.quote(str(dataset))}",
              f"--out {shlex.quote(str(path))}"]
+    if inputs.get("mimic_iv"):
+        parts.append(f"--mimic-iv {shlex.quote(str(inputs['mimic_iv']))}")
     for flag, key, default in (("--weights", "weights", None), ("--precision", "precision", "fp32"),
                                ("--batch-size", "batch_size", None), ("--rsna", "rsna", None),
                                ("--rsna-subset", "rsna_subset", "pneumonia"),
