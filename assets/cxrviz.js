@@ -325,7 +325,22 @@
     return [];
   }
 
+  /* Below 1280 px the detail panel sits under the map: a new selection scrolls the panel's top
+   * into view, unless it already covers the middle of the window (beside the map, or read).
+   * Only the panel's own scroll box moves, never the page under the header. */
+  function revealDetail(selected) {
+    const panel = document.querySelector(".detail");
+    if (!selected || !panel) return;
+    const r = panel.getBoundingClientRect(), middle = window.innerHeight / 2;
+    if (r.top <= middle && r.bottom >= middle) return;
+    let box = panel.parentElement;
+    while (box && !(box.scrollHeight > box.clientHeight &&
+                    /auto|scroll/.test(getComputedStyle(box).overflowY))) box = box.parentElement;
+    if (box) box.scrollBy({top: r.top - box.getBoundingClientRect().top, behavior: "smooth"});
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    cxrviz: {drawView, play, hoverPath, writeUrl, exportCommand, resetHidden, legendToggle},
+    cxrviz: {drawView, play, hoverPath, writeUrl, exportCommand, resetHidden, legendToggle,
+             revealDetail},
   });
 })();

@@ -75,16 +75,21 @@ def layout(**query):
                         html.H4("Time"), *time.time_controls(store, t, keep),
                         html.H4("Filters"), *controls.filter_controls(store, st["filters"]),
                         about(store)], className="sidebar"),
-            html.Main([
-                dcc.Graph(id=ids.MAP, figure=fig, className="map",
-                          config=graph_config(scrollZoom=True, toImageButtonOptions={
-                              "format": "png", "scale": 3})),
-                html.Div(legend.legend(store, view), id=ids.LEGEND, className="legend"),
-                tabs,
-            ], className="center"),
-            html.Aside([html.Div(detail.detail_children(store, st["selected"]), id=ids.DETAIL),
-                        detail.series_panel(store, st["selected"], t["align"]),
-                        detail.saliency_panel(store)], className="detail"),
+            # map and detail: two columns from 1280 px (the wrapper takes no box); below, the
+            # detail panel sits under the map and both scroll together in the wrapper
+            html.Div([
+                html.Main([
+                    dcc.Graph(id=ids.MAP, figure=fig, className="map",
+                              config=graph_config(scrollZoom=True, toImageButtonOptions={
+                                  "format": "png", "scale": 3})),
+                    html.Div(legend.legend(store, view), id=ids.LEGEND, className="legend"),
+                    tabs,
+                ], className="center"),
+                html.Aside([html.Div(detail.detail_children(store, st["selected"]),
+                                     id=ids.DETAIL, className="detail-body"),
+                            detail.series_panel(store, st["selected"], t["align"]),
+                            detail.saliency_panel(store)], className="detail"),
+            ], className="map-and-detail"),
         ], className="grid"),
     ], className="page")
 

@@ -1,10 +1,11 @@
 """The map itself: view controls patch the figure (only the traces that changed); box / lasso
-selections are summarised."""
+selections are summarised; a selection brings the detail panel into view where it sits under
+the map."""
 from __future__ import annotations
 
 import numpy as np
 from _plotly_utils.utils import to_typed_array_spec
-from dash import Input, Output, Patch, callback, ctx, html
+from dash import ClientsideFunction, Input, Output, Patch, callback, clientside_callback, ctx, html
 
 from cxrviz import figures, ids, words
 from cxrviz import schema as S
@@ -79,3 +80,9 @@ def selection_summary(selected_data):
     return [html.H4(f"Selection: {words.plural(len(rows), 'image')}, "
                     f"{words.plural(rows[S.PATIENTID].nunique(), 'patient')}"),
             html.Div(tables, className="summary-grid")]
+
+
+# below 1280 px a click fills a detail panel under the map: bring it into view (the browser
+# knows where the panel is; no output)
+clientside_callback(ClientsideFunction(namespace="cxrviz", function_name="revealDetail"),
+                    Input(ids.SELECTED, "data"), prevent_initial_call=True)

@@ -44,11 +44,13 @@ def filter_control(f, store, filters: dict):
     if f.kind == RANGE:
         lo, hi = store.ranges[f.key]
         unknown = int(store.covid[f.column].isna().sum())
+        # the ends show as number boxes under the track (type to set them): always-visible
+        # tooltips of two close handles ran into each other
         return html.Div([
             dcc.RangeSlider(id=f.cid, min=lo, max=hi, step=1, value=value, marks=None,
-                            tooltip={"placement": "bottom", "always_visible": True}),
+                            className="range-inputs"),
             dcc.Checklist(id=unknown_cid(f), value=filters[unknown_key(f)],
-                          className="checklist below-tooltips",
+                          className="checklist",
                           options=[{"label": f" include {words.plural(unknown, 'image')} with "
                                             f"{f.label.lower()} unknown",
                                     "value": KEEP_UNKNOWN}])])
@@ -68,10 +70,28 @@ def filter_controls(store, filters: dict) -> list:
             html.Button("Reset filters", id=ids.RESET, className="button")]
 
 
+SHOWN_CHIPS = 3  # more active filters than this are counted in one "+n more"
+SHORT_CHIP = 12  # characters: a chip this short keeps its whole text in a narrow header
+
+
+def chip(key: str, label: str, value: str):
+    """An active filter as a button that removes it. In a narrow header a long chip shows its
+    value only and may be cut short; its title and accessible name hold all of it."""
+    text = f"{label}: {value}"
+    return html.Button([html.Span([html.Span(f"{label}: ", className="chip-label"), value],
+                                  className="chip-text"),
+                        html.Span("×", **{"aria-hidden": "true"})],
+                       id={"type": ids.CHIP, "index": key},
+                       className="chip keep" if len(text) <= SHORT_CHIP else "chip",
+                       title=f"{text} (click to remove this filter)",
+                       **{"aria-label": f"{text}: remove this filter"})
+
+
 def chips(store, filters: dict) -> list:
-    """The active filters, each a button that removes it."""
+    """The active filters, each a button that removes it; past SHOWN_CHIPS, a "+n more" that
+    names the rest (the header stays one line; the sidebar shows every filter)."""
     defaults = store.default_filters()
-    out = []
+    active = []
     for f in FILTERS:
         value = filters.get(f.key)
         if value in (None, "", []) or value == defaults[f.key]:
@@ -82,14 +102,15 @@ def chips(store, filters: dict) -> list:
             text = f"{value[0]:g}–{value[1]:g}"
         else:
             text = str(value)
-        out.append(html.Button([f"{f.label}: {text} ", html.Span("×", **{"aria-hidden": "true"})],
-                               id={"type": ids.CHIP, "index": f.key}, className="chip",
-                               title=f"remove this filter ({f.label})"))
+        active.append((f.key, f.label, text))
     for f in FILTERS:  # a range that drops unknown values says so
         if f.kind == RANGE and not keeps_unknown(filters, f):
-            out.append(html.Button([f"{f.label}: unknown left out ", html.Span("×")],
-                                   id={"type": ids.CHIP, "index": unknown_key(f)},
-                                   className="chip"))
+            active.append((unknown_key(f), f.label, "unknown left out"))
+    out = [chip(*a) for a in active[:SHOWN_CHIPS]]
+    rest = active[SHOWN_CHIPS:]
+    if rest:
+        out.append(html.Span(f"+{len(rest)} more", className="chip-more muted",
+                             title="; ".join(f"{label}: {text}" for _, label, text in rest)))
     return out
 
 

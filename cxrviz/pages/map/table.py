@@ -3,6 +3,7 @@ sortable, filterable and virtualised (AG Grid); a click selects the patient; CSV
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html
@@ -13,46 +14,102 @@ from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.pages.map.controls import filter_inputs
 
-HEADERS = {
-    S.PATIENTID: "patient", S.P_N_IMAGES: "images", S.P_N_DATED: "dated",
-    S.P_FIRST_DAY: "first day", S.P_LAST_DAY: "last day",
-    S.P_FIRST_PCT: "first pct", S.P_LAST_PCT: "last pct", S.P_MAX_PCT: "max pct",
-    S.P_CHANGE_PCT: "change (last − first)", S.P_DAYS_TO_BAD: "days to first bad state",
-    S.P_ICU: "in ICU at any time", S.P_INTUBATED: "intubated at any time", S.SURVIVAL: "outcome",
-    S.CONTINENT: "continent", S.COUNTRY: "country", S.FINDING_GROUP: "finding group",
-}
+# Sixteen columns fit the map's column at 1280 px: short headers under group headers that say
+# what they measure (soft hyphens let a long word break), blank cells for unknown values (as the
+# numbers already had), a compact font, sized to the grid's width.
+SHY = "\u00ad"
+GROUPS = (
+    (None, {S.PATIENTID: "patient"}),
+    ("images", {S.P_N_IMAGES: "all", S.P_N_DATED: "dated"}),
+    ("day (reported)", {S.P_FIRST_DAY: "first", S.P_LAST_DAY: "last",
+                        S.P_DAYS_TO_BAD: "to first bad state"}),
+    ("density percentile", {S.P_FIRST_PCT: "first", S.P_LAST_PCT: "last", S.P_MAX_PCT: "max",
+                            S.P_CHANGE_PCT: "last − first"}),
+    ("at any time", {S.P_ICU: "in ICU", S.P_INTUBATED: f"intu{SHY}bated"}),
+    (None, {S.SURVIVAL: f"out{SHY}come", S.CONTINENT: f"conti{SHY}nent",
+            S.COUNTRY: "country", S.FINDING_GROUP: "finding group"}),
+)
+HEADERS = {col: head for _, cols in GROUPS for col, head in cols.items()}
+TOOLTIPS = {S.P_DAYS_TO_BAD: "days from the first dated image to the first bad-state image",
+            S.P_CHANGE_PCT: "last minus first percentile",
+            S.P_ICU: words.MEANING[S.WENT_ICU][1], S.P_INTUBATED: words.MEANING[S.INTUBATED][1],
+            S.SURVIVAL: words.MEANING[S.SURVIVAL][1]}
 NUMERIC = {S.P_N_IMAGES, S.P_N_DATED, S.P_FIRST_DAY, S.P_LAST_DAY, S.P_FIRST_PCT, S.P_LAST_PCT,
            S.P_MAX_PCT, S.P_CHANGE_PCT, S.P_DAYS_TO_BAD}
+WRAPPED = {S.COUNTRY, S.FINDING_GROUP}  # "United Kingdom", "other viral" take two lines
+# narrowest a column may get (px at the table's font): its longest word fits
+MIN_WIDTH = {S.PATIENTID: 68, S.P_N_IMAGES: 24, S.P_N_DATED: 40, S.P_DAYS_TO_BAD: 36,
+             S.P_ICU: 28, S.P_INTUBATED: 40, S.SURVIVAL: 55, S.CONTINENT: 52, S.COUNTRY: 60,
+             S.FINDING_GROUP: 60}
+# Patient ids are text ("10", "100", "11" ...): the table sorts them by a rank in natural
+# order (numbers as numbers), sent with each row; the cell still shows, and filters, the id.
+PATIENT_ORDER = "patient_order"  # a field of the table's rows only, not of the artifact
+
+
+CODES = {S.SURVIVAL: words.SURVIVAL, S.P_ICU: words.YES_NO, S.P_INTUBATED: words.YES_NO}
+
+
+def words_for(col: str) -> dict:
+    """What a text column's cells show for its codes: words ('survived', 'yes'), and a blank
+    for unknown; other values as they are."""
+    return {**{k: v for k, v in CODES.get(col, {}).items() if k != S.UNKNOWN}, S.UNKNOWN: ""}
+
+
+def column_def(col: str) -> dict:
+    d = {"field": col, "headerName": HEADERS[col], "minWidth": MIN_WIDTH.get(col, 32),
+         "headerTooltip": TOOLTIPS.get(col, HEADERS[col].replace(SHY, ""))}
+    if col in NUMERIC:
+        d["filter"] = "agNumberColumnFilter"
+        d["type"] = "numericColumn"
+        if col in (S.P_FIRST_PCT, S.P_LAST_PCT, S.P_MAX_PCT, S.P_CHANGE_PCT):
+            d["valueFormatter"] = {"function": "params.value == null ? '' : "
+                                               "d3.format('.0f')(params.value)"}
+    elif col != S.PATIENTID:
+        table = json.dumps(words_for(col))
+        d["valueFormatter"] = {"function": f"({table})[params.value] == null ? params.value : "
+                                           f"({table})[params.value]"}
+    if col == S.PATIENTID:
+        d.update(pinned="left", filter="agTextColumnFilter",
+                 valueGetter={"function": f"params.data.{PATIENT_ORDER}"},
+                 valueFormatter={"function": f"params.data.{S.PATIENTID}"},
+                 filterValueGetter={"function": f"params.data.{S.PATIENTID}"})
+    if col in WRAPPED:
+        d.update(wrapText=True, autoHeight=True)
+    return d
 
 
 def column_defs() -> list:
     defs = []
-    for col in S.PATIENT_COLUMNS:
-        d = {"field": col, "headerName": HEADERS[col]}
-        if col in NUMERIC:
-            d["filter"] = "agNumberColumnFilter"
-            d["type"] = "numericColumn"
-            if col in (S.P_FIRST_PCT, S.P_LAST_PCT, S.P_MAX_PCT, S.P_CHANGE_PCT):
-                d["valueFormatter"] = {"function": "params.value == null ? '' : "
-                                                   "d3.format('.0f')(params.value)"}
-        if col == S.PATIENTID:
-            d["pinned"] = "left"
-        if col in (S.SURVIVAL, S.P_ICU, S.P_INTUBATED, S.FINDING_GROUP):  # words, not codes
-            table = {S.SURVIVAL: words.SURVIVAL, S.FINDING_GROUP: {"unknown": "unknown"}}.get(
-                col, words.YES_NO)
-            d["valueFormatter"] = {"function": f"({json.dumps(table)})[params.value] || "
-                                               "params.value"}
-        defs.append(d)
+    for group, cols in GROUPS:
+        children = [column_def(col) for col in cols]
+        defs.extend(children if group is None else
+                    [{"headerName": group, "children": children, "headerTooltip": group}])
     return defs
+
+
+def natural_key(text: str) -> tuple:
+    """A sort key that reads the digits in an id as a number: '9' < '10' < '100' < 'a10'."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
+                 for part in re.split(r"(\d+)", str(text)) if part)
+
+
+def patient_order(store) -> dict:
+    """{patient id: its rank in natural order}, once per process."""
+    cached = store.__dict__.get("_patient_order")
+    if cached is None:
+        ids = sorted(store.patients[S.PATIENTID], key=natural_key)
+        cached = store.__dict__["_patient_order"] = {pid: i for i, pid in enumerate(ids)}
+    return cached
 
 
 def rows_for(store, keep: np.ndarray) -> list:
     """Patients with at least one image passing the filters, as plain records (NaN -> None;
     percentiles to one decimal: the table shows whole numbers, and the page gets half the
-    bytes)."""
+    bytes), each with its rank in the natural order of ids (PATIENT_ORDER)."""
     patients = store.patients.iloc[np.unique(store.patient_index[keep])].round(
         {c: 1 for c in (S.P_FIRST_PCT, S.P_LAST_PCT, S.P_MAX_PCT, S.P_CHANGE_PCT)})
     frame = patients.astype(object).where(patients.notna(), None)
+    frame[PATIENT_ORDER] = patients[S.PATIENTID].map(patient_order(store)).to_numpy()
     return frame.to_dict("records")
 
 
@@ -61,19 +118,22 @@ def table_panel():
 
     return html.Div([
         html.Div([html.Span("One row per patient; click a row to select the patient. Days are the "
-                            "reported offset; percentiles are of the bad-state density.",
-                            className="muted small"),
+                            "reported offset; percentiles are of the bad-state density. A blank "
+                            "cell is unknown.", className="muted small"),
                   html.Button("Download CSV", id=ids.TABLE_CSV, className="button")],
                  className="row spread"),
+        # no filter row (it would not fit 16 columns): each header's filter button shows on
+        # hover (assets/style.css)
         dag.AgGrid(id=ids.TABLE, columnDefs=column_defs(), rowData=[],
-                   getRowId="params.data.patientid",
+                   getRowId="params.data.patientid", columnSize="responsiveSizeToFit",
                    defaultColDef={"sortable": True, "filter": True, "resizable": True,
-                                  "floatingFilter": True, "minWidth": 90},
+                                  "wrapHeaderText": True, "autoHeaderHeight": True,
+                                  "suppressHeaderMenuButton": True},
                    dashGridOptions={"rowSelection": {"mode": "singleRow",
                                                      "enableClickSelection": True,
                                                      "checkboxes": False},
-                                    "animateRows": False},
-                   style={"height": "420px"}, className="ag-theme-quartz"),
+                                    "animateRows": False, "tooltipShowDelay": 300},
+                   style={"height": "420px"}, className="ag-theme-quartz patients-grid"),
         dcc.Download(id=ids.TABLE_DOWNLOAD), dcc.Download(id=ids.TABLE_SIDECAR),
     ])
 

@@ -22,8 +22,9 @@ from cxrviz.filters import split_ids
 from cxrviz.pages.map.controls import filter_inputs, labelled
 
 DAY_LO, DAY_HI = -31, 31  # the slider's ends mean "and earlier" / "and later"
-DAY_MARKS = {DAY_LO: "≤−30", -14: "−14", -7: "−7", 0: "0", 7: "7", 14: "14", 21: "21",
-             DAY_HI: "30+"}
+# a week apart where most images are (0-30), two weeks before: at a 1024 px window's sidebar a
+# week is ~22 px, too close for two labels of two characters and a sign
+DAY_MARKS = {DAY_LO: "≤−30", -14: "−14", 0: "0", 7: "7", 14: "14", 21: "21", DAY_HI: "30+"}
 ALIGN_LABELS = {ALIGN_OFFSET: "reported day", "first": "first image",
                 "first_bad": "first bad state", "last": "last image"}
 SCOPES = {"all": "all patients shown", "selected": "the selected patient",
