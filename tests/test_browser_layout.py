@@ -19,8 +19,8 @@ THREE_FILTERS = "/?continent=Asia&continent=Europe&finding_group=COVID-19&surviv
 THREE_CHIPS = ["Continent: Asia, Europe", "Finding group: COVID-19",
                "Survival: survived, died"]  # by hand
 
-# Text that the boxes it sits in cut off at the left or right (ellipsis included): a text node's
-# extent against every ancestor, up to `root`, that clips its overflow.
+# Text under `root` that the boxes it sits in cut off at the left or right (ellipsis included):
+# a text node's extent against the client box of every ancestor that clips its overflow.
 CLIPPED = """
 const root = arguments[0], skip = arguments[1] || null, out = [];
 const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
@@ -32,11 +32,12 @@ for (let n = walker.nextNode(); n; n = walker.nextNode()) {
   const range = document.createRange(); range.selectNodeContents(n);
   const r = range.getBoundingClientRect();
   if (!r.width) continue;
-  for (let a = el; a; a = (a === root ? null : a.parentElement)) {
+  for (let a = el; a && a !== document.documentElement; a = a.parentElement) {
     if (getComputedStyle(a).overflowX === 'visible') continue;
-    const b = a.getBoundingClientRect();
+    const b = a.getBoundingClientRect();  // what shows: its client box (no border, scrollbar)
+    const left = b.left + a.clientLeft, right = left + a.clientWidth;
     const across = r.bottom > b.top && r.top < b.bottom;
-    if (across && (r.left < b.left - 0.5 || r.right > b.right + 0.5)) { out.push(text); break; }
+    if (across && (r.left < left - 0.5 || r.right > right + 0.5)) { out.push(text); break; }
   }
 }
 return out;
@@ -152,11 +153,16 @@ def test_slider_labels_and_ends_never_overlap(dash_duo, covid_artifact, width, h
     assert browser_errors(duo) == []
 
 
+LONG_NAME = "covid-350a-e73d6e89fcd781b8afd159cf533358-jumbo-1"  # its file name: 48 characters
+
+
 @pytest.mark.parametrize("width,height", SIZES)
 def test_no_label_is_cut(dash_duo, covid_artifact, width, height):
-    duo = start(dash_duo, covid_artifact.out, THREE_FILTERS + "&color=survival",
-                size=(width, height))
+    duo = start(dash_duo, covid_artifact.out,
+                f"{THREE_FILTERS}&color=survival&image={LONG_NAME}", size=(width, height))
     wait_until(lambda: len(chips_shown(duo)) == 3, what="three chips")
+    wait_for_detail(duo, "350a")
+    assert clipped(duo, ".detail", ".js-plotly-plot") == []  # the file name breaks
     # a multi-value dropdown shows 'Asia, …  2 selected' by Dash's design: not a label
     assert clipped(duo, ".sidebar", ".dash-dropdown-value") == []
     assert clipped(duo, f"#{ids.LEGEND}") == []
@@ -189,6 +195,7 @@ def test_a_click_brings_the_detail_panel_into_view(dash_duo, covid_artifact, ima
         assert rect(duo, f"#{ids.MAP}")["top"] == map_top
     header = rect(duo, "header")
     assert header["top"] == 0  # the page under the header never scrolls
+    assert clipped(duo, ".detail", ".js-plotly-plot") == []  # its words (charts apart) fit it
     assert browser_errors(duo) == []
 
 
