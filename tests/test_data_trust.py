@@ -184,7 +184,7 @@ def test_icu_and_intubation_at_any_time_agree_in_panel_table_and_csv(covid_artif
     from cxrviz import ids
     from cxrviz.app import create_app
     from cxrviz.appstate import current
-    from cxrviz.figures.time import INTUBATION_FILL, patient_series_figure
+    from cxrviz.figures.time import INTUBATION_LABEL, patient_series_figure
     from cxrviz.pages import map as page
     from tests.app_helpers import run_callback
 
@@ -210,7 +210,9 @@ def test_icu_and_intubation_at_any_time_agree_in_panel_table_and_csv(covid_artif
     assert (row[S.P_INTUBATED], row[S.P_ICU]) == ("Y", "Y")
 
     fig = patient_series_figure(store, "205")
-    shaded = [(s.x0, s.x1) for s in fig.layout.shapes if s.fillcolor == INTUBATION_FILL]
+    (hatch,) = [t for t in fig.data if t.name == INTUBATION_LABEL]  # hatched spans, x0 x1 x1 x0
+    xs = [v for v in hatch.x if v is not None]
+    shaded = [(xs[i], xs[i + 1]) for i in range(0, len(xs), 5)]
     assert shaded == [(11, 20)]
     # every patient: the panel's two "at any time" rows say what the table says
     words = {"Y": "yes", "N": "no", "unknown": "unknown"}
