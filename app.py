@@ -76,7 +76,7 @@ def __getattr__(name):
             server = build(artifact).server
         except ArtifactError as exc:  # the message, not a traceback, in gunicorn's log
             print(f"error: cannot serve {artifact}: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+            raise SystemExit(3) from None  # gunicorn's "worker failed to boot": it stops
         globals()["server"] = server
         return server
     raise AttributeError(name)
