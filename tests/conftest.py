@@ -41,3 +41,10 @@ def covid_artifact(dataset, tmp_path_factory, session_cache):
     summary = build_artifact(Config(dataset=str(dataset), out=str(out), weights="random",
                                     cache_dir=str(session_cache), progress=False))
     return summary
+
+
+def pytest_configure(config):
+    """selenium 4.2 (dash[testing]'s) calls urllib3's deprecated HTTPResponse.getheader on every
+    browser command: ~2,000 identical library warnings that would hide a real one."""
+    config.addinivalue_line(
+        "filterwarnings", "ignore:HTTPResponse.getheader\\(\\) is deprecated:DeprecationWarning")
