@@ -7,7 +7,6 @@ last. In the COVID collection an episode is a patient and no image has a time, s
 order per patient."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from cxrviz import schema as S
