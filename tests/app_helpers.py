@@ -80,3 +80,14 @@ class ServerProcess:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def app_with_model(artifact_dir, timeout: float = 600):
+    """The process's one app over `artifact_dir`, its model service started and ready."""
+    from cxrviz.app import create_app, start_model
+    from cxrviz.appstate import current
+
+    app = create_app(artifact_dir)
+    start_model()
+    assert current().service.wait(timeout) == "ready", current().service.message
+    return app

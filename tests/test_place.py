@@ -146,13 +146,9 @@ def test_bad_uploads_rejected_with_a_message(placer, data, message):
 
 @pytest.fixture(scope="module")
 def app_ready(covid_artifact):
-    from cxrviz.app import create_app, start_model
-    from cxrviz.appstate import current
+    from tests.app_helpers import app_with_model
 
-    app = create_app(covid_artifact.out)
-    start_model()
-    assert current().service.wait(300) == "ready", current().service.message
-    return app
+    return app_with_model(covid_artifact.out, 300)
 
 
 @pytest.fixture(scope="module")

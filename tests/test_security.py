@@ -28,13 +28,9 @@ IMAGE_205 = "covid-205-covid-19-pneumonia-progression-and-regression-day11"
 
 @pytest.fixture(scope="module")
 def app(covid_artifact):
-    from cxrviz.app import create_app, start_model
-    from cxrviz.appstate import current
+    from tests.app_helpers import app_with_model
 
-    app = create_app(covid_artifact.out)
-    start_model()
-    assert current().service.wait(600) == "ready", current().service.message
-    return app
+    return app_with_model(covid_artifact.out, 600)
 
 
 @pytest.fixture(scope="module")
