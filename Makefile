@@ -14,7 +14,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8050
 PYTEST_ARGS ?=
 
-.PHONY: run test artifact setup browser bench clean
+.PHONY: run test artifact setup setup-ray browser bench clean
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,13 @@ $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# Ray (optional, for --engine ray): the tests install it so that CI runs the Ray tests.
+setup-ray: $(VENV)/.installed-ray
+
+$(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.txt
+	$(PY) -m pip install --quiet -r requirements-ray.txt
 	touch $@
 
 artifact: setup
@@ -48,7 +55,7 @@ browser:
 	  echo "installing Debian's chromium and chromium-driver (browser tests)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: setup browser
+test: setup setup-ray browser
 	$(PY) -m pytest -q --headless $(PYTEST_ARGS) tests
 
 bench: setup

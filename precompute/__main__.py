@@ -55,6 +55,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-download", action="store_true",
                    help="never try to download weights; fail if they are not in the cache")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="ray: decode and embed with Ray Data (pip install -r "
+                        "requirements-ray.txt); --cache-dir must then be a folder every node "
+                        "reaches")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="--engine ray: the cluster to use (e.g. auto, or HOST:6379); default: "
+                        "a Ray instance on this machine for this run")
     return p
 
 
@@ -68,6 +75,17 @@ def main(argv=None) -> int:
     if args.batch_size < 1 or args.workers < 0 or (args.limit is not None and args.limit < 1):
         print("error: --batch-size and --limit must be >= 1, --workers >= 0", file=sys.stderr)
         return EXIT_USAGE
+    if args.ray_address and args.engine != "ray":
+        print("error: --ray-address goes with --engine ray", file=sys.stderr)
+        return EXIT_USAGE
+    if args.engine == "ray":
+        from cxrviz.compute.ray_engine import RayUnavailable, require_ray
+
+        try:
+            require_ray()
+        except RayUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     cfg = Config(dataset=args.dataset, out=args.out, reference=args.reference, rsna=args.rsna,
                  mimic_iv=args.mimic_iv, rsna_subset=args.rsna_subset,
                  weights=args.weights,
@@ -76,6 +94,7 @@ def main(argv=None) -> int:
                  seed=args.seed, umap_neighbors=args.umap_neighbors,
                  umap_min_dist=args.umap_min_dist, limit=args.limit, cache_dir=args.cache_dir,
                  progress=not args.quiet, allow_download=not args.no_download)
+    cfg.engine, cfg.ray_address = args.engine, args.ray_address
     try:
         cfg.sources()
     except ValueError as exc:

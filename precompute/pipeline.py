@@ -46,6 +46,8 @@ class Config:
     cache_dir: str | None = None  # default: <out>/../.cache
     progress: bool = True
     allow_download: bool = True
+    engine: str = "local"  # local (this machine) | ray (Ray Data: cxrviz.compute.ray_engine)
+    ray_address: str | None = None  # --engine ray: a cluster's address; None starts a local Ray
 
     def resolved_cache_dir(self) -> Path:
         if self.cache_dir:
@@ -144,6 +146,19 @@ def _umap_cached(logits, cfg: Config, cache: ResultCache):
     return coords, params
 
 
+def _embed_engine(cfg: Config):
+    """embed_files of the engine asked for; both fill and read the same cache."""
+    if cfg.engine == "ray":
+        from functools import partial
+
+        from cxrviz.compute import ray_engine
+
+        return partial(ray_engine.embed_files, address=cfg.ray_address)
+    if cfg.engine != "local":
+        raise ValueError(f"engine must be local or ray, not {cfg.engine!r}")
+    return embed_files
+
+
 def _array_sha(arr) -> str:
     return sha256_bytes(np.ascontiguousarray(arr, np.float32).tobytes())
 
@@ -169,8 +184,8 @@ def build_artifact(cfg: Config) -> Summary:
                                  pretrained=cfg.weights_pretrained, id_cache=cache)
 
     with _timed(timings, "features"):
-        result = embed_files(table["path"].tolist(), embedder, cache, workers=cfg.workers,
-                             progress=cfg.progress)
+        result = _embed_engine(cfg)(table["path"].tolist(), embedder, cache,
+                                    workers=cfg.workers, progress=cfg.progress)
     killpoint.reached("umap")
 
     # never opened (outside the folder, not found, no label), then those the model could not read

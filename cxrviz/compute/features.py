@@ -41,6 +41,16 @@ class EmbedResult:
     from_cache: int = 0
 
 
+def cache_keys(sha: str, spec):
+    """(features, display, skip) cache keys of the image whose bytes hash to `sha`.
+
+    Every engine (this module's embed_files, cxrviz.compute.ray_engine) writes and reads the
+    cache under these keys, so either finds what the other computed.
+    """
+    return (key_of(sha, spec.signature, PREPROCESS_VERSION), key_of(sha, DISPLAY_VERSION),
+            key_of(sha, PREPROCESS_VERSION))
+
+
 def read_and_hash(path: str):
     """(bytes' sha256, None) or (None, reason) without keeping the bytes around."""
     try:
@@ -137,9 +147,8 @@ def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
         if reason:
             result.skipped[path] = reason
             continue
-        fkey = key_of(sha, embedder.spec.signature, PREPROCESS_VERSION)
-        dkey = key_of(sha, DISPLAY_VERSION)
-        skip = cache.get_bytes("skip", key_of(sha, PREPROCESS_VERSION), ".txt")
+        fkey, dkey, skey = cache_keys(sha, embedder.spec)
+        skip = cache.get_bytes("skip", skey, ".txt")
         if skip is not None:
             result.skipped[path] = skip.decode()
             continue
@@ -150,7 +159,7 @@ def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
             result.display[path] = jpeg
             result.from_cache += 1
         else:
-            todo.append((path, sha, fkey, dkey))
+            todo.append((path, skey, fkey, dkey))
     if not todo:
         return result
 
@@ -176,9 +185,9 @@ def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
 
     with tqdm(total=len(todo), desc="embed", unit="img", disable=not progress) as bar:
         for i, arr, jpeg, reason in loader:
-            path, sha, fkey, dkey = todo[i]
+            path, skey, fkey, dkey = todo[i]
             if reason:
-                cache.put_bytes("skip", key_of(sha, PREPROCESS_VERSION), reason.encode(), ".txt")
+                cache.put_bytes("skip", skey, reason.encode(), ".txt")
                 result.skipped[path] = reason
                 bar.update(1)
                 continue
