@@ -94,7 +94,7 @@ def reference(dataset, tmp_path_factory):
 def test_ray_engine_writes_the_local_engines_artifact(dataset, reference, ray_env, tmp_path):
     """images.parquet, features.npy, trajectories, density and the manifest (less times, paths
     and config) equal the local engine's bit for bit, from the same cache entries; the run
-    leaves no Ray process behind."""
+    leaves no Ray process behind; a re-run with everything cached starts no Ray."""
     proc, out, err = run_in_session(cli(dataset, tmp_path / "art", tmp_path / "cache",
                                         "--engine", "ray"), ray_env)
     assert proc.returncode == 0, err[-3000:]
@@ -103,6 +103,12 @@ def test_ray_engine_writes_the_local_engines_artifact(dataset, reference, ray_en
     assert_same_artifact(reference / "art", tmp_path / "art")
     assert cache_files(tmp_path / "cache") == cache_files(reference / "cache")
     assert left_running(proc.pid, 5) == []
+    again, out, err = run_in_session(cli(dataset, tmp_path / "again", tmp_path / "cache",
+                                          "--engine", "ray"), ray_env)
+    assert again.returncode == 0, err[-3000:]
+    assert f"model runs this time: 0 images; from cache: {LIMIT}" in out
+    assert "Started a local Ray instance" not in err  # everything cached: no Ray started
+    assert_same_artifact(reference / "art", tmp_path / "again")
 
 
 def test_kill_9_of_a_ray_run_then_a_rerun_finishes_with_the_same_artifact(dataset, reference,

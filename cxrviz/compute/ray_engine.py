@@ -92,37 +92,46 @@ def actor_plan(cluster: dict) -> dict:
             "threads": threads, "decode_cpus": 1, "num_gpus": 0}
 
 
-def _decode(batch: dict, cache_root: str, spec) -> dict:
-    """One Ray task: paths -> the model inputs of those the cache cannot answer.
+def _missing(path: str, spec, cache: ResultCache):
+    """(features key, display key, skip key, outputs cached?) of an image the cache cannot
+    answer yet; None for one it can (a cached skip, or outputs and display image both cached)
+    and for an unreadable file (the driver's embed_files records why it was skipped)."""
+    sha, reason = read_and_hash(path)
+    if reason:
+        return None
+    fkey, dkey, skey = cache_keys(sha, spec)
+    if cache.get_bytes("skip", skey, ".txt") is not None:
+        return None
+    has_outputs = cache.get_arrays("features", fkey) is not None
+    if has_outputs and cache.get_bytes("display", dkey, ".jpg") is not None:
+        return None
+    return fkey, dkey, skey, has_outputs
 
-    The same decisions as embed_files's: unreadable files are left to the driver's pass (it
-    records them as skipped), a cached skip or a cached result passes over the image, a decode
-    failure is cached as a skip, a display image is cached on decoding."""
+
+def _decode(batch: dict, cache_root: str, spec):
+    """One Ray task: paths -> a batch of the model inputs the cache lacks (none yielded when it
+    lacks none: Ray cannot type an empty tensor column).
+
+    embed_files's decisions: what the cache holds by now is passed over (another run may have
+    put it there), a decode failure is cached as a skip, a display image cached on decoding."""
     cache = ResultCache(cache_root)
     paths, keys, inputs = [], [], []
-    for path in batch["path"]:
-        path = str(path)
-        sha, reason = read_and_hash(path)
-        if reason:
+    for path in map(str, batch["path"]):
+        missing = _missing(path, spec, cache)
+        if missing is None:
             continue
-        fkey, dkey, skey = cache_keys(sha, spec)
-        if cache.get_bytes("skip", skey, ".txt") is not None:
-            continue
-        has_features = cache.get_arrays("features", fkey) is not None
-        if has_features and cache.get_bytes("display", dkey, ".jpg") is not None:
-            continue
+        fkey, dkey, skey, has_outputs = missing
         arr, jpeg, reason = prepare_file(path)
         if reason:
             cache.put_bytes("skip", skey, reason.encode(), ".txt")
             continue
         cache.put_bytes("display", dkey, jpeg, ".jpg")
-        if not has_features:
+        if not has_outputs:
             paths.append(path)
             keys.append(fkey)
             inputs.append(arr)
-    shape = inputs[0].shape if inputs else (1, 224, 224)
-    return {"path": np.array(paths, dtype=object), "key": np.array(keys, dtype=object),
-            "input": np.stack(inputs) if inputs else np.zeros((0, *shape), np.float32)}
+    if paths:
+        yield {"path": np.array(paths), "key": np.array(keys), "input": np.stack(inputs)}
 
 
 class _Embed:
@@ -151,9 +160,14 @@ class _Embed:
 def fill_cache(paths, embedder, cache: ResultCache, *, address: str | None = None,
                progress: bool = True) -> int:
     """Put every distinct path's outputs, display image or skip reason into `cache` on Ray;
-    the number of images the model ran on."""
+    the number of images the model ran on. Only what the cache lacks goes to Ray (the driver
+    hashes every file once for that: a sequential read of the collection on this machine)."""
+    from tqdm import tqdm
+
     distinct = list(dict.fromkeys(str(p) for p in paths))
-    if not distinct:
+    todo = [p for p in tqdm(distinct, desc="look up", unit="img", disable=not progress,
+                            leave=False) if _missing(p, embedder.spec, cache) is not None]
+    if not todo:  # a re-run with everything cached starts no Ray
         return 0
     root = str(cache.root.resolve())
     with connected(address) as ray:
@@ -161,8 +175,8 @@ def fill_cache(paths, embedder, cache: ResultCache, *, address: str | None = Non
 
         DataContext.get_current().enable_progress_bars = progress
         plan = actor_plan(ray.cluster_resources())
-        ds = ray.data.from_items([{"path": p} for p in distinct],
-                                 override_num_blocks=math.ceil(len(distinct) / ROWS_PER_BLOCK))
+        ds = ray.data.from_items([{"path": p} for p in todo],
+                                 override_num_blocks=math.ceil(len(todo) / ROWS_PER_BLOCK))
         ds = ds.map_batches(_decode, fn_kwargs={"cache_root": root, "spec": embedder.spec},
                             batch_size=None, batch_format="numpy",
                             num_cpus=plan["decode_cpus"], memory=DECODE_MEMORY_BYTES)
