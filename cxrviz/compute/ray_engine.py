@@ -1,8 +1,8 @@
 """`--engine ray`: embed_files's decode and model steps on a Ray cluster, into the same cache.
 
-Ray Data reads the file list; CPU tasks hash each file, pass over what the cache already holds,
-decode the rest (the same `prepare_file` as the local engine) and store display images and skip
-reasons; an actor pool runs the embedder (built in each actor from the driver's weights spec) on
+The driver lists the files the cache cannot answer yet; Ray Data reads that list, CPU tasks
+decode (the same `prepare_file` as the local engine) and store display images and skip reasons,
+and an actor pool runs the embedder (built in each actor from the driver's weights spec) on
 batches of exactly the spec's batch size and stores the outputs. Every entry lands in the
 ResultCache under `features.cache_keys`, on a folder every node must reach (--cache-dir). The
 driver then runs the local `embed_files`, which finds every image in the cache, so UMAP, derive
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -61,8 +62,9 @@ def connected(address: str | None):
     if ray.is_initialized():
         yield ray
         return
-    if address:
-        ray.init(address=address, include_dashboard=False, log_to_driver=True)
+    if address:  # the nodes get this package from the driver; its requirements they must have
+        package = str(Path(__file__).resolve().parents[1])
+        ray.init(address=address, log_to_driver=True, runtime_env={"py_modules": [package]})
     else:  # "local": never attach to a cluster some other user started on this machine
         ray.init(address="local", object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                  include_dashboard=False, log_to_driver=True)
