@@ -78,7 +78,7 @@ def parse_args(args, store) -> dict:
     """Validated figure settings, or UsageError."""
     from cxrviz.compute.timeline import ALIGNMENTS
     from cxrviz.figures import PRESETS, color_options
-    from cxrviz.filters import BY_KEY, KEEP_UNKNOWN, LIST, RANGE, parse, unknown_key
+    from cxrviz.filters import all_keys, read_pairs
 
     fmt = Path(args.out).suffix.lower().lstrip(".")
     if fmt not in ("png", "svg", "pdf"):
@@ -91,24 +91,16 @@ def parse_args(args, store) -> dict:
     if args.align not in ALIGNMENTS:
         raise UsageError(f"--align {args.align}: choose one of {', '.join(ALIGNMENTS)}")
     raw: dict = {}
-    filters = store.default_filters()
-    unknown_keys = {unknown_key(f): f for f in BY_KEY.values() if f.kind == RANGE}
     for item in args.filter:
         key, sep, value = item.partition("=")
-        if sep and key in unknown_keys and value in ("drop", "keep"):
-            filters[key] = [] if value == "drop" else [KEEP_UNKNOWN]  # unknown ages, e.g.
-            continue
-        if not sep or key not in BY_KEY:
+        if not sep or key not in all_keys():
             raise UsageError(f"--filter {item}: write KEY=VALUE with KEY one of "
-                             f"{', '.join([*BY_KEY, *unknown_keys])}")
+                             f"{', '.join(all_keys())}")
         raw.setdefault(key, []).append(value)
-    for key, values in raw.items():
-        if BY_KEY[key].kind != LIST and len(values) > 1:
-            raise UsageError(f"--filter {key}: give it once")
-        try:
-            filters[key] = parse(BY_KEY[key], values, store)
-        except ValueError as exc:
-            raise UsageError(f"--filter {exc}") from None
+    try:  # each filter kind reads its own --filter values (cxrviz.filters)
+        filters, _ = read_pairs(raw, store, strict=True)
+    except ValueError as exc:
+        raise UsageError(f"--filter {exc}") from None
     known = set(store.patient_ids)
     if args.patients:
         patients = [p.strip() for p in args.patients.split(",") if p.strip()]

@@ -4,6 +4,7 @@ QUERY = "query"  # dcc.Store: the query string that describes the current view
 QUERY_SINK = "query-sink"  # clientside callback output (writes QUERY into the address bar)
 BANNER = "banner"
 ABOUT = "about"
+DATA_USE = "data-use"  # the About box's note on credentialed data (MIMIC)
 NOTICE = "notice"  # what a URL asked for that no longer exists
 MAP = "map"
 LEGEND = "map-legend"
@@ -29,6 +30,7 @@ F_INTUBATION = "f-intubation"
 F_STATE = "f-state"
 F_MIN_IMAGES = "f-min-images"
 F_PATIENT = "f-patient"
+F_CHEXPERT = "f-chexpert"
 RESET = "reset-filters"
 CHIPS = "filter-chips"
 CHIP = "filter-chip"  # pattern-matching type, index = filter key

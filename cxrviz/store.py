@@ -15,8 +15,7 @@ import pandas as pd
 from cxrviz import schema as S
 from cxrviz import words
 from cxrviz.compute.timeline import ALIGN_OFFSET, event_offsets, time_order
-from cxrviz.filters import (FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE, keeps_unknown,
-                            split_ids, unknown_key)
+from cxrviz.filters import FILTERS, RANGE
 from cxrviz.io.artifact import Artifact, read_artifact
 
 UNTRAINED_WARNING = "Embedding from an untrained network: not meaningful"
@@ -126,45 +125,36 @@ class Store:
         return cache[column]
 
     # ---- filtering ----------------------------------------------------------------------------
+    def has_known(self, column: str) -> bool:
+        """Does images.parquet have `column` with at least one known value (not blank, not
+        'unknown') among the cohort's images? The one rule for which filters and which detail
+        and hover fields an artifact offers (no country on a MIMIC map)."""
+        cache = self.__dict__.setdefault("_has_known", {})
+        if column not in cache:
+            values = self.covid[column] if column in self.covid else None
+            cache[column] = values is not None and bool(
+                (values.notna() & ~values.isin(["", S.UNKNOWN])).any())
+        return cache[column]
+
+    @cached_property
+    def offered(self) -> tuple:
+        """The filters this artifact offers (cxrviz.filters: their column has a known value)."""
+        return tuple(f for f in FILTERS if f.offered(self))
+
     def default_filters(self) -> dict:
         """Every filter at its "everything" value."""
-        defaults = {LIST: lambda f: [], RANGE: lambda f: list(self.ranges[f.key]),
-                    MIN_IMAGES: lambda f: 1, IDS: lambda f: ""}
-        out = {f.key: defaults[f.kind](f) for f in FILTERS}
-        out.update({unknown_key(f): [KEEP_UNKNOWN] for f in FILTERS if f.kind == RANGE})
+        out = {}
+        for f in FILTERS:
+            out.update(f.defaults(self))
         return out
 
     def mask(self, filters: dict | None) -> np.ndarray:
         """Boolean per covid row: does it pass every active filter (keys of cxrviz.filters)?"""
-        f = filters or {}
         keep = np.ones(len(self.covid), dtype=bool)
         for flt in FILTERS:
-            value = f.get(flt.key)
-            if not value:
-                continue
-            column = self.covid[flt.column]
-            if flt.kind == LIST:
-                keep &= column.isin(list(value)).to_numpy()
-            elif flt.kind == RANGE:
-                lo, hi = self.ranges[flt.key]
-                if value[0] > lo or value[1] < hi:
-                    a = column.to_numpy(dtype=float)
-                    inside = (a >= value[0]) & (a <= value[1])
-                    if keeps_unknown(f, flt):
-                        inside |= np.isnan(a)  # unknown is not "outside the range"
-                    keep &= inside
-                elif not keeps_unknown(f, flt):
-                    keep &= ~np.isnan(column.to_numpy(dtype=float))
-            elif flt.kind == MIN_IMAGES:
-                if int(value) > 1:
-                    keep &= self.images_per_patient >= int(value)
-            elif flt.kind == IDS:
-                wanted = split_ids(value)
-                if wanted:
-                    only = np.zeros(len(keep), dtype=bool)
-                    for pid in wanted:
-                        only[self.patient_positions.get(pid, [])] = True
-                    keep &= only
+            only = flt.mask(self, filters or {})
+            if only is not None:
+                keep &= only
         return keep
 
     def unknown_kept(self, filters: dict) -> tuple:
@@ -173,12 +163,9 @@ class Store:
         rows = np.zeros(len(self.covid), bool)
         names = []
         for flt in FILTERS:
-            value = (filters or {}).get(flt.key)
-            if flt.kind != RANGE or not value:
-                continue
-            lo, hi = self.ranges[flt.key]
-            if (value[0] > lo or value[1] < hi) and keeps_unknown(filters or {}, flt):
-                rows |= self.covid[flt.column].isna().to_numpy()
+            kept = flt.unknown_kept(self, filters or {})
+            if kept is not None:
+                rows |= kept
                 names.append(flt.label.lower())
         return rows, " or ".join(names)
 
@@ -186,8 +173,7 @@ class Store:
         """The filter (in the table's order) after which no image is left, if any."""
         keep = np.ones(len(self.covid), bool)
         for flt in FILTERS:
-            only = {k: v for k, v in (filters or {}).items()
-                    if k in (flt.key, unknown_key(flt))}
+            only = {k: v for k, v in (filters or {}).items() if k in flt.keys()}
             keep &= self.mask(only)
             if not keep.any():
                 return flt.label

@@ -88,3 +88,11 @@ EVAL_COLUMNS = {
     "auroc": "AUROC", "auprc": "AUPRC", "pearson": "Pearson r", "r2": "R²",
     "mae": "mean absolute error", "left_out": "why left out",
 }
+
+
+# What one input row of a source is, by the source's kind ("751 rows in metadata.csv: ..."); the
+# About box of the map says where every row went.
+SOURCE_ROWS = {S.SOURCE_COVID: "rows in metadata.csv",
+               S.SOURCE_MIMIC: "rows in mimic-cxr-2.0.0-metadata.csv.gz (one per DICOM)",
+               S.SOURCE_COHORT: "rows in images.csv", S.SOURCE_RSNA: "labelled RSNA images"}
+ROLE_WORDS = {S.ROLE_COHORT: "the cohort", S.ROLE_REFERENCE: "reference cloud"}
