@@ -62,18 +62,22 @@ class ChexpertFilter(Filter):
         return label, status
 
     def mask(self, store, filters):
+        """A choice naming no label or outcome of this map (a hand-made request) matches no
+        image: the server never trusts the page's values."""
         value = filters.get(self.key) or []
-        if not value:
+        tokens = [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+        if not tokens:
             return None
-        by_label: dict = {}
-        for token in value:
+        labels, by_label = set(self.labels(store)), {}
+        for token in tokens:
             label, status = self.split(token)
             by_label.setdefault(label, []).append(status)
         keep = np.ones(len(store.covid), bool)
         for label, statuses in by_label.items():
             either = np.zeros(len(store.covid), bool)
             for status in statuses:
-                either |= self._matches(store, label, status)
+                if label in labels and status in CHEXPERT_STATUS:
+                    either |= self._matches(store, label, status)
             keep &= either
         return keep
 

@@ -81,7 +81,7 @@ class Filter:
         except ValueError:
             if strict:
                 raise
-            return [f"{self.key}={values[0]}"]
+            return [f"{self.key}={v}" for v in values]
         return []
 
     def parse(self, values: list, store, strict: bool):
@@ -315,4 +315,5 @@ class IdsFilter(Filter):
         from dash import dcc
 
         return dcc.Input(id=self.cid, type="text", value=filters[self.key],
-                         placeholder="e.g. 205, 178", debounce=True)
+                         placeholder="e.g. " + ", ".join(map(str, store.patient_ids[:2])),
+                         debounce=True)
