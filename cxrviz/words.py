@@ -95,4 +95,4 @@ EVAL_COLUMNS = {
 SOURCE_ROWS = {S.SOURCE_COVID: "rows in metadata.csv",
                S.SOURCE_MIMIC: "rows in mimic-cxr-2.0.0-metadata.csv.gz (one per DICOM)",
                S.SOURCE_COHORT: "rows in images.csv", S.SOURCE_RSNA: "labelled RSNA images"}
-ROLE_WORDS = {S.ROLE_COHORT: "the cohort", S.ROLE_REFERENCE: "reference cloud"}
+ROLE_WORDS = {S.ROLE_COHORT: "cohort", S.ROLE_REFERENCE: "reference cloud"}

@@ -117,5 +117,4 @@ class ChexpertFilter(Filter):
         from dash import dcc
 
         return dcc.Dropdown(id=self.cid, options=self.options(store), value=filters[self.key],
-                            multi=True, placeholder="all (type a label: edema, effusion ...)",
-                            optionHeight=28)
+                            multi=True, placeholder="all")
