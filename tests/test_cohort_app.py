@@ -72,6 +72,11 @@ def test_filters_follow_the_columns(mimic_art, export_art):
     edema = [(t, n) for t, n in chexpert.choices(mimic) if t.startswith("Edema:")]
     assert edema == [("Edema:positive", 3), ("Edema:negative", 2), ("Edema:uncertain", 1),
                      ("Edema:not mentioned", 5)]  # 11 images; by hand from CHEXPERT
+    # a hand-made request's choice that names nothing of this map matches no image
+    assert mimic.mask({"chexpert": ["Edema:maybe"]}).sum() == 0
+    assert mimic.mask({"chexpert": ["Nodule:positive", "Edema:positive"]}).sum() == 0
+    assert (mimic.mask({"chexpert": "Edema:positive"})
+            == mimic.mask({"chexpert": ["Edema:positive"]})).all()
 
 
 @pytest.mark.parametrize("value, pandas_rule", [

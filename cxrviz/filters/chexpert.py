@@ -84,7 +84,7 @@ class ChexpertFilter(Filter):
     def as_pairs(self, filters, defaults):
         return [(self.key, str(v)) for v in filters.get(self.key) or []]
 
-    def parse(self, values, store, strict):
+    def parse(self, values, store):
         known = {token for token, _ in self.choices(store)}
         wrong = [v for v in values if v not in known]
         if wrong:

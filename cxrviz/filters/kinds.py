@@ -77,14 +77,14 @@ class Filter:
         try:
             if not self.offered(store):
                 raise ValueError(f"{self.key}: this map has no {self.label.lower()} values")
-            filters[self.key] = self.parse(values, store, strict)
+            filters[self.key] = self.parse(values, store)
         except ValueError:
             if strict:
                 raise
             return [f"{self.key}={v}" for v in values]
         return []
 
-    def parse(self, values: list, store, strict: bool):
+    def parse(self, values: list, store):
         """Text values -> the filter's value; ValueError saying what is wrong."""
         raise NotImplementedError
 
@@ -215,15 +215,16 @@ class RangeFilter(Filter):
     def read(self, raw, filters, store, strict):
         ignored = []
         for text in raw.get(self.unknown_key) or []:
-            if text in ("drop", "keep"):
+            if text in ("drop", "keep") and self.offered(store):
                 filters[self.unknown_key] = [] if text == "drop" else [KEEP_UNKNOWN]
             elif strict:
-                raise ValueError(f"{self.unknown_key}: write drop or keep")
+                raise ValueError(f"{self.unknown_key}: write drop or keep (and only where the "
+                                 f"map has {self.label.lower()} values)")
             else:
                 ignored.append(f"{self.unknown_key}={text}")
         return ignored + super().read(raw, filters, store, strict)
 
-    def parse(self, values, store, strict):
+    def parse(self, values, store):
         text = self._once(values)
         m = _RANGE.match(text)
         if not m or float(m.group(1)) > float(m.group(2)):
@@ -273,7 +274,7 @@ class MinImagesFilter(Filter):
         value = filters.get(self.key)
         return [(self.key, str(int(value)))] if value and int(value) > 1 else []
 
-    def parse(self, values, store, strict):
+    def parse(self, values, store):
         text = self._once(values)
         try:
             return max(1, int(text))
@@ -308,7 +309,7 @@ class IdsFilter(Filter):
         value = str(filters.get(self.key) or "").strip()
         return [(self.key, value)] if value else []
 
-    def parse(self, values, store, strict):
+    def parse(self, values, store):
         return ",".join(split_ids(self._once(values)))
 
     def control(self, store, filters):
