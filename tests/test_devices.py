@@ -115,3 +115,11 @@ def test_placing_on_a_machine_without_the_artifacts_device_class_says_so():
     note = device_note(built, emb.spec)
     assert "embedded on cuda (fp16)" in note and "placed on cpu (fp32)" in note
     assert device_note(here, here) is None
+
+
+def test_decoders_get_the_cores_the_model_leaves():
+    from cxrviz.compute.device import DECODE_SHARE, default_workers
+
+    assert default_workers("cuda:0", 16) == 15 and default_workers("mps", 1) == 1
+    assert default_workers("cpu", 2) == 1  # at least one decoder
+    assert default_workers("cpu", 16) == round(16 * DECODE_SHARE) < 16

@@ -22,11 +22,12 @@ GPU_MIB_PER_IMAGE = 40
 GPU_MEMORY_SHARE = 0.25
 GPU_MAX_BATCH = 256
 MPS_BATCH = 32
-# Decoding one covid-collection image (read, decode, crop, resize, display JPEG) takes about as
-# long on one core as the fp32 model takes for ~DECODE_TO_MODEL images on one core (measured on
-# this project's 2-core machine: benchmarks/precompute.py). On the CPU the model and the decoders
-# share the cores in that proportion; on a GPU the model needs one core to feed it.
-DECODE_TO_MODEL = 0.35
+# Decoding's share of one image's CPU time on the CPU device: decoding a covid-collection image
+# (read, decode, crop, resize, display JPEG) takes 31 ms of one core, the fp32 model 90 ms of
+# core time (22 img/s on 2 cores; 131 ms at one thread), measured on this project's 2-core
+# machine (process CPU time, so a loaded machine changes it little): 31 / (31 + 90) = 0.25.
+# On a GPU the model needs one core to feed it instead.
+DECODE_SHARE = 0.25
 
 
 class DeviceUnavailable(ValueError):
@@ -124,11 +125,11 @@ def default_workers(device: str, cores: int | None = None) -> int:
     """Decoding processes beside the model: the cores less what the model needs.
 
     On a GPU the model needs one core (it feeds the GPU and writes the cache): cores - 1. On the
-    CPU the model needs most of them: decoders get the share DECODE_TO_MODEL / (1 + it) of the
-    cores, at least one; they run at a lower priority (features.NICE), so a decoder waiting on
+    CPU the model needs most of them: decoders get DECODE_SHARE of the cores, at least one
+    (2 cores: 1 decoder; 16 cores: 4, the model's threads the other 12); they run at a lower priority (features.NICE), so a decoder waiting on
     nothing never slows the model and a model waiting on input leaves its cores to decoders.
     """
     cores = usable_cores() if cores is None else int(cores)
     if device_class(device) != DEVICE_CPU:
         return max(1, cores - 1)
-    return max(1, round(cores * DECODE_TO_MODEL / (1 + DECODE_TO_MODEL)))
+    return max(1, round(cores * DECODE_SHARE))

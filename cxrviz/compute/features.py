@@ -102,9 +102,10 @@ class CachedFiles(Mapping):
 class EmbedResult:
     """Per input path: outputs (mappings read from the cache), or the reason it was skipped."""
 
-    features: Mapping  # path -> (1024,) float32
-    logits: Mapping  # path -> (k,) float32
-    display: Mapping  # path -> JPEG (a file, or bytes); empty with --display none
+    # EmbedResult.over(cache): mappings that read the cache on access; plain dicts otherwise
+    features: Mapping = field(default_factory=dict)  # path -> (1024,) float32
+    logits: Mapping = field(default_factory=dict)  # path -> (k,) float32
+    display: Mapping = field(default_factory=dict)  # path -> JPEG (a file, or bytes)
     skipped: dict = field(default_factory=dict)  # path -> reason
     computed: int = 0  # images that went through the model in this run
     from_cache: int = 0

@@ -246,6 +246,13 @@ def rebuild_command(manifest: dict, path) -> str:
         value = config.get(key)
         if value is not None and value != default:
             parts.append(f"{flag} {shlex.quote(str(value))}")
+    for flag, key, default in (("--device", "device", None),
+                               ("--features-dtype", "features_dtype", "float32")):
+        if config.get(key) not in (None, default):
+            parts.append(f"{flag} {shlex.quote(str(config[key]))}")
+    if "display_size" in config and config["display_size"] != S.DISPLAY_MAX_SIDE:
+        parts.append("--display none" if config["display_size"] is None
+                     else f"--display-size {int(config['display_size'])}")
     if config.get("weights_pretrained") is False:
         parts.append("--weights-untrained")
     return " ".join(parts)
