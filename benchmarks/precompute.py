@@ -84,6 +84,9 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+",
                     help="distinct-image runs at these sizes instead (see the module's docstring)")
     ap.add_argument("--tmp", default=None, help="where --sizes writes its copies (default /tmp)")
+    ap.add_argument("--prefill", action="store_true",
+                    help="--sizes: memory only (the cache filled with random outputs first, so "
+                         "the model never runs)")
     ap.add_argument("--decode-images", type=int, default=240,
                     help="--sizes: images for the decode-only rates")
     args = ap.parse_args()

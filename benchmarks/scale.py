@@ -92,9 +92,31 @@ def decode_rate(paths, processes: int) -> float:
         return len(paths) / (time.perf_counter() - start)
 
 
+def prefill(dataset: Path, cache: Path, precision: str) -> None:
+    """--prefill: every image's cache entries written up front (random outputs under the keys
+    the CLI run will look up, one real small JPEG as every display image), so that run hashes,
+    assembles, fits UMAP, derives and writes without the model: its memory at each size."""
+    from cxrviz.compute.cache import ResultCache, key_of
+    from cxrviz.compute.features import DISPLAY_VERSION, feature_key, read_and_hash
+    from cxrviz.compute.model import load_embedder
+    from cxrviz.data.images import notice_jpeg
+
+    spec = load_embedder("random", precision=precision).spec
+    store, rng, jpeg = ResultCache(cache), np.random.default_rng(0), notice_jpeg("prefill")
+    for path in sorted((dataset / "images").iterdir()):
+        sha = read_and_hash(str(path))[0]
+        store.put_arrays("features", feature_key(sha, spec),
+                         features=rng.random(1024, dtype=np.float32),
+                         logits=rng.normal(0, 1000, 18).astype(np.float32))
+        store.put_bytes("display", key_of(sha, DISPLAY_VERSION), jpeg, ".jpg")
+
+
 def cli_run(dataset: Path, out: Path, cache: Path, args) -> dict:
-    """One cold precompute CLI run; its manifest's timings and its peak RSS (os.wait4)."""
+    """One precompute CLI run (from an empty cache unless --prefill); its manifest's timings and
+    its peak RSS (os.wait4)."""
     shutil.rmtree(cache, ignore_errors=True)
+    if args.prefill:
+        prefill(dataset, cache, args.precision)
     cmd = [sys.executable, "-m", "precompute", "--dataset", str(dataset), "--out", str(out),
            "--weights", "random", "--precision", args.precision, "--cache-dir", str(cache),
            "--device", "cpu", "--quiet"]
@@ -126,7 +148,10 @@ def run_sizes(args) -> None:
     cores = usable_cores()
     workers = default_workers("cpu") if args.workers is None else args.workers
     print(f"{cores} cores, torch threads {torch.get_num_threads()}, precision {args.precision}, "
-          f"decoding workers {workers}{' (default)' if args.workers is None else ''}")
+          f"decoding workers {workers}{' (default)' if args.workers is None else ''}; load "
+          f"average {os.getloadavg()[0]:.1f}")
+    if args.prefill:
+        return memory_only(dataset, tmp, args)
     sample = distinct_dataset(dataset, args.decode_images, tmp / "decode-sample")
     paths = sorted(str(p) for p in (sample / "images").iterdir())
     inputs = np.stack([prepare_file(p)[0] for p in paths[:args.ceiling_images]])
@@ -160,3 +185,15 @@ def run_sizes(args) -> None:
         print(f"{n:>6}: {rate:5.1f} img/s end to end (features stage) | ceiling {ceiling:.1f} "
               f"| decode {in_workers:.1f} ({workers} proc) | limit {limit:.1f} "
               f"| {rate / limit:.0%} of limit | peak RSS {r['peak_mib']:.0f} MiB")
+
+
+def memory_only(dataset: Path, tmp: Path, args) -> None:
+    """--prefill: peak RSS of whole CLI runs whose every image is in the cache, per size."""
+    for n in args.sizes:
+        data = distinct_dataset(dataset, n, tmp / f"distinct-{n}")
+        r = cli_run(data, tmp / f"out-{n}", tmp / f"cache-{n}", args)
+        arrays = n * (1024 * 4 + 18 * 4) / 2**20
+        print(f"{n:>6} images, all in the cache: peak RSS {r['peak_mib']:.0f} MiB (final "
+              f"features + logits {arrays:.1f} MiB); whole run {r['wall']:.0f} s; stages "
+              f"{r['timings']}; load average {os.getloadavg()[0]:.1f}", flush=True)
+        shutil.rmtree(tmp / f"cache-{n}", ignore_errors=True)
