@@ -26,16 +26,19 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-JPEG_SUFFIXES, PNG_SUFFIXES = (".jpg", ".jpeg"), (".png",)
 
 
-def tagged_copy(data: bytes, suffix: str, tag: str) -> bytes | None:
+JPEG_MAGIC, PNG_MAGIC = b"\xff\xd8", b"\x89PNG\r\n\x1a\n"
+
+
+def tagged_copy(data: bytes, tag: str) -> bytes | None:
     """The file's bytes with `tag` added where every decoder skips it: a COM segment right after
-    a JPEG's SOI marker, a tEXt chunk right after a PNG's IHDR. None for other formats."""
+    a JPEG's SOI marker, a tEXt chunk right after a PNG's IHDR (by content: some of the
+    collection's .jpg files are PNGs). None for other formats."""
     text = tag.encode()
-    if suffix in JPEG_SUFFIXES and data[:2] == b"\xff\xd8":
+    if data[:2] == JPEG_MAGIC:
         return data[:2] + b"\xff\xfe" + struct.pack(">H", len(text) + 2) + text + data[2:]
-    if suffix in PNG_SUFFIXES and data[:8] == b"\x89PNG\r\n\x1a\n":
+    if data[:8] == PNG_MAGIC:
         ihdr_end = 8 + 8 + struct.unpack(">I", data[8:12])[0] + 4
         body = b"tEXt" + b"copy\x00" + text
         chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
@@ -54,13 +57,13 @@ def distinct_dataset(dataset: Path, n: int, out: Path) -> Path:
     (out / "images").mkdir(parents=True)
     frontal = read_covid(dataset).frame.drop_duplicates("path")
     usable = [(name, Path(p)) for name, p in zip(frontal["filename"], frontal["path"])
-              if Path(p).is_file() and Path(p).suffix.lower() in JPEG_SUFFIXES + PNG_SUFFIXES]
+              if Path(p).is_file() and tagged_copy(Path(p).read_bytes()[:64], "") is not None]
     raw = pd.read_csv(dataset / "metadata.csv", dtype=str, keep_default_na=False)
     raw = raw.drop_duplicates("filename").set_index("filename")
     rows = []
     for i in range(n):
         copy, (name, path) = divmod(i, len(usable))[0], usable[i % len(usable)]
-        data = tagged_copy(path.read_bytes(), path.suffix.lower(), f"cxrviz benchmark copy {copy}")
+        data = tagged_copy(path.read_bytes(), f"cxrviz benchmark copy {copy}")
         new_name = f"c{copy}-{name}"
         (out / "images" / new_name).write_bytes(data)
         row = raw.loc[name].to_dict()

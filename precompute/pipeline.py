@@ -81,9 +81,14 @@ class Summary:
     weights_name: str
     notes: list = field(default_factory=list)
     made_unknown: list = field(default_factory=list)
+    run: dict = field(default_factory=dict)  # run_settings: device, batch size, workers
 
     def text(self) -> str:
         lines = [f"artifact: {self.out}"]
+        if self.run:
+            lines.append(f"device: {self.run['device']} ({self.run['name']}), batch size "
+                         f"{self.run['batch_size']}, {self.run['workers']} decoding workers on "
+                         f"{self.run['cores']} cores")
         lines += [f"embedded {source}: {n} images" for source, n in self.embedded.items()]
         lines.append(f"model runs this time: {self.computed} images; from cache: "
                      f"{self.from_cache}")
@@ -269,7 +274,7 @@ def build_artifact(cfg: Config) -> Summary:
                              features=features, display=display, display_sources=shown_from)
     embedded = {src[S.SRC_NAME]: src[S.SRC_EMBEDDED] for src in per_source}
     return Summary(out, embedded, skipped, excluded, timings, result.computed, result.from_cache,
-                   embedder.spec.pretrained, embedder.spec.label, notes, made_unknown)
+                   embedder.spec.pretrained, embedder.spec.label, notes, made_unknown, run)
 
 
 def run_settings(cfg: Config) -> dict:
