@@ -142,9 +142,9 @@ def main() -> None:
                                         progress=False))
             rate = run.computed / run.timings["features"]
             rows.append((precision, rate, top))
-            print(f"{precision}: end to end {rate:.0f} img/s ({run.computed} images, features "
+            print(f"{precision}: end to end {rate:.1f} img/s ({run.computed} images, features "
                   f"stage {run.timings['features']:.1f} s; stages {run.timings}) vs model-only "
-                  f"ceiling {top:.0f} img/s = {rate / top:.0%}", flush=True)
+                  f"ceiling {top:.1f} img/s = {rate / top:.0%}", flush=True)
             print(f"{precision}: drift vs fp32 on the CPU ({len(inputs)} images): "
                   f"{drift(inputs, precision, device, reference)}", flush=True)
         if gpu:
