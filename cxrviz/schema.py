@@ -24,7 +24,11 @@ FEATURES_FILE = "features.npy"
 UMAP_FILE = "umap.joblib"  # a pickled reducer, in artifacts written before #14: never opened
 DISPLAY_DIR = "display"
 DISPLAY_SUFFIX = ".jpg"
-DISPLAY_MAX_SIDE = 512
+DISPLAY_MAX_SIDE = 512  # the display JPEGs' long side by default (--display-size)
+DISPLAY_NONE = "none"  # --display none: no JPEGs; the app renders the source image on a click
+# written instead of display/ by --display none: per image its source and its file relative to
+# that source's folder (manifest "sources"), so the app can find it inside the folder
+DISPLAY_SOURCES_FILE = "display_sources.parquet"
 
 # ---- sources ------------------------------------------------------------------------------------
 SOURCE_COVID = "covid"
@@ -188,6 +192,13 @@ M_PREPROCESS = "preprocess"
 M_NOTES = "notes"
 M_MADE_UNKNOWN = "made_unknown"  # metadata values read as unknown (empty patient id, 1e9 days)
 M_FILES = "files"
+# how the run stored images and features (absent in artifacts before #16: display JPEGs at
+# DISPLAY_MAX_SIDE, features float32)
+M_DISPLAY = "display"  # {DISPLAY_SIZE: int, or None for --display none}
+DISPLAY_SIZE = "size"
+M_FEATURES_DTYPE = "features_dtype"  # "float32" | "float16"
+FEATURES_DTYPES = ("float32", "float16")
+M_DEVICE = "device"  # where the run embedded: {"device": "cuda:0", "name": "NVIDIA H200", ...}
 
 # manifest["umap"]: the fit's parameters (umap.UMAP's own names: n_neighbors, min_dist, a, b,
 # transform_seed, ...) and which rows of images.parquet the UMAP was fitted on; placement
@@ -198,6 +209,7 @@ U_FIT_ALL = "all"  # every row (the only fit set so far)
 # manifest["weights"]: the typed weights spec (cxrviz.weights.WeightsSpec writes and reads it)
 W_KIND, W_NAME, W_SEED, W_SHA256 = "kind", "name", "seed", "sha256"
 W_PRECISION, W_BATCH_SIZE, W_PRETRAINED, W_PATH = "precision", "batch_size", "pretrained", "path"
+W_DEVICE = "device"  # the device class the outputs were computed on: cpu | cuda | mps
 W_KIND_RELEASE, W_KIND_FILE, W_KIND_RANDOM = "release", "file", "random"
 W_KINDS = (W_KIND_RELEASE, W_KIND_FILE, W_KIND_RANDOM)
 

@@ -5,8 +5,9 @@ density percentiles, id -> row lookups), so callbacks only index numpy arrays.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -269,15 +270,46 @@ class Store:
         return self.covid.iloc[pos] if pos is not None else self.covid.iloc[:0]
 
     def display_file(self, image_id: str) -> Path | None:
-        """Path of the display JPEG for a known id; None for anything else (no path building)."""
-        if image_id in self.position or image_id in self.rsna_ids:
-            return self.artifact.display_path(image_id)
-        return None
+        """The image file shown for a known id: its display JPEG, or (an artifact built with
+        --display none) its source file when the dataset folder is reachable from here; None
+        for anything else (an unknown id never builds a path)."""
+        if image_id not in self.position and image_id not in self.rsna_ids:
+            return None
+        if self.artifact.display_size is None:
+            return self.artifact.source_file(image_id)[0]
+        return self.artifact.display_path(image_id)
+
+    def display_jpeg(self, image_id: str) -> tuple:
+        """(JPEG bytes, None) or (a JPEG saying why, the reason) for a known id of an artifact
+        built with --display none: the source image rendered as precompute renders display
+        JPEGs (the last few kept), or a card naming why it cannot be read here."""
+        from cxrviz.data.images import notice_jpeg
+
+        path, why = self.artifact.source_file(image_id)
+        if path is None:
+            return notice_jpeg(f"Image not available: {why}."), why
+        try:
+            return _rendered(str(path), path.stat().st_mtime_ns), None
+        except Exception as exc:  # ImageSkip, OSError: a file changed since the map was built
+            why = f"the source image cannot be read ({exc})"
+            return notice_jpeg(f"Image not available: {why}."), why
 
     def display_size(self, image_id: str) -> tuple:
-        """(width, height) of the display JPEG, from its header (a few hundred bytes)."""
+        """(width, height) of what /display/<id>.jpg serves, from the JPEG's header."""
         from PIL import Image
 
+        if self.artifact.display_size is None:
+            with Image.open(io.BytesIO(self.display_jpeg(image_id)[0])) as im:
+                return im.size
         path = self.display_file(image_id)
         with Image.open(path) as im:
             return im.size
+
+
+@lru_cache(maxsize=16)
+def _rendered(path: str, mtime_ns: int) -> bytes:
+    """A source image as a display JPEG (the click's detail panel asks for its size, then the
+    page for its bytes: one decode for both). Keyed by the file's mtime too."""
+    from cxrviz.data.images import decode_xray, display_jpeg
+
+    return display_jpeg(decode_xray(Path(path).read_bytes()))
