@@ -36,25 +36,53 @@ PATHOLOGIES = ['Atelectasis', 'Consolidation', 'Infiltration', 'Pneumothorax', '
 
 
 def synthetic_images(n: int, source: pd.DataFrame, rng) -> pd.DataFrame:
-    rows, patient = [], 0
-    while len(rows) < n:
-        patient += 1
-        template = source.iloc[rng.integers(len(source))]
-        k = int(min(rng.geometric(0.45), 8, n - len(rows)))
-        offsets = np.sort(rng.choice(40, size=k, replace=False)).astype(float)
-        dated = rng.random() > 0.15
-        survival = template[S.SURVIVAL]
-        for j in range(k):
-            other = source.iloc[rng.integers(len(source))]
-            rows.append({
-                **template.to_dict(),
-                S.IMAGE_ID: f"syn-{patient:06d}-{j}", S.PATIENTID: f"s{patient}",
-                S.FILENAME: f"syn-{patient:06d}-{j}.jpg",
-                S.OFFSET: offsets[j] if dated else np.nan, S.SURVIVAL: survival,
-                S.IN_ICU: other[S.IN_ICU], S.INTUBATION_PRESENT: other[S.INTUBATION_PRESENT],
-                S.VIEW: other[S.VIEW],
-            })
-    return pd.DataFrame(rows[:n])
+    """n images of patients with 1-8 images each (geometric sizes), column-wise.
+
+    Each patient takes its metadata from one source row (its template) and each image its ICU,
+    intubation and view from another; 85% of patients have distinct increasing offsets drawn
+    from days 0-39, the rest none."""
+    sizes = np.minimum(rng.geometric(0.45, size=n), 8)  # more patients than needed, then cut
+    sizes = sizes[:int(np.searchsorted(np.cumsum(sizes), n)) + 1]
+    sizes[-1] -= int(sizes.sum()) - n
+    patient = np.repeat(np.arange(1, len(sizes) + 1), sizes)  # per image: its patient (1-based)
+    j = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # its rank within the patient
+    template = np.repeat(rng.integers(len(source), size=len(sizes)), sizes)
+    other = rng.integers(len(source), size=n)
+    # distinct offsets per patient: the first k of a random order of days 0-39, sorted
+    days = np.argsort(rng.random((len(sizes), 40), dtype=np.float32), axis=1)[:, :8]
+    days = np.where(np.arange(8)[None, :] < sizes[:, None], days, 99)
+    days = np.sort(days, axis=1).astype(float)
+    dated = np.repeat(rng.random(len(sizes)) > 0.15, sizes)
+    offsets = np.where(dated, days[patient - 1, j], np.nan)
+    columns = [c for c in S.METADATA_COLUMNS if c in source.columns]
+    images = source[columns].iloc[template].reset_index(drop=True)
+    for column in (S.IN_ICU, S.INTUBATION_PRESENT, S.VIEW):
+        images[column] = source[column].to_numpy()[other]
+    pid = pd.Series(patient).astype(str)
+    stem = "syn-" + pid.str.zfill(6) + "-" + pd.Series(j).astype(str)
+    images[S.IMAGE_ID], images[S.FILENAME] = stem, stem + ".jpg"
+    images[S.PATIENTID], images[S.OFFSET] = "s" + pid, offsets
+    return images
+
+
+def synthetic_inputs(n: int, source_artifact: str | None, seed: int = 0) -> tuple:
+    """(images, coords (n, 2), logits (n, 18), pathologies): what precompute hands derive()."""
+    rng = np.random.default_rng(seed)
+    if source_artifact:
+        source = read_artifact(source_artifact).images
+        source = source[source[S.SOURCE] == S.SOURCE_COVID]
+    else:
+        source = pd.DataFrame([{c: S.UNKNOWN for c in S.METADATA_COLUMNS} | {
+            S.AGE: 60.0, S.OFFSET: 0.0, S.SOURCE: S.SOURCE_COVID, S.CLINICAL_NOTES: ""}])
+    images = synthetic_images(n, source, rng)
+    images[S.SOURCE] = S.SOURCE_COVID
+    images[S.EPISODE], images[S.ROLE] = images[S.PATIENTID], S.ROLE_COHORT
+    images[S.TIME] = pd.Series(pd.NaT, index=images.index, dtype="datetime64[ns]")
+    centers = rng.normal(0, 6, size=(12, 2))
+    which = rng.integers(len(centers), size=n)
+    xy = (centers[which] + rng.normal(0, 1.2, size=(n, 2))).astype(np.float32)
+    logits = rng.normal(0, 2, size=(n, len(PATHOLOGIES))).astype(np.float32)
+    return images, xy, logits, PATHOLOGIES
 
 
 def main() -> None:
@@ -64,22 +92,9 @@ def main() -> None:
     ap.add_argument("--from", dest="source", help="a real artifact to draw metadata from")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    rng = np.random.default_rng(args.seed)
-    if args.source:
-        source = read_artifact(args.source).images
-        source = source[source[S.SOURCE] == S.SOURCE_COVID]
-    else:
-        source = pd.DataFrame([{c: S.UNKNOWN for c in S.METADATA_COLUMNS} | {
-            S.AGE: 60.0, S.OFFSET: 0.0, S.SOURCE: S.SOURCE_COVID, S.CLINICAL_NOTES: ""}])
-    images = synthetic_images(args.n, source, rng)
-    images[S.SOURCE] = S.SOURCE_COVID
-    images[S.EPISODE], images[S.ROLE] = images[S.PATIENTID], S.ROLE_COHORT
-    images[S.TIME] = pd.Series(pd.NaT, index=images.index, dtype="datetime64[ns]")
+    images, xy, logits, _ = synthetic_inputs(args.n, args.source, args.seed)
+    rng = np.random.default_rng(args.seed + 1)
     n = len(images)
-    centers = rng.normal(0, 6, size=(12, 2))
-    which = rng.integers(len(centers), size=n)
-    xy = (centers[which] + rng.normal(0, 1.2, size=(n, 2))).astype(np.float32)
-    logits = rng.normal(0, 2, size=(n, len(PATHOLOGIES))).astype(np.float32)
     derived = derive(images, xy, logits, PATHOLOGIES)  # exactly as precompute derives
 
     from PIL import Image
