@@ -7,6 +7,8 @@ missing values and text lengths look like the collection's; patients have 1-8 im
 increasing offsets; the map is a mixture of clusters; states, trajectories and the bad-state
 density are derived by the same function precompute calls (cxrviz.compute.derive). Display images are hard links to a few
 JPEGs. The manifest says `synthetic: true` and the weights are marked not pretrained.
+`--no-features` writes features.npy with no columns (n x 0; 4 GB saved at 10^6 images): the
+reader accepts it, and placing new images says the artifact holds no features.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import io
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,8 @@ from cxrviz.compute.states import STATE_RULES  # noqa: E402
 from cxrviz.io.artifact import read_artifact, write_artifact  # noqa: E402
 from cxrviz.weights import WeightsSpec  # noqa: E402
 
+NO_FEATURES_NOTE = ("written by benchmarks/make_artifact.py --no-features: features.npy has no "
+                    "columns, so placing new images and the 1024-d evaluation are unavailable")
 PATHOLOGIES = ['Atelectasis', 'Consolidation', 'Infiltration', 'Pneumothorax', 'Edema',
                'Emphysema', 'Fibrosis', 'Effusion', 'Pneumonia', 'Pleural_Thickening',
                'Cardiomegaly', 'Nodule', 'Mass', 'Hernia', 'Lung Lesion', 'Fracture',
@@ -91,11 +96,21 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--from", dest="source", help="a real artifact to draw metadata from")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-features", action="store_true",
+                    help="write features.npy with no columns (n x 0) instead of n x 1024 "
+                         "(4 GB at 10^6): the map, filters and detail work; placing new "
+                         "images and the 1024-d evaluation say the features are missing")
     args = ap.parse_args()
+    took = {}
+    start = time.perf_counter()
     images, xy, logits, _ = synthetic_inputs(args.n, args.source, args.seed)
     rng = np.random.default_rng(args.seed + 1)
     n = len(images)
+    took["synthetic rows"] = time.perf_counter() - start
+    start = time.perf_counter()
     derived = derive(images, xy, logits, PATHOLOGIES)  # exactly as precompute derives
+    took["derive"] = time.perf_counter() - start
+    start = time.perf_counter()
 
     from PIL import Image
 
@@ -119,13 +134,18 @@ def main() -> None:
         S.M_TIMINGS: {},
         S.M_VERSIONS: {},
     }
+    width = 0 if args.no_features else 1024
+    if args.no_features:
+        manifest[S.M_NOTES].append(NO_FEATURES_NOTE)
     with tempfile.TemporaryDirectory() as tmp:
         # display images: a few real JPEG files, hard-linked per id once the folder exists
         out = write_artifact(args.out, manifest=manifest, images=derived.images,
                              trajectories=derived.trajectories, patients=derived.patients,
                              density=derived.density,
-                             features=rng.normal(size=(n, 1024)).astype(np.float32),
+                             features=rng.standard_normal(size=(n, width), dtype=np.float32),
                              display={})
+        took["write"] = time.perf_counter() - start
+        start = time.perf_counter()
         for k, data in enumerate(jpegs):
             (Path(tmp) / f"{k}.jpg").write_bytes(data)
         for i, image_id in enumerate(derived.images[S.IMAGE_ID]):
@@ -135,8 +155,11 @@ def main() -> None:
                 os.link(src, dst)
             except OSError:
                 dst.write_bytes(src.read_bytes())
+        took["display links"] = time.perf_counter() - start
     print(f"wrote {out}: {n} images, {len(derived.trajectories)} trajectory edges, "
-          f"{images[S.PATIENTID].nunique()} patients")
+          f"{images[S.PATIENTID].nunique()} patients; density {derived.kde_params['method']}")
+    print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in took.items())
+          + f"; total {sum(took.values()):.1f} s")
 
 
 if __name__ == "__main__":

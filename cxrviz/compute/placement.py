@@ -100,7 +100,11 @@ class Placer:
 
     @cached_property
     def features_matrix(self) -> np.ndarray:
-        return np.ascontiguousarray(self.art.features(), dtype=np.float32)
+        features = self.art.features()
+        if features.shape[1] == 0:  # benchmarks/make_artifact.py --no-features
+            raise ArtifactError(f"{self.art.path}: cannot place new images: its features.npy "
+                                "has no columns (written without features)")
+        return np.ascontiguousarray(features, dtype=np.float32)
 
     @cached_property
     def features_sq_norms(self) -> np.ndarray:
