@@ -204,7 +204,13 @@ M_DEVICE = "device"  # where the run embedded: {"device": "cuda:0", "name": "NVI
 # transform_seed, ...) and which rows of images.parquet the UMAP was fitted on; placement
 # transforms new images against those rows' logits and positions.
 U_FIT_ROWS, U_N_FIT = "fit_rows", "n_fit"
-U_FIT_ALL = "all"  # every row (the only fit set so far)
+U_FIT_ALL = "all"  # every row of images.parquet
+# Beyond a size (or with --umap-fit-sample N) UMAP is fitted on a seeded sample and the other
+# rows are placed by its transform: fit_rows is then UMAP_FIT, the images.parquet column (bool,
+# only written then) that marks the fit set; the manifest says how it was drawn.
+UMAP_FIT = "umap_fit"
+U_FIT_ALL_MAX, U_FIT_SAMPLE = "fit_all_max", "fit_sample_requested"
+U_SAMPLE_SEED, U_N_TRANSFORMED = "fit_sample_seed", "n_transformed"
 
 # manifest["weights"]: the typed weights spec (cxrviz.weights.WeightsSpec writes and reads it)
 W_KIND, W_NAME, W_SEED, W_SHA256 = "kind", "name", "seed", "sha256"

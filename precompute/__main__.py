@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cxrviz.compute.embedding import MIN_DIST, N_NEIGHBORS
+from cxrviz.compute.embedding import FIT_ALL_MAX, MIN_DIST, N_NEIGHBORS
 
 EXIT_USAGE, EXIT_INPUT, EXIT_WEIGHTS, EXIT_FAILED = 2, 3, 4, 1
 
@@ -62,6 +62,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for UMAP and random weights")
     p.add_argument("--umap-neighbors", type=int, default=N_NEIGHBORS)
     p.add_argument("--umap-min-dist", type=float, default=MIN_DIST)
+    p.add_argument("--umap-fit-sample", type=int, metavar="N",
+                   help=f"fit UMAP on a seeded sample of N images and transform the rest "
+                        f"(default: every image up to {FIT_ALL_MAX:,}, a sample of that many "
+                        "beyond)")
     p.add_argument("--limit", type=int, help="use only the first N images of each source")
     p.add_argument("--cache-dir", help="per-image result cache (default: <out>/../.cache)")
     p.add_argument("--no-download", action="store_true",
@@ -101,6 +105,10 @@ def main(argv=None) -> int:
     except ValueError as exc:  # DeviceUnavailable, a malformed --device, fp16 on the CPU
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.umap_fit_sample is not None and args.umap_fit_sample < 4:
+        print("error: --umap-fit-sample must be >= 4 (UMAP needs 4 points to fit on)",
+              file=sys.stderr)
+        return EXIT_USAGE
     cfg = Config(dataset=args.dataset, out=args.out, reference=args.reference, rsna=args.rsna,
                  mimic_iv=args.mimic_iv, rsna_subset=args.rsna_subset,
                  weights=args.weights,
@@ -109,7 +117,8 @@ def main(argv=None) -> int:
                  workers=args.workers, features_dtype=args.features_dtype,
                  display_size=None if args.display == "none" else args.display_size,
                  seed=args.seed, umap_neighbors=args.umap_neighbors,
-                 umap_min_dist=args.umap_min_dist, limit=args.limit, cache_dir=args.cache_dir,
+                 umap_min_dist=args.umap_min_dist, umap_fit_sample=args.umap_fit_sample,
+                 limit=args.limit, cache_dir=args.cache_dir,
                  progress=not args.quiet, allow_download=not args.no_download)
     try:
         cfg.sources()

@@ -45,6 +45,7 @@ class Config:
     seed: int = 0
     umap_neighbors: int = N_NEIGHBORS
     umap_min_dist: float = MIN_DIST
+    umap_fit_sample: int | None = None  # None: all up to embedding.FIT_ALL_MAX, else a sample
     limit: int | None = None
     cache_dir: str | None = None  # default: <out>/../.cache
     progress: bool = True
@@ -131,25 +132,28 @@ def _versions() -> dict:
 
 
 def _umap_cached(logits, cfg: Config, cache: ResultCache):
-    """Coordinates and parameters for these logits and settings, fitted at most once.
+    """Coordinates, parameters and fit-set mask for these logits and settings, fitted at most
+    once (on every image, or on a seeded sample beyond embedding.FIT_ALL_MAX or with
+    --umap-fit-sample, the rest transformed).
 
-    The cache holds data only (the coordinates and the parameters as JSON, in an npz read with
-    allow_pickle=False), as the artifact does; entries of older versions (a pickled reducer
-    beside them) are keyed differently and never read.
+    The cache holds data only (the coordinates, the mask and the parameters as JSON, in an npz
+    read with allow_pickle=False), as the artifact does; entries of older versions (a pickled
+    reducer beside them) are keyed differently and never read.
     """
     from importlib.metadata import version
 
-    key = key_of("umap-data-v1", _array_sha(logits), cfg.umap_neighbors, cfg.umap_min_dist,
-                 cfg.seed, version("umap-learn"))
+    key = key_of("umap-data-v2", _array_sha(logits), cfg.umap_neighbors, cfg.umap_min_dist,
+                 cfg.seed, cfg.umap_fit_sample, version("umap-learn"))
     hit = cache.get_arrays("umap", key)
     if hit is not None:
-        return hit["coords"], json.loads(str(hit["params"]))
+        return hit["coords"], json.loads(str(hit["params"])), hit["fit"]
     from cxrviz.compute.embedding import fit_umap
 
-    coords, params = fit_umap(logits, n_neighbors=cfg.umap_neighbors,
-                              min_dist=cfg.umap_min_dist, seed=cfg.seed)
-    cache.put_arrays("umap", key, coords=coords, params=np.array(json.dumps(params)))
-    return coords, params
+    coords, params, fit = fit_umap(logits, n_neighbors=cfg.umap_neighbors,
+                                   min_dist=cfg.umap_min_dist, seed=cfg.seed,
+                                   fit_sample=cfg.umap_fit_sample)
+    cache.put_arrays("umap", key, coords=coords, params=np.array(json.dumps(params)), fit=fit)
+    return coords, params, fit
 
 
 def _array_sha(arr) -> str:
@@ -201,10 +205,12 @@ def build_artifact(cfg: Config) -> Summary:
     shown_from = display_sources(images, read) if display is None else None
 
     with _timed(timings, "umap"):
-        coords, umap_params = _umap_cached(logits, cfg, cache)
+        coords, umap_params, umap_fit = _umap_cached(logits, cfg, cache)
 
     with _timed(timings, "derive"):
         derived = derive(images, coords, logits, embedder.pathologies)
+    if not umap_fit.all():  # the fit sample, as data: placement transforms against these rows
+        derived.images[S.UMAP_FIT] = umap_fit
 
     made_unknown = cohort.made_unknown
     blank_ids = [g for g in made_unknown if g[S.E_COLUMN] == S.PATIENTID]

@@ -45,8 +45,7 @@ def derive(images: pd.DataFrame, coords: np.ndarray, logits: np.ndarray, patholo
 
     bad = (images[S.STATE] == S.STATE_BAD).to_numpy()
     kde = BadStateDensity(bandwidth=bandwidth, grid_size=grid_size).fit(coords[bad])
-    density = kde.stored(coords)
-    images[S.BAD_DENSITY] = kde.score(coords)
+    images[S.BAD_DENSITY], density = kde.at_map(coords)  # exact, or binned for large maps
     reference = np.sort(images.loc[is_covid, S.BAD_DENSITY].to_numpy())
     images[S.DENSITY_PERCENTILE] = percentile_of(images[S.BAD_DENSITY], reference)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from cxrviz import schema as S
 from cxrviz.compute.density import BadStateDensity, percentile_of
-from cxrviz.compute.embedding import StoredUmap, placement_params
+from cxrviz.compute.embedding import StoredUmap, fit_set, placement_params
 from cxrviz.compute.model import Embedder, embedder_from_spec
 from cxrviz.compute.neighbours import nearest
 from cxrviz.data.images import (MAX_UPLOAD_BYTES, XrayImage, decode_xray, display_pixels,
@@ -80,13 +80,11 @@ class Placer:
         """The map's UMAP as data: its fit set's logits and positions, the manifest's parameters."""
         try:
             params = placement_params(self.art.manifest[S.M_UMAP])
+            fit = fit_set(self.images, params)  # all rows, or the sample it was fitted on
         except (KeyError, ValueError) as exc:
             raise ArtifactError(f"{self.art.path}: cannot place new images: {exc}") from None
-        if params[S.U_FIT_ROWS] != S.U_FIT_ALL:
-            raise ArtifactError(f"{self.art.path}: its UMAP was fitted on "
-                                f"{params[S.U_FIT_ROWS]!r}, which this cxrviz cannot read")
-        return StoredUmap(self.logit_matrix, self.images[[S.X, S.Y]].to_numpy(np.float32),
-                          params)
+        return StoredUmap(self.logit_matrix[fit],
+                          self.images.loc[fit, [S.X, S.Y]].to_numpy(np.float32), params)
 
     def load(self, weights_path=None, allow_download: bool = False) -> "Placer":
         """The artifact's own weights, precision and batch size (outputs match bit for bit)."""
@@ -102,7 +100,11 @@ class Placer:
 
     @cached_property
     def features_matrix(self) -> np.ndarray:
-        return np.ascontiguousarray(self.art.features(), dtype=np.float32)
+        features = self.art.features()
+        if features.shape[1] == 0:  # benchmarks/make_artifact.py --no-features
+            raise ArtifactError(f"{self.art.path}: cannot place new images: its features.npy "
+                                "has no columns (written without features)")
+        return np.ascontiguousarray(features, dtype=np.float32)
 
     @cached_property
     def features_sq_norms(self) -> np.ndarray:

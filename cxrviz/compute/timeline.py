@@ -7,6 +7,7 @@ last. In the COVID collection an episode is a patient and no image has a time, s
 order per patient."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from cxrviz import schema as S
@@ -15,8 +16,33 @@ ORDER_COLUMNS = [S.EPISODE, S.TIME, S.OFFSET, S.FILENAME, S.IMAGE_ID]
 
 
 def time_order(frame: pd.DataFrame, by: str = S.EPISODE) -> pd.DataFrame:
-    """Rows sorted by episode (or `by`, e.g. the patient), then in time order within each."""
-    return frame.sort_values([by, *ORDER_COLUMNS[1:]], na_position="last", kind="mergesort")
+    """Rows sorted by episode (or `by`, e.g. the patient), then in time order within each:
+    `frame.sort_values([by, time, offset, filename, image_id], na_position="last",
+    kind="mergesort")`, computed faster. Each sort key becomes its rank (pd.factorize sorts only
+    the distinct values; missing last) and one stable np.lexsort orders the rows by episode,
+    time and day; filename and image id, which are almost all distinct and costly to rank,
+    are ranked only among the rows that tie on those three (0.3 s instead of 3 s at 300k)."""
+    if len(frame) < 2:
+        return frame.copy()
+    rank = [_ranks(frame[c]) for c in (by, S.TIME, S.OFFSET)]
+    order = np.lexsort(rank[::-1])
+    ranked = np.stack([r[order] for r in rank])
+    starts = np.r_[True, (ranked[:, 1:] != ranked[:, :-1]).any(axis=0)]  # a new (by, time, day)
+    block = np.cumsum(starts)
+    tied = ~(starts & np.r_[starts[1:], True])  # rows in a block of two or more
+    if tied.any():
+        rows = order[tied]
+        names = frame.iloc[rows][[S.FILENAME, S.IMAGE_ID]].assign(_block=block[tied])
+        within = names.reset_index(drop=True).sort_values(
+            ["_block", S.FILENAME, S.IMAGE_ID], na_position="last", kind="mergesort").index
+        order[tied] = rows[within.to_numpy()]
+    return frame.iloc[order]
+
+
+def _ranks(values: pd.Series) -> np.ndarray:
+    """Each value's rank among the distinct values in ascending order, missing values last."""
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.where(codes < 0, len(uniques), codes)
 
 
 def dated(frame: pd.DataFrame) -> pd.Series:
