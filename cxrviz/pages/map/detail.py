@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 
-import numpy as np
 
 from dash import Input, Output, State, callback, dcc, html
 
@@ -112,13 +111,10 @@ def any_time_facts(store, row) -> list:
 
 
 def _patient(store, row):
-    """The row's patient in patients.parquet, or None (reference images have none)."""
-    if row[S.SOURCE] != S.SOURCE_COVID:
-        return None
-    i = int(np.searchsorted(store.patient_ids, row[S.PATIENTID]))
-    if i >= len(store.patient_ids) or store.patient_ids[i] != row[S.PATIENTID]:
-        return None
-    return store.patients.iloc[i]
+    """The row's episode in patients.parquet (in the COVID collection its patient), or None
+    (reference images have none)."""
+    unit = store.episode_of(row[S.IMAGE_ID])  # its episode's row (reference images: none)
+    return None if unit is None else store.patients.iloc[unit]
 
 
 def _image_label(store, row, image_id: str) -> str | None:
