@@ -226,22 +226,16 @@ def _summary_traces(summary: dict, group: str) -> list:
     return [band, median]
 
 
-def drawn_order(units) -> list:
-    """Episodes in table order (patient, then episode): the faint lines' drawing order."""
-    return sorted(int(u) for u in units)
-
-
 def cohort_figure(store: Store, keep: np.ndarray, align: str = "offset", height: int = 440,
                   day_range: tuple | None = None) -> go.Figure:
     """day_range: the x-axis (the day slider's range; its ends pool the days beyond them, as
     the end bins do). Days outside it are off the chart, not squeezed into it."""
     summary = cohort_summary(store, keep, align)
     use, day = summary["use"], summary["days"]
+    word = words.unit_word(store.episodes_are_patients)  # what a faint line is
     if not use.any():
-        word = words.unit_word(store.episodes_are_patients)
         return _message(f"No {word} in the current filter has two or more dated images.", height)
     lo, hi = day_range or (BIN_RANGE[0] - 1, BIN_RANGE[1] + 1)
-    word = words.unit_word(store.episodes_are_patients)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22],
                         vertical_spacing=0.04)
     rng = np.random.default_rng(0)
@@ -252,11 +246,10 @@ def cohort_figure(store: Store, keep: np.ndarray, align: str = "offset", height:
     ids = store.image_ids
     for group in (S.YES, S.NO, S.UNKNOWN):
         xs, ys, cd = [], [], []
-        for unit in drawn_order(drawn):
+        for unit in sorted(drawn):  # table order: patient, then episode
             pos = store.episode_positions[unit]
             pos = pos[use[pos]]
-            if len(pos) < 2 or \
-                    store.covid[S.SURVIVAL].iat[pos[0]] != group:
+            if len(pos) < 2 or store.covid[S.SURVIVAL].iat[pos[0]] != group:
                 continue
             xs += [*day[pos], None]
             ys += [*pct[pos], None]

@@ -39,7 +39,8 @@ NUMERIC = {S.P_N_IMAGES, S.P_N_DATED, S.P_FIRST_DAY, S.P_LAST_DAY, S.P_FIRST_PCT
            S.P_MAX_PCT, S.P_CHANGE_PCT, S.P_DAYS_TO_BAD}
 WRAPPED = {S.COUNTRY, S.FINDING_GROUP}  # "United Kingdom", "other viral" take two lines
 # narrowest a column may get (px at the table's font): its longest word fits
-MIN_WIDTH = {S.PATIENTID: 68, S.EPISODE: 68, S.P_N_IMAGES: 24, S.P_N_DATED: 40, S.P_DAYS_TO_BAD: 36,
+MIN_WIDTH = {S.PATIENTID: 68, S.EPISODE: 68, S.P_N_IMAGES: 24, S.P_N_DATED: 40,
+             S.P_DAYS_TO_BAD: 36,
              S.P_ICU: 28, S.P_INTUBATED: 40, S.SURVIVAL: 55, S.CONTINENT: 52, S.COUNTRY: 60,
              S.FINDING_GROUP: 60}
 # Patient ids are text ("10", "100", "11" ...): the table sorts them by a rank in natural
