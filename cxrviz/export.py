@@ -203,7 +203,7 @@ def export_csv(store: Store, keep: np.ndarray, prov: dict) -> tuple:
 def patients_csv(store: Store, keep: np.ndarray, prov: dict) -> tuple:
     """The patients with an image passing the filters (patients.parquet's rows and columns,
     as the Patients table shows them) -> (csv bytes, sidecar JSON bytes, csv name, json name)."""
-    rows = store.patients.iloc[np.unique(store.patient_index[keep])]
-    frame = _with_weights(store, rows[list(S.PATIENT_COLUMNS)])
+    rows = store.patients.iloc[np.unique(store.episode_index[keep])]  # one row per episode
+    frame = _with_weights(store, rows[store.table_columns])
     return (csv_bytes(frame), json.dumps(prov, indent=2).encode(),
             "cxrviz-patients.csv", "cxrviz-patients.csv.provenance.json")

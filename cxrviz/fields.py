@@ -177,13 +177,10 @@ ANY_TIME = {S.WENT_ICU: (S.P_ICU, S.P_ICU_FROM, S.IN_ICU),
 
 
 def _patient(store, row):
-    """The row's patient in patients.parquet, or None (reference images have none)."""
-    if row[S.ROLE] != S.ROLE_COHORT:
-        return None
-    i = int(np.searchsorted(store.patient_ids, row[S.PATIENTID]))
-    if i >= len(store.patient_ids) or store.patient_ids[i] != row[S.PATIENTID]:
-        return None
-    return store.patients.iloc[i]
+    """The row's episode in patients.parquet (in the COVID collection its patient), or None
+    (reference images have none)."""
+    unit = store.episode_of(row[S.IMAGE_ID])  # its episode's row (reference images: none)
+    return None if unit is None else store.patients.iloc[unit]
 
 
 def _image_label(store, row, image_id: str) -> str | None:

@@ -114,4 +114,5 @@ EVAL_TASK = "eval-task"
 EVAL_FEATURES = "eval-features"
 EVAL_ROC = "eval-roc"
 EVAL_SPLITS = "eval-splits"
+EVAL_SCHEME = "eval-scheme"  # the paragraph naming the split scheme
 NAV = "nav"

@@ -4,7 +4,8 @@ The artifact is the contract between the two halves of cxrviz, so its vocabulary
 nowhere else. Bump SCHEMA_VERSION when a reader of an older artifact would misread a newer one.
 """
 
-SCHEMA_VERSION = 3  # 3: images.parquet gains episode, time and role
+SCHEMA_VERSION = 3  # 3: images.parquet gains episode, time and role; patients.parquet is per
+#   episode (an episode column after patientid)
 
 # Bump when anything between the image file and the model input changes (decoding, normalisation,
 # crop, resize): cached per-image results keyed by an older version are then recomputed.
@@ -144,9 +145,11 @@ TO_STATE = "to_state"
 TRAJECTORY_COLUMNS = (PATIENTID, EPISODE, FROM_IMAGE_ID, TO_IMAGE_ID, FROM_OFFSET, TO_OFFSET, TO_STATE,
                       SURVIVAL)
 
-# ---- patients.parquet columns (one row per covid patient) ---------------------------------------
-# Days are the reported offset; percentiles are the images' density percentiles. "first" and
-# "last" are in time order among the patient's dated images (all images if none is dated).
+# ---- patients.parquet columns (one row per episode of the cohort) ------------------------------
+# An episode (a MIMIC admission; a patient in the COVID collection) with its patient id; a
+# patient's images in no episode make one more row with EPISODE None. Days are the reported
+# offset (the episode's day); percentiles are the images' density percentiles. "first" and "last"
+# are in time order among the episode's dated images (all images if none is dated).
 P_N_IMAGES = "n_images"
 P_N_DATED = "n_dated"
 P_FIRST_DAY = "first_day"
@@ -158,8 +161,8 @@ P_CHANGE_PCT = "change_percentile"  # last - first
 P_DAYS_TO_BAD = "days_to_first_bad"  # first dated bad-state image - first dated image; NaN if none
 P_ICU = "icu"  # Y if in ICU at any image or went_icu Y; N if only N seen; else unknown
 P_INTUBATED = "intubated"  # the same for intubation (intubation_present, intubated)
-PATIENT_COLUMNS = (PATIENTID, P_N_IMAGES, P_N_DATED, P_FIRST_DAY, P_LAST_DAY, P_FIRST_PCT,
-                   P_LAST_PCT, P_MAX_PCT, P_CHANGE_PCT, P_DAYS_TO_BAD, P_ICU, P_INTUBATED,
+PATIENT_COLUMNS = (PATIENTID, EPISODE, P_N_IMAGES, P_N_DATED, P_FIRST_DAY, P_LAST_DAY,
+                   P_FIRST_PCT, P_LAST_PCT, P_MAX_PCT, P_CHANGE_PCT, P_DAYS_TO_BAD, P_ICU, P_INTUBATED,
                    SURVIVAL, CONTINENT, COUNTRY, FINDING_GROUP)
 # Where icu / intubated come from: "" when the patient's went_icu / intubated column says so,
 # else the image_id whose in_icu / intubation_present did (compute.derive.at_any_time). Also in

@@ -15,8 +15,8 @@ import pandas as pd
 
 from cxrviz import schema as S
 from cxrviz import words
-from cxrviz.compute.timeline import ALIGN_OFFSET, event_offsets, time_order
 from cxrviz.filters import FILTERS, RANGE
+from cxrviz.episodes import Episodes
 from cxrviz.io.artifact import Artifact, read_artifact
 
 UNTRAINED_WARNING = "Embedding from an untrained network: not meaningful"
@@ -44,7 +44,7 @@ CATEGORICAL = {
 CONTINUOUS = [S.AGE, S.OFFSET, S.BAD_DENSITY]
 
 @dataclass
-class Store:
+class Store(Episodes):
     artifact: Artifact
     covid: pd.DataFrame  # covid rows, positional index 0..n-1 (the map's main trace)
     rsna: pd.DataFrame
@@ -94,8 +94,8 @@ class Store:
 
     def warm(self) -> "Store":
         """Build the cached lookups now, so no user's first click pays for them."""
-        self.image_ids, self.patient_positions  # noqa: B018
-        self.patient_index, self.patients, self.evaluation  # noqa: B018
+        self.image_ids, self.patient_positions, self.episode_positions  # noqa: B018
+        self.patient_index, self.patients, self.episode_index, self.evaluation  # noqa: B018
         return self
 
     # ---- facts --------------------------------------------------------------------------------
@@ -200,52 +200,6 @@ class Store:
                 text += f' · the filter "{emptied}" left none'
         return text
 
-    # ---- time -----------------------------------------------------------------------------------
-    @cached_property
-    def patient_ids(self) -> np.ndarray:
-        return np.array(sorted(self.covid[S.PATIENTID].unique()), dtype=object)
-
-    @cached_property
-    def patient_index(self) -> np.ndarray:
-        """Per covid row: its patient's position in patient_ids."""
-        return np.searchsorted(self.patient_ids, self.covid[S.PATIENTID].to_numpy(dtype=object))
-
-    @cached_property
-    def patients(self) -> pd.DataFrame:
-        """patients.parquet, in patient_ids order."""
-        return self.artifact.patients.set_index(S.PATIENTID).loc[self.patient_ids].reset_index()
-
-    def events(self, align: str) -> np.ndarray:
-        """Per patient (patient_ids order): day 0's offset under `align` (NaN: no such event)."""
-        cache = self.__dict__.setdefault("_events", {})
-        if align not in cache:
-            cache[align] = event_offsets(self.covid, align).reindex(self.patient_ids) \
-                .to_numpy(np.float64)
-        return cache[align]
-
-    def aligned(self, align: str) -> np.ndarray:
-        """Per covid row: its aligned day (timeline.aligned_days; NaN: undated or no event)."""
-        return self.covid[S.OFFSET].to_numpy(np.float64) - self.events(align)[self.patient_index]
-
-    def day_mask(self, align: str, lo=None, hi=None) -> np.ndarray | None:
-        """Per covid row: inside the day range (None: no range, every image counts). lo / hi
-        None are open ends. Any alignment but the reported offset is a range by itself: it
-        leaves out undated images and patients without the event."""
-        if align == ALIGN_OFFSET and lo is None and hi is None:
-            return None
-        day = self.aligned(align)
-        inside = np.isfinite(day)
-        if lo is not None:
-            inside &= day >= lo
-        if hi is not None:
-            inside &= day <= hi
-        return inside
-
-    def left_out(self, keep: np.ndarray, align: str) -> int:
-        """Patients passing the filters who lack the alignment's event."""
-        patients = np.unique(self.patient_index[keep])
-        return int(np.isnan(self.events(align)[patients]).sum()) if align != ALIGN_OFFSET else 0
-
     # ---- single images ------------------------------------------------------------------------
     def row(self, image_id: str):
         pos = self.position.get(image_id)
@@ -258,16 +212,6 @@ class Store:
     def logits(self, image_id: str) -> np.ndarray:
         row = self.row(image_id)
         return row[[S.logit_column(p) for p in self.pathologies]].to_numpy(dtype=float)
-
-    @cached_property
-    def patient_positions(self) -> dict:
-        """patientid -> row positions in time order (offset, then filename; undated last)."""
-        order = time_order(self.covid)
-        return {p: grp.index.to_numpy() for p, grp in order.groupby(S.PATIENTID, sort=False)}
-
-    def patient_images(self, patientid: str) -> pd.DataFrame:
-        pos = self.patient_positions.get(patientid)
-        return self.covid.iloc[pos] if pos is not None else self.covid.iloc[:0]
 
     def display_file(self, image_id: str) -> Path | None:
         """The image file shown for a known id: its display JPEG, or (an artifact built with

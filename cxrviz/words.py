@@ -79,10 +79,20 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+# An episode, where it is not the patient (MIMIC, a hospital's export with events): an admission
+EPISODE, NO_EPISODE = "admission", "no admission"
+
+
+def unit_word(episodes_are_patients: bool) -> str:
+    """What the time views and the patients table count: patients where every episode is its
+    patient (the COVID collection), else admissions."""
+    return "patient" if episodes_are_patients else EPISODE
+
+
 # The evaluation's column codes (splits.csv, the paper's Appendix C.2) as headings
 EVAL_COLUMNS = {
     "task": "task", "features": "features", "method": "model", "params": "parameters",
-    "test_region": "held-out continent", "n_test": "test images", "n_true": "positive",
+    "split_scheme": "splits", "test_region": "held-out continent", "n_test": "test images", "n_true": "positive",
     "n_false": "negative", "n_train": "training images",
     "n_dropped_shared_source": "training images dropped (source shared with the test set)",
     "auroc": "AUROC", "auprc": "AUPRC", "pearson": "Pearson r", "r2": "R²",

@@ -64,35 +64,38 @@ def last_image_ids(frame: pd.DataFrame) -> set:
 
 # ---- aligned day: the map's second axis ----------------------------------------------------
 ALIGN_OFFSET, ALIGN_FIRST, ALIGN_FIRST_BAD, ALIGN_LAST = "offset", "first", "first_bad", "last"
-ALIGNMENTS = {  # key -> what day 0 is
+ALIGNMENTS = {  # key -> what day 0 is (an episode is a patient in the COVID collection)
     ALIGN_OFFSET: "reported offset (days since symptoms or admission)",
-    ALIGN_FIRST: "the patient's first image",
-    ALIGN_FIRST_BAD: "the patient's first bad-state image",
-    ALIGN_LAST: "the patient's last image (the outcome)",
+    ALIGN_FIRST: "the episode's first image",
+    ALIGN_FIRST_BAD: "the episode's first bad-state image",
+    ALIGN_LAST: "the episode's last image (the outcome)",
 }
 
 
 def event_offsets(frame: pd.DataFrame, align: str) -> pd.Series:
-    """Per patient (index: patientid): the offset that is day 0 under `align`; NaN for a patient
-    without that event (no dated image, or no dated bad-state image)."""
+    """Per episode (index: episode): the offset that is day 0 under `align`; NaN for an episode
+    without that event (no dated image, or no dated bad-state image). Each episode (a MIMIC
+    admission, a COVID-collection patient) has its own day 0; images in no episode have none."""
     if align not in ALIGNMENTS:
         raise ValueError(f"alignment must be one of {sorted(ALIGNMENTS)}, not {align!r}")
-    patients = pd.Index(frame[S.PATIENTID].unique(), name=S.PATIENTID)
+    frame = frame[frame[S.EPISODE].notna()]
+    episodes = pd.Index(frame[S.EPISODE].unique(), name=S.EPISODE)
     dated = frame[frame[S.OFFSET].notna()]
     if align == ALIGN_OFFSET:
-        events = pd.Series(0.0, index=dated[S.PATIENTID].unique())
+        events = pd.Series(0.0, index=dated[S.EPISODE].unique())
     elif align == ALIGN_FIRST:
-        events = dated.groupby(S.PATIENTID)[S.OFFSET].min()
+        events = dated.groupby(S.EPISODE)[S.OFFSET].min()
     elif align == ALIGN_LAST:
-        events = dated.groupby(S.PATIENTID)[S.OFFSET].max()
+        events = dated.groupby(S.EPISODE)[S.OFFSET].max()
     else:
-        events = dated[dated[S.STATE] == S.STATE_BAD].groupby(S.PATIENTID)[S.OFFSET].min()
-    return events.reindex(patients).astype("float64")
+        events = dated[dated[S.STATE] == S.STATE_BAD].groupby(S.EPISODE)[S.OFFSET].min()
+    return events.reindex(episodes).astype("float64")
 
 
 def aligned_days(frame: pd.DataFrame, align: str) -> pd.Series:
-    """Per image (same index as frame): its day relative to its patient's event under `align`.
-    NaN for undated images and for patients without the event. The one definition of the
-    aligned day: the map, the series, the cohort chart, the table and exports use it."""
+    """Per image (same index as frame): its day relative to its episode's event under `align`.
+    NaN for undated images, images in no episode and episodes without the event. The one
+    definition of the aligned day: the map, the series, the cohort chart, the table and exports
+    use it."""
     events = event_offsets(frame, align)
-    return frame[S.OFFSET] - frame[S.PATIENTID].map(events)
+    return frame[S.OFFSET] - frame[S.EPISODE].map(events)

@@ -68,8 +68,8 @@ def trajectory_data(store: Store, edges, latest_only: bool = False) -> dict:
         out[name] = (_gapped([x[a[m]], x[b[m]]]), _gapped([y[a[m]], y[b[m]]]))
     heads = np.ones(len(edges), bool)
     at = ARROW_AT
-    if latest_only and len(edges):  # edges are in time order within each patient
-        heads = ~edges[S.PATIENTID].duplicated(keep="last").to_numpy()
+    if latest_only and len(edges):  # edges are in time order within each episode
+        heads = ~edges[S.EPISODE].duplicated(keep="last").to_numpy()
         at = 1.0
     dx, dy = x[b] - x[a], y[b] - y[a]
     for name, state in zip(ARROW_TRACES, (S.STATE_GOOD, S.STATE_BAD, S.STATE_UNKNOWN)):

@@ -294,20 +294,32 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
 
 
 def _add_series_panel(fig, store, patients, colors, align, font, size, in_days) -> None:
-    """Figure 3b: the chosen patients' density percentile against the (aligned) day."""
-
+    """Figure 3b: the chosen patients' density percentile against the (aligned) day, one line
+    per episode (a patient with two admissions has two, each on its own day 0)."""
     for pid in patients:
-        s = patient_series(store, pid, align)
-        if in_days is not None:
-            inside = in_days[s["positions"]]
-            s = {k: v[inside] for k, v in s.items()}
-        rows = s["rows"]
-        fig.add_trace(go.Scatter(
-            x=s["days"], y=rows[S.DENSITY_PERCENTILE], mode="lines+markers", xaxis="x2",
-            yaxis="y2", name=f"patient {escape(str(pid))}", legendgroup="patients", showlegend=False,
-            line={"color": colors[pid], "width": 1.2},
-            marker={"symbol": [STATE_SYMBOLS[v] for v in rows[S.STATE]], "size": size + 1.5,
-                    "color": [STATE_COLORS[v] for v in rows[S.STATE]],
-                    "line": {"color": colors[pid], "width": 0.8}}))
+        # each episode its own line, on its own day 0 (images in no episode have no day)
+        units = [int(u) for u in store.episodes_of(pid) if store.episode_ids[u] is not None]
+        for k, unit in enumerate(units):
+            _add_series(fig, store, pid, unit, colors, align, size, in_days,
+                        EPISODE_DASHES[k % len(EPISODE_DASHES)])
     fig.add_trace(go.Scatter(x=[None], y=[None], xaxis="x2", yaxis="y2", showlegend=False,
                              marker={"color": GREY}))
+
+
+EPISODE_DASHES = ("solid", "dash", "dot", "dashdot")  # a patient's episodes in panel b
+
+
+def _add_series(fig, store, pid, unit, colors, align, size, in_days, dash) -> None:
+    s = patient_series(store, pid, align, unit)
+    if in_days is not None:
+        inside = in_days[s["positions"]]
+        s = {k: v[inside] for k, v in s.items()}
+    rows = s["rows"]
+    fig.add_trace(go.Scatter(
+        x=s["days"], y=rows[S.DENSITY_PERCENTILE], mode="lines+markers", xaxis="x2",
+        yaxis="y2", name=f"patient {escape(store.episode_label(unit))}",
+        legendgroup="patients", showlegend=False,
+        line={"color": colors[pid], "width": 1.2, "dash": dash},
+        marker={"symbol": [STATE_SYMBOLS[v] for v in rows[S.STATE]], "size": size + 1.5,
+                "color": [STATE_COLORS[v] for v in rows[S.STATE]],
+                "line": {"color": colors[pid], "width": 0.8}}))
