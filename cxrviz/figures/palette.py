@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from plotly import colors as plotly_colors
+from scipy.special import expit
 
 from cxrviz import schema as S
 from cxrviz.store import CATEGORICAL, Store
@@ -23,6 +24,12 @@ COLOR_LABELS = {
     S.CONTINENT: "continent", S.SEX: "sex", S.AGE: "age (years)", S.OFFSET: "offset (days)",
     S.BAD_DENSITY: "bad-state density",
 }
+
+
+def probability(logits) -> np.ndarray:
+    """A raw model output (logit) as the probability the panels and colours show: its sigmoid
+    (scipy's expit, which neither overflows nor warns at extreme logits)."""
+    return expit(np.asarray(logits, dtype=float))
 
 
 def color_options(pathologies) -> list:
@@ -62,7 +69,7 @@ def point_colors(store: Store, column: str) -> dict:
     finite = values[np.isfinite(values)]
     lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
     if column.startswith(S.LOGIT_PREFIX):  # probabilities, on their whole 0-1 scale
-        values = 1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))
+        values = probability(values)
         title = f"P({column[len(S.LOGIT_PREFIX):]})"
         lo, hi = 0.0, 1.0
     elif column == S.BAD_DENSITY:  # the density as the side panels give it: a percentile
