@@ -14,7 +14,7 @@ import pandas as pd
 
 from cxrviz import schema as S
 from cxrviz import words
-from cxrviz.compute.timeline import ALIGN_OFFSET, event_offsets, time_order
+from cxrviz.compute.timeline import ALIGN_OFFSET, aligned_days, event_offsets, time_order
 from cxrviz.filters import (FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE, keeps_unknown,
                             split_ids, unknown_key)
 from cxrviz.io.artifact import Artifact, read_artifact
@@ -32,7 +32,7 @@ def day_label(lo, hi) -> str:
         return f"days up to {hi:g}"
     return ""
 
-# Columns a user can colour by: categorical ones, then continuous ones (plus the 18 outputs).
+# Columns a user can colour by as categories (the others, and the 18 outputs, on a scale).
 CATEGORICAL = {
     S.STATE: list(S.STATES),
     S.SURVIVAL: [S.YES, S.NO, S.UNKNOWN],
@@ -41,7 +41,6 @@ CATEGORICAL = {
     S.CONTINENT: None,  # categories from the data
     S.SEX: ["M", "F", S.UNKNOWN],
 }
-CONTINUOUS = [S.AGE, S.OFFSET, S.BAD_DENSITY]
 
 @dataclass
 class Store:
@@ -83,10 +82,6 @@ class Store:
     def evaluation(self) -> dict | None:
         """The artifact's LOCO evaluation, read once at start-up (None: not computed)."""
         return self.artifact.evaluation()
-
-    @property
-    def age_range(self) -> tuple:
-        return self.ranges["age"]
 
     @cached_property
     def image_ids(self) -> np.ndarray:
@@ -237,8 +232,14 @@ class Store:
         return cache[align]
 
     def aligned(self, align: str) -> np.ndarray:
-        """Per covid row: its aligned day (timeline.aligned_days; NaN: undated or no event)."""
-        return self.covid[S.OFFSET].to_numpy(np.float64) - self.events(align)[self.patient_index]
+        """Per covid row: its aligned day (timeline.aligned_days, the one definition; NaN:
+        undated or no event), computed once per alignment."""
+        cache = self.__dict__.setdefault("_aligned", {})
+        if align not in cache:
+            day = aligned_days(self.covid, align).to_numpy(np.float64)
+            day.setflags(write=False)  # shared by every caller
+            cache[align] = day
+        return cache[align]
 
     def day_mask(self, align: str, lo=None, hi=None) -> np.ndarray | None:
         """Per covid row: inside the day range (None: no range, every image counts). lo / hi
