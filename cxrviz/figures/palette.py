@@ -51,6 +51,28 @@ def category_colors(store: Store, column: str) -> dict:
     return colors
 
 
+def hidden_categories(store: Store, column: str, positions) -> list:
+    """The legend's hidden entries, as the page keeps them (their positions among the colour's
+    categories), -> the category values they name, in legend order. Anything else a request
+    holds (another colour's position, a non-integer) names nothing and is dropped."""
+    if column not in CATEGORICAL:
+        return []
+    cats = list(category_colors(store, column))
+    wanted = {i for i in positions or () if isinstance(i, int) and not isinstance(i, bool)}
+    return [c for i, c in enumerate(cats) if i in wanted]
+
+
+def hidden_mask(store: Store, column: str, hidden) -> np.ndarray:
+    """Per image: is its colour category among `hidden` (values of `column`)? By the colour
+    codes the map's points and legend use, so an image without a value is hidden with the
+    category it is drawn in."""
+    cats = list(category_colors(store, column)) if column in CATEGORICAL else []
+    codes = [i for i, c in enumerate(cats) if c in set(hidden or ())]
+    if not codes:
+        return np.zeros(len(store.covid), bool)
+    return np.isin(point_colors(store, column)["marker"]["color"], codes)
+
+
 def point_colors(store: Store, column: str) -> dict:
     """Marker colour settings for the main trace (and legend entries for categories)."""
     if column in CATEGORICAL:
