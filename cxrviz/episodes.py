@@ -16,7 +16,7 @@ import pandas as pd
 
 from cxrviz import schema as S
 from cxrviz import words
-from cxrviz.compute.timeline import ALIGN_OFFSET, event_offsets, time_order
+from cxrviz.compute.timeline import ALIGN_OFFSET, aligned_days, event_offsets, time_order
 
 
 class Episodes:
@@ -101,9 +101,14 @@ class Episodes:
         return cache[align]
 
     def aligned(self, align: str) -> np.ndarray:
-        """Per covid row: its aligned day (timeline.aligned_days; NaN: undated, in no episode,
-        or no event)."""
-        return self.covid[S.OFFSET].to_numpy(np.float64) - self.events(align)[self.episode_index]
+        """Per covid row: its aligned day (timeline.aligned_days, the one definition; NaN:
+        undated, in no episode, or no event), computed once per alignment."""
+        cache = self.__dict__.setdefault("_aligned", {})
+        if align not in cache:
+            day = aligned_days(self.covid, align).to_numpy(np.float64)
+            day.setflags(write=False)  # shared by every caller
+            cache[align] = day
+        return cache[align]
 
     def day_mask(self, align: str, lo=None, hi=None) -> np.ndarray | None:
         """Per covid row: inside the day range (None: no range, every image counts). lo / hi

@@ -81,7 +81,7 @@ EXPORT_PRESET = "export-preset"
 EXPORT_SCOPE = "export-scope"
 EXPORT_CAPTION = "export-caption"
 EXPORT_COMMAND = "export-command"  # the figure command for the current view
-EXPORT_COMMAND_BASE = "export-command-base"  # dcc.Store: its server-side part
+EXPORT_VIEW = "export-view"  # dcc.Store: the page's time / selection / legend state, on the export tab
 EXPORT_SIDECAR = "export-sidecar"  # dcc.Download: a CSV's provenance JSON
 EXPORT_BUTTON = "export-button"  # pattern-matching type, index = format
 EXPORT_DOWNLOAD = "export-download"

@@ -32,7 +32,7 @@ def day_label(lo, hi) -> str:
         return f"days up to {hi:g}"
     return ""
 
-# Columns a user can colour by: categorical ones, then continuous ones (plus the 18 outputs).
+# Columns a user can colour by as categories (the others, and the 18 outputs, on a scale).
 CATEGORICAL = {
     S.STATE: list(S.STATES),
     S.SURVIVAL: [S.YES, S.NO, S.UNKNOWN],
@@ -41,7 +41,6 @@ CATEGORICAL = {
     S.CONTINENT: None,  # categories from the data
     S.SEX: ["M", "F", S.UNKNOWN],
 }
-CONTINUOUS = [S.AGE, S.OFFSET, S.BAD_DENSITY]
 
 @dataclass
 class Store(Episodes):
@@ -83,10 +82,6 @@ class Store(Episodes):
     def evaluation(self) -> dict | None:
         """The artifact's LOCO evaluation, read once at start-up (None: not computed)."""
         return self.artifact.evaluation()
-
-    @property
-    def age_range(self) -> tuple:
-        return self.ranges["age"]
 
     @cached_property
     def image_ids(self) -> np.ndarray:

@@ -397,10 +397,10 @@ def test_export_callback_writes_the_figure_and_csv_with_provenance(page, store, 
     from PIL import Image
 
     filters = {**store.default_filters(), "continent": ["Europe"]}
-    time = {"align": "offset", "day_range": [-31, 31], "scope": "all", "traj_ids": ""}
-    args = dict(preset="single", scope="filtered", caption_on=[], selected_data=None,
-                selected="", command="python -m cxrviz.figure ...", filters=filters,
-                view=page.urlstate.DEFAULT_VIEW, time=time)
+    state = {"align": "offset", "day_range": [-31, 31], "scope": "all", "traj_ids": "",
+             "selected": "", "selected_data": None, "hidden": []}
+    args = dict(preset="single", scope="filtered", caption_on=[], filters=filters,
+                view=page.urlstate.DEFAULT_VIEW, page=state)
     trig = {f'{{"index":"png","type":"{ids.EXPORT_BUTTON}"}}.n_clicks': 1}
     png, _, status = run_callback(page.export.export, trig, clicks=[1, None, None, None], **args)
     im = Image.open(io.BytesIO(base64.b64decode(png["content"])))

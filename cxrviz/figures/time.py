@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from cxrviz import schema as S
 from cxrviz import words
-from cxrviz.figures.palette import STATE_COLORS, SURVIVAL_COLORS, SURVIVAL_NAMES
+from cxrviz.figures.palette import STATE_COLORS, SURVIVAL_COLORS, SURVIVAL_NAMES, probability
 from cxrviz.store import Store
 
 # ICU: a flat light-orange band (a shape); intubation: dark-blue hatching (a filled trace):
@@ -130,7 +130,7 @@ def patient_series_figure(store: Store, patient: str, align: str = "offset", out
     for k, name in enumerate(outputs or ()):
         logits = rows[S.logit_column(name)].to_numpy(float)
         fig.add_trace(go.Scatter(
-            x=days, y=1 / (1 + np.exp(-np.clip(logits, -60, 60))), yaxis="y2",
+            x=days, y=probability(logits), yaxis="y2",
             mode="lines+markers", name=f"P({name})", customdata=rows[S.IMAGE_ID].to_numpy(object),
             line={"color": OUTPUT_COLORS[k % len(OUTPUT_COLORS)], "dash": "dot", "width": 1.3},
             marker={"size": 5}, hovertemplate=f"day %{{x:g}}<br>P({name}) %{{y:.2f}}"
