@@ -2,6 +2,14 @@
 
     python benchmarks/precompute.py [--dataset PATH] [--precision fp32|bf16] [--workers N]
                                     [--naive-images 120]
+    python benchmarks/precompute.py --sizes 1000 4000 [16000] [--workers N] [--tmp DIR]
+
+`--sizes`: at each size N, N *distinct* images (copies of the collection's frontal images, each
+with a comment naming its copy: a JPEG COM segment or a PNG tEXt chunk, so its bytes and
+hash differ while its pixels and decoding cost are the original's) are built by the CLI, in a
+process of its own, from an empty cache: images/s end to end against the model-only ceiling and
+the decode-only rate measured in the same run, the limit of this machine (model and decoders
+sharing its cores) and peak RSS at each size (scale.py).
 
 Measures, on the same images: the naive torchxrayvision loop (per image: read, normalize, crop,
 resize, model at batch 1, fp32), the model-only ceiling (preloaded tensors, best batch size, at the
@@ -68,11 +76,25 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", default=str(DEFAULT_DATASET))
     ap.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="decoding processes (default: the device default, see cxrviz.compute.device)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--naive-images", type=int, default=120)
     ap.add_argument("--ceiling-images", type=int, default=160)
+    ap.add_argument("--sizes", type=int, nargs="+",
+                    help="distinct-image runs at these sizes instead (see the module's docstring)")
+    ap.add_argument("--tmp", default=None, help="where --sizes writes its copies (default /tmp)")
+    ap.add_argument("--prefill", action="store_true",
+                    help="--sizes: memory only (the cache filled with random outputs first, so "
+                         "the model never runs)")
+    ap.add_argument("--decode-images", type=int, default=240,
+                    help="--sizes: images for the decode-only rates")
     args = ap.parse_args()
+    if args.sizes:
+        from benchmarks.scale import run_sizes
+
+        run_sizes(args)
+        return
 
     import torch
 

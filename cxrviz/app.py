@@ -7,6 +7,7 @@ requests are checked: cxrviz/callback_guard.py.
 """
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -117,8 +118,18 @@ def _build_app():
 
     @server.route("/display/<image_id>.jpg")
     def display_image(image_id):
-        """By id only: anything that is not a known image id is a 404, never a path."""
-        path = current().store.display_file(image_id)
+        """By id only: anything that is not a known image id is a 404, never a path. A map
+        built with --display none shows the source image, rendered here, or a card saying why
+        it cannot (also in the X-Cxrviz-Display-Unavailable header)."""
+        store = current().store
+        if store.artifact.display_size is None and (
+                image_id in store.position or image_id in store.rsna_ids):
+            jpeg, why = store.display_jpeg(image_id)
+            response = send_file(io.BytesIO(jpeg), mimetype="image/jpeg", max_age=0 if why else 600)
+            if why:
+                response.headers["X-Cxrviz-Display-Unavailable"] = why
+            return response
+        path = store.display_file(image_id)
         if path is None or not path.is_file():
             abort(404)
         return send_file(path, mimetype="image/jpeg", max_age=86400)

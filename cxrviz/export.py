@@ -27,6 +27,7 @@ import pandas as pd
 
 from cxrviz import schema as S
 from cxrviz.filters import as_pairs
+from cxrviz.figures.palette import hidden_mask
 from cxrviz.figures.paper import EXPORT_DPI, PRESETS, paper_figure
 from cxrviz.store import Store, day_label
 
@@ -41,9 +42,43 @@ _server_lock = threading.Lock()
 _server_started = False
 
 
+def view_masks(store: Store, s: dict) -> dict:
+    """The figure settings (figure.parse_args's dict, which the export tab builds too) -> per
+    image: passes the filters and is among `images` when given (keep), is inside the day range
+    (in_days, None: no range), and is drawn and counted (shown: kept, in the range, and not of
+    a colour category hidden in the legend)."""
+    keep = store.mask(s["filters"])
+    if s.get("images") is not None:  # the box / lasso selection
+        only = np.zeros(len(keep), bool)
+        only[[store.position[i] for i in s["images"]]] = True
+        keep &= only
+    days = s["days"]
+    in_days = store.day_mask(days["align"], days["from"], days["to"])
+    shown = keep & ~hidden_mask(store, s["color"], s["hidden"])
+    return {"keep": keep, "in_days": in_days,
+            "shown": shown if in_days is None else shown & in_days}
+
+
+def figure_args(s: dict, masks: dict) -> dict:
+    """paper_figure's arguments for the settings (the page and the command draw alike)."""
+    return {"keep": masks["keep"], "in_days": masks["in_days"], "color_by": s["color"],
+            "patients": s["patients"], "trajectories": s["trajectories"],
+            "hidden": s["hidden"], "density": s["density"],
+            "filtered_mode": "dim" if s["dim"] else "hide", "align": s["days"]["align"]}
+
+
+def settings_provenance(store: Store, s: dict, masks: dict, command: str) -> dict:
+    """provenance() of the images an export of these settings shows."""
+    return provenance(store, masks["shown"], filters=s["filters"], days=s["days"],
+                      command=command, patients=s["patients"], images=s.get("images"),
+                      view={"color": s["color"], "preset": s["preset"],
+                            "density": s["density"], "dim": s["dim"],
+                            "hidden": list(s["hidden"]), "trajectories": s["trajectories"]})
+
+
 def provenance(store: Store, keep: np.ndarray, *, filters: dict | None = None,
                days: dict | None = None, view: dict | None = None, command: str | None = None,
-               patients=None) -> dict:
+               patients=None, images=None) -> dict:
     """What made an export, as JSON-ready data."""
     m = store.artifact.manifest
     w = store.artifact.weights
@@ -63,6 +98,7 @@ def provenance(store: Store, keep: np.ndarray, *, filters: dict | None = None,
         "day_range": days or {"align": "offset", "from": None, "to": None},
         "view": view or {},
         "patients": list(patients) if patients is not None else None,
+        "images": list(images) if images is not None else None,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command,
     }
@@ -82,6 +118,10 @@ def caption(prov: dict) -> str:
              f"{prov['kde']['bandwidth']}"]
     if filters:
         parts.append(f"filters: {filters}")
+    hidden = prov.get("view", {}).get("hidden")
+    if hidden:
+        color = prov["view"]["color"]
+        parts.append("hidden in the legend: " + "; ".join(f"{color}={v}" for v in hidden))
     if label:
         parts.append(f"{label} (day 0: {days.get('align', 'offset')})")
     parts.append(f"{prov['artifact']} · {prov['date'][:10]}")
@@ -157,12 +197,12 @@ def _pdf_with(data: bytes, prov: dict, text: str) -> bytes:
 
 
 def export_image(store: Store, fmt: str, preset: str, *, keep, prov: dict, caption_on=False,
-                 **figure_args) -> tuple:
+                 **figure_kw) -> tuple:
     """-> (bytes, file name). The untrained-weights warning is drawn on the figure itself."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     fig, size = paper_figure(store, preset, keep=keep, warning=store.warning,
-                             caption=caption(prov) if caption_on else None, **figure_args)
+                             caption=caption(prov) if caption_on else None, **figure_kw)
     return render(fig, size, fmt, prov), f"cxrviz-{preset}.{fmt}"
 
 
@@ -203,7 +243,7 @@ def export_csv(store: Store, keep: np.ndarray, prov: dict) -> tuple:
 def patients_csv(store: Store, keep: np.ndarray, prov: dict) -> tuple:
     """The patients with an image passing the filters (patients.parquet's rows and columns,
     as the Patients table shows them) -> (csv bytes, sidecar JSON bytes, csv name, json name)."""
-    rows = store.patients.iloc[np.unique(store.patient_index[keep])]
-    frame = _with_weights(store, rows[list(S.PATIENT_COLUMNS)])
+    rows = store.patients.iloc[np.unique(store.episode_index[keep])]  # one row per episode
+    frame = _with_weights(store, rows[store.table_columns])
     return (csv_bytes(frame), json.dumps(prov, indent=2).encode(),
             "cxrviz-patients.csv", "cxrviz-patients.csv.provenance.json")

@@ -1,10 +1,12 @@
 """python -m cxrviz.figure --artifact DIR --out FILE.png|.svg|.pdf [--preset single|double|figure3]
-    [--color state] [--patients 178,332,205] [--filter KEY=VALUE ...] [--day-from A --day-to B]
+    [--color state] [--hide CATEGORY ...] [--patients 178,332,205] [--no-trajectories]
+    [--images ID,ID,...] [--filter KEY=VALUE ...] [--day-from A --day-to B]
     [--align offset|first|first_bad|last] [--dim] [--no-density] [--caption]
 
 Reproduces a figure from an artifact with the app's own builders (figures.paper_figure). The app's
-export panel shows the command for the view on screen. Exit codes: 0 written, 2 bad arguments,
-3 the artifact cannot be read.
+export panel shows the command for the view on screen: `command` writes it from the same
+settings dict that `parse_args` reads back and `draw` draws, so the two cannot drift apart.
+Exit codes: 0 written, 2 bad arguments, 3 the artifact cannot be read.
 """
 from __future__ import annotations
 
@@ -23,34 +25,35 @@ class UsageError(Exception):
     """A bad argument; the message says which and what would be accepted."""
 
 
-def command(artifact, out: str, preset: str, *, color: str, filters: dict, store,
-            days: dict | None = None, patients=None, density: bool = True, dim: bool = False,
-            caption: bool = False) -> str:
-    """The command line that draws this view (the inverse of `parse_args`)."""
+def command(artifact, out: str, s: dict, store) -> str:
+    """The command line that draws the settings `s` (the inverse of `parse_args`; the fmt
+    comes from `out`)."""
     from cxrviz.filters import as_pairs
 
-    parts = ["python -m cxrviz.figure", f"--artifact {shlex.quote(str(artifact))}",
-             f"--out {shlex.quote(out)}", f"--preset {preset}"]
-    if color != "state":
-        parts.append(f"--color {shlex.quote(color)}")
-    if patients:
-        parts.append(f"--patients {shlex.quote(','.join(patients))}")
-    parts += [f"--filter {shlex.quote(f'{key}={text}')}"
-              for key, text in as_pairs(filters, store.default_filters())]
-    days = days or {}
-    if days.get("align", "offset") != "offset":
+    q = shlex.quote
+    parts = ["python -m cxrviz.figure", f"--artifact {q(str(artifact))}", f"--out {q(out)}",
+             f"--preset {s['preset']}"]
+    if s["color"] != "state":
+        parts.append(f"--color {q(s['color'])}")
+    parts += [f"--hide {q(str(v))}" for v in s["hidden"]]
+    if s["patients"]:
+        parts.append(f"--patients {q(','.join(s['patients']))}")
+    if not s["trajectories"]:
+        parts.append("--no-trajectories")
+    if s.get("images") is not None:
+        parts.append(f"--images {q(','.join(s['images']))}")
+    parts += [f"--filter {q(f'{key}={text}')}"
+              for key, text in as_pairs(s["filters"], store.default_filters())]
+    days = s["days"]
+    if days["align"] != "offset":
         parts.append(f"--align {days['align']}")
-    if days.get("from") is not None:
+    if days["from"] is not None:
         parts.append(f"--day-from {days['from']:g}")
-    if days.get("to") is not None:
+    if days["to"] is not None:
         parts.append(f"--day-to {days['to']:g}")
-    if dim:
-        parts.append("--dim")
-    if not density:
-        parts.append("--no-density")
-    if caption:
-        parts.append("--caption")
-    return " ".join(parts)
+    flags = (("--dim", s["dim"]), ("--no-density", not s["density"]),
+             ("--caption", s["caption"]))
+    return " ".join(parts + [flag for flag, on in flags if on])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -61,8 +64,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="single",
                    help="single (89 mm), double (183 mm) or figure3 (the paper's Figure 3)")
     p.add_argument("--color", default="state", help="what colours the points (as in the app)")
+    p.add_argument("--hide", action="append", default=[], metavar="CATEGORY",
+                   help="a category of --color to leave out, as the app's legend hides it "
+                        "(repeat for several)")
     p.add_argument("--patients", help="comma-separated patient ids whose trajectories to draw "
                                       "(figure3 default: 178,332,205 where present)")
+    p.add_argument("--no-trajectories", action="store_true",
+                   help="no trajectories on the map (figure3: its patients still in panel b)")
+    p.add_argument("--images", help="comma-separated image ids: of the images passing the "
+                                    "filters, draw only these (the app's box / lasso selection)")
     p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
                    help="a filter of the app (repeat a key for several values)")
     p.add_argument("--align", default="offset", help="day 0: offset, first, first_bad or last")
@@ -78,7 +88,7 @@ def parse_args(args, store) -> dict:
     """Validated figure settings, or UsageError."""
     from cxrviz.compute.timeline import ALIGNMENTS
     from cxrviz.figures import PRESETS, color_options
-    from cxrviz.filters import BY_KEY, KEEP_UNKNOWN, LIST, RANGE, parse, unknown_key
+    from cxrviz.filters import all_keys, read_pairs, split_ids
 
     fmt = Path(args.out).suffix.lower().lstrip(".")
     if fmt not in ("png", "svg", "pdf"):
@@ -90,25 +100,25 @@ def parse_args(args, store) -> dict:
         raise UsageError(f"--color {args.color}: choose one of {', '.join(colors)}")
     if args.align not in ALIGNMENTS:
         raise UsageError(f"--align {args.align}: choose one of {', '.join(ALIGNMENTS)}")
+    hidden = _hidden(args, store)
+    images = None
+    if args.images is not None:
+        images = split_ids(args.images)
+        unknown = [i for i in images if i not in store.position]
+        if unknown or not images:
+            raise UsageError(f"--images: {', '.join(unknown) or 'none given'}: not images of "
+                             "this artifact's cohort")
     raw: dict = {}
-    filters = store.default_filters()
-    unknown_keys = {unknown_key(f): f for f in BY_KEY.values() if f.kind == RANGE}
     for item in args.filter:
         key, sep, value = item.partition("=")
-        if sep and key in unknown_keys and value in ("drop", "keep"):
-            filters[key] = [] if value == "drop" else [KEEP_UNKNOWN]  # unknown ages, e.g.
-            continue
-        if not sep or key not in BY_KEY:
+        if not sep or key not in all_keys():
             raise UsageError(f"--filter {item}: write KEY=VALUE with KEY one of "
-                             f"{', '.join([*BY_KEY, *unknown_keys])}")
+                             f"{', '.join(all_keys())}")
         raw.setdefault(key, []).append(value)
-    for key, values in raw.items():
-        if BY_KEY[key].kind != LIST and len(values) > 1:
-            raise UsageError(f"--filter {key}: give it once")
-        try:
-            filters[key] = parse(BY_KEY[key], values, store)
-        except ValueError as exc:
-            raise UsageError(f"--filter {exc}") from None
+    try:  # each filter kind reads its own --filter values (cxrviz.filters)
+        filters, _ = read_pairs(raw, store, strict=True)
+    except ValueError as exc:
+        raise UsageError(f"--filter {exc}") from None
     known = set(store.patient_ids)
     if args.patients:
         patients = [p.strip() for p in args.patients.split(",") if p.strip()]
@@ -126,8 +136,26 @@ def parse_args(args, store) -> dict:
         raise UsageError("--day-from must not be after --day-to")
     days = {"align": args.align, "from": args.day_from, "to": args.day_to}
     return {"fmt": fmt, "preset": args.preset, "color": args.color, "filters": filters,
-            "patients": patients, "days": days, "density": not args.no_density,
+            "patients": patients, "trajectories": not args.no_trajectories, "hidden": hidden,
+            "images": images, "days": days, "density": not args.no_density,
             "dim": args.dim, "caption": args.caption}
+
+
+def _hidden(args, store) -> list:
+    """--hide values: categories of the colour, in the legend's order."""
+    from cxrviz.figures.palette import category_colors
+    from cxrviz.store import CATEGORICAL
+
+    if not args.hide:
+        return []
+    if args.color not in CATEGORICAL:
+        raise UsageError(f"--hide: --color {args.color} is a scale, not categories")
+    cats = [str(c) for c in category_colors(store, args.color)]
+    unknown = [v for v in args.hide if v not in cats]
+    if unknown:
+        raise UsageError(f"--hide {', '.join(unknown)}: the categories of --color "
+                         f"{args.color} here are {', '.join(cats)}")
+    return [c for c in cats if c in set(args.hide)]
 
 
 def main(argv=None) -> int:
@@ -159,23 +187,14 @@ def main(argv=None) -> int:
 
 
 def draw(store, artifact, out: str, s: dict) -> tuple:
-    """-> (file bytes, provenance) for validated settings."""
-    from cxrviz.export import export_image, provenance
+    """-> (file bytes, provenance) for validated settings: the command's path and the export
+    tab's alike."""
+    from cxrviz.export import export_image, figure_args, settings_provenance, view_masks
 
-    keep = store.mask(s["filters"])
-    days = s["days"]
-    in_days = store.day_mask(days["align"], days["from"], days["to"])
-    shown = keep if in_days is None else keep & in_days
-    cmd = command(artifact, out, s["preset"], color=s["color"], filters=s["filters"],
-                  store=store, days=days, patients=s["patients"], density=s["density"],
-                  dim=s["dim"], caption=s["caption"])
-    prov = provenance(store, shown, filters=s["filters"], days=days, command=cmd,
-                      view={"color": s["color"], "preset": s["preset"],
-                            "density": s["density"]}, patients=s["patients"])
-    data, _ = export_image(store, s["fmt"], s["preset"], keep=keep, prov=prov,
-                           caption_on=s["caption"], color_by=s["color"], in_days=in_days,
-                           patients=s["patients"], density=s["density"],
-                           filtered_mode="dim" if s["dim"] else "hide", align=days["align"])
+    masks = view_masks(store, s)
+    prov = settings_provenance(store, s, masks, command(artifact, out, s, store))
+    data, _ = export_image(store, s["fmt"], s["preset"], prov=prov, caption_on=s["caption"],
+                           **figure_args(s, masks))
     return data, prov
 
 

@@ -19,6 +19,8 @@ class PlacementService:
         self.weights_path = weights_path
         self.placer = None
         self.load_seconds = None
+        # set when this machine lacks the artifact's device class: said beside every result
+        self.device_note = None
         self._lock = threading.Lock()  # one forward / backward pass at a time
         self._thread = None
         if enabled:
@@ -49,9 +51,11 @@ class PlacementService:
                     f"Placing new images and saliency are unavailable: {exc}")
                 return
             self.load_seconds = time.perf_counter() - started
+            self.device_note = device_note(self.artifact.weights, self.placer.embedder.spec)
             self.state = READY
             self.message = (f"Model ready ({self.artifact.weights.label}, loaded in "
-                            f"{self.load_seconds:.0f} s).")
+                            f"{self.load_seconds:.0f} s)." + (f" {self.device_note}"
+                                                              if self.device_note else ""))
         except Exception as exc:  # never take the app down with it
             self.state = UNAVAILABLE
             self.message = f"Placing new images is unavailable: {type(exc).__name__}: {exc}"
@@ -78,3 +82,14 @@ class PlacementService:
         image = placer.decode(data)
         with self._lock:
             return overlay_png(image, placer.saliency, output)
+
+
+def device_note(built, here) -> str | None:
+    """What to say when this machine runs the model on another device class (or precision) than
+    the artifact was embedded with (cxrviz.compute.model.device_for), else None."""
+    if (built.device, built.precision) == (here.device, here.precision):
+        return None
+    return (f"This map was embedded on {built.device} ({built.precision}); this machine has no "
+            f"{built.device}, so new images are placed on {here.device} ({here.precision}). "
+            "Their outputs can differ slightly from what the map's own run would give "
+            "(README, Precompute: drift between devices).")

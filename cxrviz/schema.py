@@ -4,7 +4,8 @@ The artifact is the contract between the two halves of cxrviz, so its vocabulary
 nowhere else. Bump SCHEMA_VERSION when a reader of an older artifact would misread a newer one.
 """
 
-SCHEMA_VERSION = 3  # 3: images.parquet gains episode, time and role
+SCHEMA_VERSION = 3  # 3: images.parquet gains episode, time and role; patients.parquet is per
+#   episode (an episode column after patientid)
 
 # Bump when anything between the image file and the model input changes (decoding, normalisation,
 # crop, resize): cached per-image results keyed by an older version are then recomputed.
@@ -24,7 +25,11 @@ FEATURES_FILE = "features.npy"
 UMAP_FILE = "umap.joblib"  # a pickled reducer, in artifacts written before #14: never opened
 DISPLAY_DIR = "display"
 DISPLAY_SUFFIX = ".jpg"
-DISPLAY_MAX_SIDE = 512
+DISPLAY_MAX_SIDE = 512  # the display JPEGs' long side by default (--display-size)
+DISPLAY_NONE = "none"  # --display none: no JPEGs; the app renders the source image on a click
+# written instead of display/ by --display none: per image its source and its file relative to
+# that source's folder (manifest "sources"), so the app can find it inside the folder
+DISPLAY_SOURCES_FILE = "display_sources.parquet"
 
 # ---- sources ------------------------------------------------------------------------------------
 SOURCE_COVID = "covid"
@@ -140,9 +145,11 @@ TO_STATE = "to_state"
 TRAJECTORY_COLUMNS = (PATIENTID, EPISODE, FROM_IMAGE_ID, TO_IMAGE_ID, FROM_OFFSET, TO_OFFSET, TO_STATE,
                       SURVIVAL)
 
-# ---- patients.parquet columns (one row per covid patient) ---------------------------------------
-# Days are the reported offset; percentiles are the images' density percentiles. "first" and
-# "last" are in time order among the patient's dated images (all images if none is dated).
+# ---- patients.parquet columns (one row per episode of the cohort) ------------------------------
+# An episode (a MIMIC admission; a patient in the COVID collection) with its patient id; a
+# patient's images in no episode make one more row with EPISODE None. Days are the reported
+# offset (the episode's day); percentiles are the images' density percentiles. "first" and "last"
+# are in time order among the episode's dated images (all images if none is dated).
 P_N_IMAGES = "n_images"
 P_N_DATED = "n_dated"
 P_FIRST_DAY = "first_day"
@@ -154,8 +161,8 @@ P_CHANGE_PCT = "change_percentile"  # last - first
 P_DAYS_TO_BAD = "days_to_first_bad"  # first dated bad-state image - first dated image; NaN if none
 P_ICU = "icu"  # Y if in ICU at any image or went_icu Y; N if only N seen; else unknown
 P_INTUBATED = "intubated"  # the same for intubation (intubation_present, intubated)
-PATIENT_COLUMNS = (PATIENTID, P_N_IMAGES, P_N_DATED, P_FIRST_DAY, P_LAST_DAY, P_FIRST_PCT,
-                   P_LAST_PCT, P_MAX_PCT, P_CHANGE_PCT, P_DAYS_TO_BAD, P_ICU, P_INTUBATED,
+PATIENT_COLUMNS = (PATIENTID, EPISODE, P_N_IMAGES, P_N_DATED, P_FIRST_DAY, P_LAST_DAY,
+                   P_FIRST_PCT, P_LAST_PCT, P_MAX_PCT, P_CHANGE_PCT, P_DAYS_TO_BAD, P_ICU, P_INTUBATED,
                    SURVIVAL, CONTINENT, COUNTRY, FINDING_GROUP)
 # Where icu / intubated come from: "" when the patient's went_icu / intubated column says so,
 # else the image_id whose in_icu / intubation_present did (compute.derive.at_any_time). Also in
@@ -188,16 +195,30 @@ M_PREPROCESS = "preprocess"
 M_NOTES = "notes"
 M_MADE_UNKNOWN = "made_unknown"  # metadata values read as unknown (empty patient id, 1e9 days)
 M_FILES = "files"
+# how the run stored images and features (absent in artifacts before #16: display JPEGs at
+# DISPLAY_MAX_SIDE, features float32)
+M_DISPLAY = "display"  # {DISPLAY_SIZE: int, or None for --display none}
+DISPLAY_SIZE = "size"
+M_FEATURES_DTYPE = "features_dtype"  # "float32" | "float16"
+FEATURES_DTYPES = ("float32", "float16")
+M_DEVICE = "device"  # where the run embedded: {"device": "cuda:0", "name": "NVIDIA H200", ...}
 
 # manifest["umap"]: the fit's parameters (umap.UMAP's own names: n_neighbors, min_dist, a, b,
 # transform_seed, ...) and which rows of images.parquet the UMAP was fitted on; placement
 # transforms new images against those rows' logits and positions.
 U_FIT_ROWS, U_N_FIT = "fit_rows", "n_fit"
-U_FIT_ALL = "all"  # every row (the only fit set so far)
+U_FIT_ALL = "all"  # every row of images.parquet
+# Beyond a size (or with --umap-fit-sample N) UMAP is fitted on a seeded sample and the other
+# rows are placed by its transform: fit_rows is then UMAP_FIT, the images.parquet column (bool,
+# only written then) that marks the fit set; the manifest says how it was drawn.
+UMAP_FIT = "umap_fit"
+U_FIT_ALL_MAX, U_FIT_SAMPLE = "fit_all_max", "fit_sample_requested"
+U_SAMPLE_SEED, U_N_TRANSFORMED = "fit_sample_seed", "n_transformed"
 
 # manifest["weights"]: the typed weights spec (cxrviz.weights.WeightsSpec writes and reads it)
 W_KIND, W_NAME, W_SEED, W_SHA256 = "kind", "name", "seed", "sha256"
 W_PRECISION, W_BATCH_SIZE, W_PRETRAINED, W_PATH = "precision", "batch_size", "pretrained", "path"
+W_DEVICE = "device"  # the device class the outputs were computed on: cpu | cuda | mps
 W_KIND_RELEASE, W_KIND_FILE, W_KIND_RANDOM = "release", "file", "random"
 W_KINDS = (W_KIND_RELEASE, W_KIND_FILE, W_KIND_RANDOM)
 

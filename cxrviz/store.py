@@ -5,8 +5,9 @@ density percentiles, id -> row lookups), so callbacks only index numpy arrays.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,8 @@ import pandas as pd
 
 from cxrviz import schema as S
 from cxrviz import words
-from cxrviz.compute.timeline import ALIGN_OFFSET, event_offsets, time_order
-from cxrviz.filters import (FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE, keeps_unknown,
-                            split_ids, unknown_key)
+from cxrviz.filters import FILTERS, RANGE
+from cxrviz.episodes import Episodes
 from cxrviz.io.artifact import Artifact, read_artifact
 
 UNTRAINED_WARNING = "Embedding from an untrained network: not meaningful"
@@ -32,7 +32,7 @@ def day_label(lo, hi) -> str:
         return f"days up to {hi:g}"
     return ""
 
-# Columns a user can colour by: categorical ones, then continuous ones (plus the 18 outputs).
+# Columns a user can colour by as categories (the others, and the 18 outputs, on a scale).
 CATEGORICAL = {
     S.STATE: list(S.STATES),
     S.SURVIVAL: [S.YES, S.NO, S.UNKNOWN],
@@ -41,10 +41,9 @@ CATEGORICAL = {
     S.CONTINENT: None,  # categories from the data
     S.SEX: ["M", "F", S.UNKNOWN],
 }
-CONTINUOUS = [S.AGE, S.OFFSET, S.BAD_DENSITY]
 
 @dataclass
-class Store:
+class Store(Episodes):
     artifact: Artifact
     covid: pd.DataFrame  # covid rows, positional index 0..n-1 (the map's main trace)
     rsna: pd.DataFrame
@@ -84,18 +83,14 @@ class Store:
         """The artifact's LOCO evaluation, read once at start-up (None: not computed)."""
         return self.artifact.evaluation()
 
-    @property
-    def age_range(self) -> tuple:
-        return self.ranges["age"]
-
     @cached_property
     def image_ids(self) -> np.ndarray:
         return self.covid[S.IMAGE_ID].to_numpy(dtype=object)
 
     def warm(self) -> "Store":
         """Build the cached lookups now, so no user's first click pays for them."""
-        self.image_ids, self.patient_positions  # noqa: B018
-        self.patient_index, self.patients, self.evaluation  # noqa: B018
+        self.image_ids, self.patient_positions, self.episode_positions  # noqa: B018
+        self.patient_index, self.patients, self.episode_index, self.evaluation  # noqa: B018
         return self
 
     # ---- facts --------------------------------------------------------------------------------
@@ -126,45 +121,36 @@ class Store:
         return cache[column]
 
     # ---- filtering ----------------------------------------------------------------------------
+    def has_known(self, column: str) -> bool:
+        """Does images.parquet have `column` with at least one known value (not blank, not
+        'unknown') among the cohort's images? The one rule for which filters and which detail
+        and hover fields an artifact offers (no country on a MIMIC map)."""
+        cache = self.__dict__.setdefault("_has_known", {})
+        if column not in cache:
+            values = self.covid[column] if column in self.covid else None
+            cache[column] = values is not None and bool(
+                (values.notna() & ~values.isin(["", S.UNKNOWN])).any())
+        return cache[column]
+
+    @cached_property
+    def offered(self) -> tuple:
+        """The filters this artifact offers (cxrviz.filters: their column has a known value)."""
+        return tuple(f for f in FILTERS if f.offered(self))
+
     def default_filters(self) -> dict:
         """Every filter at its "everything" value."""
-        defaults = {LIST: lambda f: [], RANGE: lambda f: list(self.ranges[f.key]),
-                    MIN_IMAGES: lambda f: 1, IDS: lambda f: ""}
-        out = {f.key: defaults[f.kind](f) for f in FILTERS}
-        out.update({unknown_key(f): [KEEP_UNKNOWN] for f in FILTERS if f.kind == RANGE})
+        out = {}
+        for f in FILTERS:
+            out.update(f.defaults(self))
         return out
 
     def mask(self, filters: dict | None) -> np.ndarray:
         """Boolean per covid row: does it pass every active filter (keys of cxrviz.filters)?"""
-        f = filters or {}
         keep = np.ones(len(self.covid), dtype=bool)
         for flt in FILTERS:
-            value = f.get(flt.key)
-            if not value:
-                continue
-            column = self.covid[flt.column]
-            if flt.kind == LIST:
-                keep &= column.isin(list(value)).to_numpy()
-            elif flt.kind == RANGE:
-                lo, hi = self.ranges[flt.key]
-                if value[0] > lo or value[1] < hi:
-                    a = column.to_numpy(dtype=float)
-                    inside = (a >= value[0]) & (a <= value[1])
-                    if keeps_unknown(f, flt):
-                        inside |= np.isnan(a)  # unknown is not "outside the range"
-                    keep &= inside
-                elif not keeps_unknown(f, flt):
-                    keep &= ~np.isnan(column.to_numpy(dtype=float))
-            elif flt.kind == MIN_IMAGES:
-                if int(value) > 1:
-                    keep &= self.images_per_patient >= int(value)
-            elif flt.kind == IDS:
-                wanted = split_ids(value)
-                if wanted:
-                    only = np.zeros(len(keep), dtype=bool)
-                    for pid in wanted:
-                        only[self.patient_positions.get(pid, [])] = True
-                    keep &= only
+            only = flt.mask(self, filters or {})
+            if only is not None:
+                keep &= only
         return keep
 
     def unknown_kept(self, filters: dict) -> tuple:
@@ -173,12 +159,9 @@ class Store:
         rows = np.zeros(len(self.covid), bool)
         names = []
         for flt in FILTERS:
-            value = (filters or {}).get(flt.key)
-            if flt.kind != RANGE or not value:
-                continue
-            lo, hi = self.ranges[flt.key]
-            if (value[0] > lo or value[1] < hi) and keeps_unknown(filters or {}, flt):
-                rows |= self.covid[flt.column].isna().to_numpy()
+            kept = flt.unknown_kept(self, filters or {})
+            if kept is not None:
+                rows |= kept
                 names.append(flt.label.lower())
         return rows, " or ".join(names)
 
@@ -186,8 +169,7 @@ class Store:
         """The filter (in the table's order) after which no image is left, if any."""
         keep = np.ones(len(self.covid), bool)
         for flt in FILTERS:
-            only = {k: v for k, v in (filters or {}).items()
-                    if k in (flt.key, unknown_key(flt))}
+            only = {k: v for k, v in (filters or {}).items() if k in flt.keys()}
             keep &= self.mask(only)
             if not keep.any():
                 return flt.label
@@ -213,52 +195,6 @@ class Store:
                 text += f' · the filter "{emptied}" left none'
         return text
 
-    # ---- time -----------------------------------------------------------------------------------
-    @cached_property
-    def patient_ids(self) -> np.ndarray:
-        return np.array(sorted(self.covid[S.PATIENTID].unique()), dtype=object)
-
-    @cached_property
-    def patient_index(self) -> np.ndarray:
-        """Per covid row: its patient's position in patient_ids."""
-        return np.searchsorted(self.patient_ids, self.covid[S.PATIENTID].to_numpy(dtype=object))
-
-    @cached_property
-    def patients(self) -> pd.DataFrame:
-        """patients.parquet, in patient_ids order."""
-        return self.artifact.patients.set_index(S.PATIENTID).loc[self.patient_ids].reset_index()
-
-    def events(self, align: str) -> np.ndarray:
-        """Per patient (patient_ids order): day 0's offset under `align` (NaN: no such event)."""
-        cache = self.__dict__.setdefault("_events", {})
-        if align not in cache:
-            cache[align] = event_offsets(self.covid, align).reindex(self.patient_ids) \
-                .to_numpy(np.float64)
-        return cache[align]
-
-    def aligned(self, align: str) -> np.ndarray:
-        """Per covid row: its aligned day (timeline.aligned_days; NaN: undated or no event)."""
-        return self.covid[S.OFFSET].to_numpy(np.float64) - self.events(align)[self.patient_index]
-
-    def day_mask(self, align: str, lo=None, hi=None) -> np.ndarray | None:
-        """Per covid row: inside the day range (None: no range, every image counts). lo / hi
-        None are open ends. Any alignment but the reported offset is a range by itself: it
-        leaves out undated images and patients without the event."""
-        if align == ALIGN_OFFSET and lo is None and hi is None:
-            return None
-        day = self.aligned(align)
-        inside = np.isfinite(day)
-        if lo is not None:
-            inside &= day >= lo
-        if hi is not None:
-            inside &= day <= hi
-        return inside
-
-    def left_out(self, keep: np.ndarray, align: str) -> int:
-        """Patients passing the filters who lack the alignment's event."""
-        patients = np.unique(self.patient_index[keep])
-        return int(np.isnan(self.events(align)[patients]).sum()) if align != ALIGN_OFFSET else 0
-
     # ---- single images ------------------------------------------------------------------------
     def row(self, image_id: str):
         pos = self.position.get(image_id)
@@ -272,26 +208,47 @@ class Store:
         row = self.row(image_id)
         return row[[S.logit_column(p) for p in self.pathologies]].to_numpy(dtype=float)
 
-    @cached_property
-    def patient_positions(self) -> dict:
-        """patientid -> row positions in time order (offset, then filename; undated last)."""
-        order = time_order(self.covid)
-        return {p: grp.index.to_numpy() for p, grp in order.groupby(S.PATIENTID, sort=False)}
-
-    def patient_images(self, patientid: str) -> pd.DataFrame:
-        pos = self.patient_positions.get(patientid)
-        return self.covid.iloc[pos] if pos is not None else self.covid.iloc[:0]
-
     def display_file(self, image_id: str) -> Path | None:
-        """Path of the display JPEG for a known id; None for anything else (no path building)."""
-        if image_id in self.position or image_id in self.rsna_ids:
-            return self.artifact.display_path(image_id)
-        return None
+        """The image file shown for a known id: its display JPEG, or (an artifact built with
+        --display none) its source file when the dataset folder is reachable from here; None
+        for anything else (an unknown id never builds a path)."""
+        if image_id not in self.position and image_id not in self.rsna_ids:
+            return None
+        if self.artifact.display_size is None:
+            return self.artifact.source_file(image_id)[0]
+        return self.artifact.display_path(image_id)
+
+    def display_jpeg(self, image_id: str) -> tuple:
+        """(JPEG bytes, None) or (a JPEG saying why, the reason) for a known id of an artifact
+        built with --display none: the source image rendered as precompute renders display
+        JPEGs (the last few kept), or a card naming why it cannot be read here."""
+        from cxrviz.data.images import notice_jpeg
+
+        path, why = self.artifact.source_file(image_id)
+        if path is None:
+            return notice_jpeg(f"Image not available: {why}."), why
+        try:
+            return _rendered(str(path), path.stat().st_mtime_ns), None
+        except Exception as exc:  # ImageSkip, OSError: a file changed since the map was built
+            why = f"the source image cannot be read ({exc})"
+            return notice_jpeg(f"Image not available: {why}."), why
 
     def display_size(self, image_id: str) -> tuple:
-        """(width, height) of the display JPEG, from its header (a few hundred bytes)."""
+        """(width, height) of what /display/<id>.jpg serves, from the JPEG's header."""
         from PIL import Image
 
+        if self.artifact.display_size is None:
+            with Image.open(io.BytesIO(self.display_jpeg(image_id)[0])) as im:
+                return im.size
         path = self.display_file(image_id)
         with Image.open(path) as im:
             return im.size
+
+
+@lru_cache(maxsize=16)
+def _rendered(path: str, mtime_ns: int) -> bytes:
+    """A source image as a display JPEG (the click's detail panel asks for its size, then the
+    page for its bytes: one decode for both). Keyed by the file's mtime too."""
+    from cxrviz.data.images import decode_xray, display_jpeg
+
+    return display_jpeg(decode_xray(Path(path).read_bytes()))

@@ -79,12 +79,30 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+# An episode, where it is not the patient (MIMIC, a hospital's export with events): an admission
+EPISODE, NO_EPISODE = "admission", "no admission"
+
+
+def unit_word(episodes_are_patients: bool) -> str:
+    """What the time views and the patients table count: patients where every episode is its
+    patient (the COVID collection), else admissions."""
+    return "patient" if episodes_are_patients else EPISODE
+
+
 # The evaluation's column codes (splits.csv, the paper's Appendix C.2) as headings
 EVAL_COLUMNS = {
     "task": "task", "features": "features", "method": "model", "params": "parameters",
-    "test_region": "held-out continent", "n_test": "test images", "n_true": "positive",
+    "split_scheme": "splits", "test_region": "held-out continent", "n_test": "test images", "n_true": "positive",
     "n_false": "negative", "n_train": "training images",
     "n_dropped_shared_source": "training images dropped (source shared with the test set)",
     "auroc": "AUROC", "auprc": "AUPRC", "pearson": "Pearson r", "r2": "R²",
     "mae": "mean absolute error", "left_out": "why left out",
 }
+
+
+# What one input row of a source is, by the source's kind ("751 rows in metadata.csv: ..."); the
+# About box of the map says where every row went.
+SOURCE_ROWS = {S.SOURCE_COVID: "rows in metadata.csv",
+               S.SOURCE_MIMIC: "rows in mimic-cxr-2.0.0-metadata.csv.gz (one per DICOM)",
+               S.SOURCE_COHORT: "rows in images.csv", S.SOURCE_RSNA: "labelled RSNA images"}
+ROLE_WORDS = {S.ROLE_COHORT: "cohort", S.ROLE_REFERENCE: "reference cloud"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cxrviz.compute.embedding import MIN_DIST, N_NEIGHBORS
+from cxrviz.compute.embedding import FIT_ALL_MAX, MIN_DIST, N_NEIGHBORS
 
 EXIT_USAGE, EXIT_INPUT, EXIT_WEIGHTS, EXIT_FAILED = 2, 3, 4, 1
 
@@ -40,16 +40,32 @@ def parser() -> argparse.ArgumentParser:
                         "(untrained, for tests)")
     p.add_argument("--weights-untrained", action="store_true",
                    help="record a local weights file as NOT pretrained (e.g. a test's own file)")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="bf16 is ~2x faster on CPUs with bf16 support; logits drift slightly "
-                        "(see README)")
-    p.add_argument("--batch-size", type=int, default=8,
-                   help="images per forward pass (default 8, the fastest on a 2-core CPU)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="decoding processes running beside the model (0: decode in-process)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="bf16 is ~2x faster on CPUs with bf16 support; fp16 runs on a GPU only; "
+                        "logits drift slightly (see README)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N|mps",
+                   help="where the model runs (default auto: the first CUDA GPU, else the CPU); "
+                        "the device class is part of the cache key and the manifest")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per forward pass (default: 8 on the CPU, what fits a quarter of "
+                        "the memory on a GPU)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="decoding processes running beside the model (0: decode in-process; "
+                        "default: the cores less what the model needs)")
+    p.add_argument("--display", choices=("jpeg", "none"), default="jpeg",
+                   help="none: no display JPEGs in the artifact; the app renders the source image "
+                        "on a click while the dataset folder is reachable")
+    p.add_argument("--display-size", type=int, default=S.DISPLAY_MAX_SIDE, metavar="PX",
+                   help="long side of the display JPEGs (default %(default)s; 256 for archives)")
+    p.add_argument("--features-dtype", choices=S.FEATURES_DTYPES, default="float32",
+                   help="features.npy as float32 (default) or float16 (half the size)")
     p.add_argument("--seed", type=int, default=0, help="seed for UMAP and random weights")
     p.add_argument("--umap-neighbors", type=int, default=N_NEIGHBORS)
     p.add_argument("--umap-min-dist", type=float, default=MIN_DIST)
+    p.add_argument("--umap-fit-sample", type=int, metavar="N",
+                   help=f"fit UMAP on a seeded sample of N images and transform the rest "
+                        f"(default: every image up to {FIT_ALL_MAX:,}, a sample of that many "
+                        "beyond)")
     p.add_argument("--limit", type=int, help="use only the first N images of each source")
     p.add_argument("--cache-dir", help="per-image result cache (default: <out>/../.cache)")
     p.add_argument("--no-download", action="store_true",
@@ -65,6 +81,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def usable_device(text: str, precision: str) -> str:
+    """The torch device to run on, or ValueError: a device this machine lacks ("cuda requested;
+    this machine has: cpu"), or a precision that device class does not run."""
+    from cxrviz.compute.device import device_class, resolve_device
+    from cxrviz.weights import precision_problem
+
+    device = resolve_device(text)
+    problem = precision_problem(device_class(device), precision)
+    if problem:
+        raise ValueError(f"{problem} (device {device})")
+    return device
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     from cxrviz.compute.model import WeightsUnavailable
@@ -72,8 +101,20 @@ def main(argv=None) -> int:
     from cxrviz.data.covid import DatasetError
     from precompute.pipeline import Config, build_artifact
 
-    if args.batch_size < 1 or args.workers < 0 or (args.limit is not None and args.limit < 1):
-        print("error: --batch-size and --limit must be >= 1, --workers >= 0", file=sys.stderr)
+    if (args.batch_size is not None and args.batch_size < 1) or (
+            args.workers is not None and args.workers < 0) or (
+            args.limit is not None and args.limit < 1) or args.display_size < 32:
+        print("error: --batch-size and --limit must be >= 1, --workers >= 0, --display-size "
+              ">= 32", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        usable_device(args.device, args.precision)
+    except ValueError as exc:  # DeviceUnavailable, a malformed --device, fp16 on the CPU
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.umap_fit_sample is not None and args.umap_fit_sample < 4:
+        print("error: --umap-fit-sample must be >= 4 (UMAP needs 4 points to fit on)",
+              file=sys.stderr)
         return EXIT_USAGE
     if args.ray_address and args.engine != "ray":
         print("error: --ray-address goes with --engine ray", file=sys.stderr)
@@ -90,9 +131,12 @@ def main(argv=None) -> int:
                  mimic_iv=args.mimic_iv, rsna_subset=args.rsna_subset,
                  weights=args.weights,
                  weights_pretrained=False if args.weights_untrained else None,
-                 precision=args.precision, batch_size=args.batch_size, workers=args.workers,
+                 precision=args.precision, device=args.device, batch_size=args.batch_size,
+                 workers=args.workers, features_dtype=args.features_dtype,
+                 display_size=None if args.display == "none" else args.display_size,
                  seed=args.seed, umap_neighbors=args.umap_neighbors,
-                 umap_min_dist=args.umap_min_dist, limit=args.limit, cache_dir=args.cache_dir,
+                 umap_min_dist=args.umap_min_dist, umap_fit_sample=args.umap_fit_sample,
+                 limit=args.limit, cache_dir=args.cache_dir,
                  progress=not args.quiet, allow_download=not args.no_download)
     cfg.engine, cfg.ray_address = args.engine, args.ray_address
     try:

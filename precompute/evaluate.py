@@ -1,5 +1,7 @@
 """python -m precompute.evaluate --artifact DIR [--dataset DIR] [--tasks ...] [--features ...]
-[--pixels]: the paper's leave-one-continent-out evaluation of an artifact's outputs.
+[--pixels]: the paper's leave-one-continent-out evaluation of an artifact's outputs (on a
+one-site cohort, patient-grouped 5-fold instead: cxrviz.compute.evaluate.split_scheme; the
+scheme is named in every CSV row and in evaluation.json).
 
 Writes <artifact>/evaluation/ atomically: summary.csv (one row per task and feature set: mean
 +- std over held-out continents), splits.csv (every split, the paper's Appendix C.2),
@@ -82,6 +84,8 @@ def run(art, dataset, tasks, features, progress=True) -> dict:
     scores, _ = read_scores(dataset)
     regions = images[S.CONTINENT].to_numpy()
     sources = E.source_of(images).to_numpy()
+    groups = images[S.PATIENTID].astype(str).to_numpy()  # grouped folds: never split a patient
+    scheme = E.split_scheme(images)
     splits, folds, preds, summary, counts = [], [], [], [], {}
     jobs = [(t, f) for t in tasks for f in features]
     for task_key, feat in tqdm(jobs, desc="evaluate", unit="model", disable=not progress):
@@ -96,12 +100,14 @@ def run(art, dataset, tasks, features, progress=True) -> dict:
             continue
         X = feature_matrix(art, sub, feat, dataset)
         rows = []
-        for split in E.loco(X, y, regions[use], sources[use], task.kind):
-            base = {"task": task_key, "features": feat,
+        for split in E.splits_of(scheme, X, y, regions[use], sources[use], groups[use],
+                                 task.kind):
+            base = {"task": task_key, "features": feat, "split_scheme": scheme,
                     "method": "MLP" if feat == "pixels" else (
                         "logistic" if task.kind == "classification" else "linear"),
                     "params": E.n_params(task.kind, X.shape[1])}
             ids = sub[S.IMAGE_ID].to_numpy()
+            test = split.get("test_index")
             for role in ("train", "test"):
                 idx = split.pop(f"{role}_index", None)
                 if idx is not None:
@@ -109,7 +115,6 @@ def run(art, dataset, tasks, features, progress=True) -> dict:
                                                "role": role, S.IMAGE_ID: ids[idx]}))
             pred = split.pop("prediction", None)
             if pred is not None:
-                test = regions[use] == split["test_region"]
                 preds.append(pd.DataFrame({**base, "test_region": split["test_region"],
                                            S.IMAGE_ID: ids[test], "y_true": y[test],
                                            "y_score": pred}))
@@ -120,6 +125,7 @@ def run(art, dataset, tasks, features, progress=True) -> dict:
         splits.append(frame)
         left = frame[frame["left_out"].notna()]
         summary.append({"task": task_key, "kind": task.kind, "features": feat,
+                        "split_scheme": scheme,
                         "params": E.n_params(task.kind, X.shape[1]), **counts[task_key],
                         **E.summarise(frame, task.kind),
                         "left_out_regions": "; ".join(f"{r}: {why}" for r, why in
@@ -129,7 +135,7 @@ def run(art, dataset, tasks, features, progress=True) -> dict:
             "splits": pd.concat(splits, ignore_index=True) if splits else pd.DataFrame(),
             "folds": pd.concat(folds, ignore_index=True) if folds else pd.DataFrame(),
             "predictions": pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(),
-            "counts": counts}
+            "counts": counts, "scheme": scheme}
 
 
 def inputs_key(art, tasks, features, score_sha) -> str:
@@ -199,16 +205,24 @@ def main(argv=None) -> int:
     info = {"inputs_key": key, "protocol": {
         "version": E.PROTOCOL_VERSION, "views": list(E.EVAL_VIEWS),
         "classification_offsets": f"{E.EARLY[0]} < offset < {E.EARLY[1]} days",
-        "folds": "leave one continent out; a continent is a test fold only with an example of "
-                 "each class (classification) or at least 2 samples (regression)",
-        "sources": "DOI (case-insensitive) or else URL; training rows sharing a source with "
-                   "any test row are dropped",
+        "split_scheme": result["scheme"],
+        "folds": ("leave one continent out; a continent is a test fold only with an example of "
+                  "each class (classification) or at least 2 samples (regression)"
+                  if result["scheme"] == E.SCHEME_LOCO else
+                  f"the cohort has one site (one continent or none known), so no continent can "
+                  f"be left out: {E.N_FOLDS}-fold cross-validation grouped by patient (no "
+                  f"patient's images on both sides), StratifiedGroupKFold for classification, "
+                  f"GroupKFold for regression, shuffled with seed {E.SEED}"),
+        "sources": ("DOI (case-insensitive) or else URL; training rows sharing a source with "
+                    "any test row are dropped" if result["scheme"] == E.SCHEME_LOCO else
+                    "one site: grouping by patient replaces the source rule"),
         "models": "StandardScaler on the training fold, then LogisticRegression(max_iter=1000) "
                   "or LinearRegression; pixels: MLP(100 ReLU, Adam, early stopping on 10%)",
-        "std": "population standard deviation over held-out continents",
-        "deterioration": "an image not in a bad state: 1 if a later image of the patient is in "
-                         "a bad state or the patient died; 0 if the patient has later images, "
-                         "all good, and survived"},
+        "std": "population standard deviation over held-out continents (or test folds)",
+        "deterioration": "an image not in a bad state: 1 if a later image of its episode is "
+                         "in a bad state or the episode ended in death; 0 if the episode has "
+                         "later images, all good, and survived (an episode: a patient in the "
+                         "COVID collection, an admission in MIMIC)"},
         "seed": E.SEED, "tasks": args.tasks, "features": features,
         "label_counts": result["counts"], "weights": w.to_manifest(),
         "pretrained": w.pretrained, "artifact": art.artifact_id,

@@ -17,8 +17,8 @@ from cxrviz.compute import killpoint
 from cxrviz.compute.cache import ResultCache, key_of
 from cxrviz.compute.derive import derive
 from cxrviz.compute.embedding import MIN_DIST, N_NEIGHBORS
-from cxrviz.compute.features import DISPLAY_VERSION, embed_files
-from cxrviz.compute.model import DEFAULT_BATCH_SIZE, DEFAULT_WEIGHTS, load_embedder
+from cxrviz.compute.features import display_version, embed_files
+from cxrviz.compute.model import DEFAULT_WEIGHTS, load_embedder
 from cxrviz.compute.states import STATE_RULES
 from cxrviz.data.covid import UNKNOWN_PATIENT_PREFIX
 from cxrviz.hashing import sha256_bytes
@@ -37,11 +37,15 @@ class Config:
     weights: str = DEFAULT_WEIGHTS
     weights_pretrained: bool | None = None  # override for local files
     precision: str = "fp32"
-    batch_size: int = DEFAULT_BATCH_SIZE
-    workers: int = 2
+    device: str = "cpu"  # auto | cpu | cuda | cuda:N | mps (the CLI's default is auto)
+    batch_size: int | None = None  # None: the device's default (cxrviz.compute.device)
+    workers: int | None = None  # None: the cores less what the model needs (the same)
+    display_size: int | None = S.DISPLAY_MAX_SIDE  # None: --display none (no display JPEGs)
+    features_dtype: str = "float32"  # or float16 (features.npy; the cache keeps float32)
     seed: int = 0
     umap_neighbors: int = N_NEIGHBORS
     umap_min_dist: float = MIN_DIST
+    umap_fit_sample: int | None = None  # None: all up to embedding.FIT_ALL_MAX, else a sample
     limit: int | None = None
     cache_dir: str | None = None  # default: <out>/../.cache
     progress: bool = True
@@ -80,9 +84,14 @@ class Summary:
     weights_name: str
     notes: list = field(default_factory=list)
     made_unknown: list = field(default_factory=list)
+    run: dict = field(default_factory=dict)  # run_settings: device, batch size, workers
 
     def text(self) -> str:
         lines = [f"artifact: {self.out}"]
+        if self.run:
+            lines.append(f"device: {self.run['device']} ({self.run['name']}), batch size "
+                         f"{self.run['batch_size']}, {self.run['workers']} decoding workers on "
+                         f"{self.run['cores']} cores")
         lines += [f"embedded {source}: {n} images" for source, n in self.embedded.items()]
         lines.append(f"model runs this time: {self.computed} images; from cache: "
                      f"{self.from_cache}")
@@ -125,25 +134,28 @@ def _versions() -> dict:
 
 
 def _umap_cached(logits, cfg: Config, cache: ResultCache):
-    """Coordinates and parameters for these logits and settings, fitted at most once.
+    """Coordinates, parameters and fit-set mask for these logits and settings, fitted at most
+    once (on every image, or on a seeded sample beyond embedding.FIT_ALL_MAX or with
+    --umap-fit-sample, the rest transformed).
 
-    The cache holds data only (the coordinates and the parameters as JSON, in an npz read with
-    allow_pickle=False), as the artifact does; entries of older versions (a pickled reducer
-    beside them) are keyed differently and never read.
+    The cache holds data only (the coordinates, the mask and the parameters as JSON, in an npz
+    read with allow_pickle=False), as the artifact does; entries of older versions (a pickled
+    reducer beside them) are keyed differently and never read.
     """
     from importlib.metadata import version
 
-    key = key_of("umap-data-v1", _array_sha(logits), cfg.umap_neighbors, cfg.umap_min_dist,
-                 cfg.seed, version("umap-learn"))
+    key = key_of("umap-data-v2", _array_sha(logits), cfg.umap_neighbors, cfg.umap_min_dist,
+                 cfg.seed, cfg.umap_fit_sample, version("umap-learn"))
     hit = cache.get_arrays("umap", key)
     if hit is not None:
-        return hit["coords"], json.loads(str(hit["params"]))
+        return hit["coords"], json.loads(str(hit["params"])), hit["fit"]
     from cxrviz.compute.embedding import fit_umap
 
-    coords, params = fit_umap(logits, n_neighbors=cfg.umap_neighbors,
-                              min_dist=cfg.umap_min_dist, seed=cfg.seed)
-    cache.put_arrays("umap", key, coords=coords, params=np.array(json.dumps(params)))
-    return coords, params
+    coords, params, fit = fit_umap(logits, n_neighbors=cfg.umap_neighbors,
+                                   min_dist=cfg.umap_min_dist, seed=cfg.seed,
+                                   fit_sample=cfg.umap_fit_sample)
+    cache.put_arrays("umap", key, coords=coords, params=np.array(json.dumps(params)), fit=fit)
+    return coords, params, fit
 
 
 def _embed_engine(cfg: Config):
@@ -178,14 +190,18 @@ def build_artifact(cfg: Config) -> Summary:
             notes += src.notes
         table = pd.concat([src.frame for _, _, src in read], ignore_index=True)
 
+    run = run_settings(cfg)
     with _timed(timings, "weights"):
-        embedder = load_embedder(cfg.weights, precision=cfg.precision, batch_size=cfg.batch_size,
-                                 seed=cfg.seed, allow_download=cfg.allow_download,
-                                 pretrained=cfg.weights_pretrained, id_cache=cache)
+        embedder = load_embedder(cfg.weights, precision=cfg.precision,
+                                 batch_size=run["batch_size"], seed=cfg.seed,
+                                 allow_download=cfg.allow_download,
+                                 pretrained=cfg.weights_pretrained, id_cache=cache,
+                                 device=run["device"])
 
     with _timed(timings, "features"):
         result = _embed_engine(cfg)(table["path"].tolist(), embedder, cache,
-                                    workers=cfg.workers, progress=cfg.progress)
+                                    workers=run["workers"], progress=cfg.progress,
+                                    display_size=cfg.display_size)
     killpoint.reached("umap")
 
     # never opened (outside the folder, not found, no label), then those the model could not read
@@ -199,15 +215,18 @@ def build_artifact(cfg: Config) -> Summary:
         raise RuntimeError(f"only {len(images)} images could be embedded; a map needs at least 4."
                            " See the skipped list:\n" + "\n".join(
                                f"  {s['filename']}: {s['reason']}" for s in skipped))
-    features = np.stack([result.features[p] for p in images["path"]]).astype(np.float32)
-    logits = np.stack([result.logits[p] for p in images["path"]]).astype(np.float32)
-    display = {iid: result.display[p] for iid, p in zip(images[S.IMAGE_ID], images["path"])}
+    features, logits = assemble_outputs(images["path"], result, cfg.features_dtype)
+    display = None if cfg.display_size is None else {  # image id -> the cached JPEG's file
+        iid: result.display[p] for iid, p in zip(images[S.IMAGE_ID], images["path"])}
+    shown_from = display_sources(images, read) if display is None else None
 
     with _timed(timings, "umap"):
-        coords, umap_params = _umap_cached(logits, cfg, cache)
+        coords, umap_params, umap_fit = _umap_cached(logits, cfg, cache)
 
     with _timed(timings, "derive"):
         derived = derive(images, coords, logits, embedder.pathologies)
+    if not umap_fit.all():  # the fit sample, as data: placement transforms against these rows
+        derived.images[S.UMAP_FIT] = umap_fit
 
     made_unknown = cohort.made_unknown
     blank_ids = [g for g in made_unknown if g[S.E_COLUMN] == S.PATIENTID]
@@ -249,7 +268,11 @@ def build_artifact(cfg: Config) -> Summary:
         S.M_SOURCES: per_source,
         S.M_WEIGHTS: embedder.spec.to_manifest(),
         S.M_PATHOLOGIES: list(embedder.pathologies),
-        S.M_PREPROCESS: {"version": S.PREPROCESS_VERSION, "display": DISPLAY_VERSION,
+        S.M_DEVICE: run,
+        S.M_DISPLAY: {S.DISPLAY_SIZE: cfg.display_size},
+        S.M_FEATURES_DTYPE: cfg.features_dtype,
+        S.M_PREPROCESS: {"version": S.PREPROCESS_VERSION,
+                         "display": display_version(cfg.display_size),
                          "outputs": "features2 (1024-d) and classifier logits; op_threshs=None",
                          "steps": "normalize(img, maxval of real bit depth) -> first channel -> "
                                   "XRayCenterCrop -> XRayResizer(224, skimage)"},
@@ -270,10 +293,48 @@ def build_artifact(cfg: Config) -> Summary:
         out = write_artifact(cfg.out, manifest=manifest, images=derived.images,
                              trajectories=derived.trajectories, patients=derived.patients,
                              density=derived.density,
-                             features=features, display=display)
+                             features=features, display=display, display_sources=shown_from)
     embedded = {src[S.SRC_NAME]: src[S.SRC_EMBEDDED] for src in per_source}
     return Summary(out, embedded, skipped, excluded, timings, result.computed, result.from_cache,
-                   embedder.spec.pretrained, embedder.spec.label, notes, made_unknown)
+                   embedder.spec.pretrained, embedder.spec.label, notes, made_unknown, run)
+
+
+def run_settings(cfg: Config) -> dict:
+    """Where and how this run embeds (written to the manifest): the torch device (DeviceUnavailable
+    when absent), its name, the batch size and decoding workers (the device's defaults unless
+    given), and the cores this process may use."""
+    from cxrviz.compute.device import (default_batch_size, default_workers, device_name,
+                                       resolve_device, usable_cores)
+
+    device = resolve_device(cfg.device)
+    return {"requested": cfg.device, "device": device, "name": device_name(device),
+            "batch_size": cfg.batch_size or default_batch_size(device),
+            "workers": default_workers(device) if cfg.workers is None else cfg.workers,
+            "cores": usable_cores()}
+
+
+def assemble_outputs(paths, result, features_dtype: str) -> tuple:
+    """(features (n, d) features_dtype, logits (n, k) float32), filled row by row from the cache:
+    the final arrays are the only copy (nothing is stacked from a list of rows)."""
+    if features_dtype not in S.FEATURES_DTYPES:
+        raise ValueError(f"features dtype must be one of {S.FEATURES_DTYPES}")
+    paths = list(paths)
+    first_f, first_l = result.features[paths[0]], result.logits[paths[0]]
+    features = np.empty((len(paths), first_f.shape[-1]), features_dtype)
+    logits = np.empty((len(paths), first_l.shape[-1]), np.float32)
+    for row, path in enumerate(paths):
+        features[row], logits[row] = result.features[path], result.logits[path]
+    return features, logits
+
+
+def display_sources(images: pd.DataFrame, read) -> pd.DataFrame:
+    """--display none: per image its source and its file relative to that source's folder (the
+    folder the manifest's sources name), for the app to open through the inside-the-folder rule."""
+    roots = {src.name: Path(_resolved(path)) for _, path, src in read}
+    files = [Path(p).relative_to(roots[name]).as_posix()
+             for name, p in zip(images[S.SOURCE], images[S.PATH])]
+    return pd.DataFrame({S.IMAGE_ID: images[S.IMAGE_ID].to_numpy(),
+                         S.SOURCE: images[S.SOURCE].to_numpy(), S.FILE: files})
 
 
 def _resolved(path: str) -> str:

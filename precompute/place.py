@@ -67,7 +67,10 @@ def main(argv=None) -> int:
                   f"percentile {r['bad_density_percentile']:.0f}; top outputs (logit): "
                   + ", ".join(f"{k} {v:.2f}" for k, v in top))
             for nb in r["neighbours"]:
-                print(f"    {nb['rank']}. {nb['image_id']}  distance {nb['distance']:.4g}")
+                # the admission where it is not the patient (MIMIC: a patient has several)
+                where = (f"  (patient {nb['patientid']}, admission {nb['episode']})"
+                         if nb.get("episode") not in (None, nb.get("patientid")) else "")
+                print(f"    {nb['rank']}. {nb['image_id']}  distance {nb['distance']:.4g}{where}")
     return 1 if failed else 0
 
 

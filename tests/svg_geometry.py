@@ -64,3 +64,25 @@ def overlap(a: dict, b: dict, tolerance: float = 0.5) -> bool:
 
 def inside(a: dict, width: float, height: float) -> bool:
     return a["x0"] >= 0 and a["y0"] >= 0 and a["x1"] <= width and a["y1"] <= height
+
+
+def marks(svg: bytes, subplot: str = "xy") -> dict:
+    """What a plot of an exported SVG draws, counted from the file's elements (plotly's
+    classes; the legend lies outside the plot): point markers (any symbol but a triangle),
+    line segments (every 'L' of a line's path: a trajectory step is one) and arrowheads (the
+    triangles)."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://www.w3.org/2000/svg}"
+    (plot,) = [g for g in ET.fromstring(svg).iter(f"{ns}g")
+               if (g.get("class") or "").split() == ["subplot", subplot]]
+    out = {"points": 0, "segments": 0, "arrowheads": 0}
+    for path in plot.iter(f"{ns}path"):
+        kind, d = path.get("class") or "", path.get("d") or ""
+        if kind == "js-line":
+            out["segments"] += d.count("L")
+        elif kind == "point":
+            triangle = re.fullmatch(r"M[^A-Z]+L[^A-Z]+L[^A-Z]+Z", d) is not None
+            out["arrowheads" if triangle else "points"] += 1
+    return out

@@ -91,8 +91,11 @@ def test_store_filters_and_count(store, images):
 def test_every_filter_of_the_table_drives_layout_mask_and_url(page, store, images):
     """One table: each filter has a control in the page, narrows the mask, survives the URL."""
     layout = as_json(page.layout())
-    for f in FILTERS:
+    for f in FILTERS:  # every control is in the page (hidden where the map has no such values)
         assert f'"id": "{f.cid}"' in layout, f.key
+    # the collection has no CheXpert labels: every other filter is offered
+    assert [f.key for f in FILTERS if f not in store.offered] == ["chexpert"]
+    for f in store.offered:
         if f.kind == LIST:
             value = [images[f.column].value_counts().index[-1]]
             expected = images[f.column].isin(value)
@@ -394,10 +397,10 @@ def test_export_callback_writes_the_figure_and_csv_with_provenance(page, store, 
     from PIL import Image
 
     filters = {**store.default_filters(), "continent": ["Europe"]}
-    time = {"align": "offset", "day_range": [-31, 31], "scope": "all", "traj_ids": ""}
-    args = dict(preset="single", scope="filtered", caption_on=[], selected_data=None,
-                selected="", command="python -m cxrviz.figure ...", filters=filters,
-                view=page.urlstate.DEFAULT_VIEW, time=time)
+    state = {"align": "offset", "day_range": [-31, 31], "scope": "all", "traj_ids": "",
+             "selected": "", "selected_data": None, "hidden": []}
+    args = dict(preset="single", scope="filtered", caption_on=[], filters=filters,
+                view=page.urlstate.DEFAULT_VIEW, page=state)
     trig = {f'{{"index":"png","type":"{ids.EXPORT_BUTTON}"}}.n_clicks': 1}
     png, _, status = run_callback(page.export.export, trig, clicks=[1, None, None, None], **args)
     im = Image.open(io.BytesIO(base64.b64decode(png["content"])))

@@ -61,6 +61,11 @@ EXPECTED = {
 
 @pytest.fixture
 def export(tmp_path, dataset):
+    return write_export(tmp_path, dataset)
+
+
+def write_export(tmp_path, dataset):
+    """The hospital export under tmp_path -> (its folder, an image outside it)."""
     root, outside = tmp_path / "hospital", tmp_path / "outside.png"
     (root / "images").mkdir(parents=True)
     (root / "dicom").mkdir()

@@ -173,6 +173,9 @@ def test_caption_names_the_filters_as_the_command_takes_them(store, covid_artifa
     (["--preset", "poster"], "choose one of single, double, figure3"),
     (["--color", "mood"], "--color mood"),
     (["--day-from", "9", "--day-to", "2"], "must not be after"),
+    (["--color", "age", "--hide", "old"], "--color age is a scale, not categories"),
+    (["--hide", "purple"], "the categories of --color state here are good, bad, unknown"),
+    (["--images", "no-such-image"], "no-such-image: not images of"),
 ])
 def test_bad_arguments_exit_with_code_2(covid_artifact, tmp_path, args, message):
     argv = ["--artifact", str(covid_artifact.out), "--out", str(tmp_path / "f.png"), *args]

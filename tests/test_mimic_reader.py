@@ -107,6 +107,12 @@ def write_gz(path: Path, header: str, rows) -> None:
 
 @pytest.fixture
 def mimic(tmp_path, dataset):
+    return write_mimic(tmp_path, dataset)
+
+
+def write_mimic(tmp_path: Path, dataset: Path) -> tuple:
+    """The MIMIC-CXR-JPG and MIMIC-IV folders above under tmp_path -> (cxr root, iv root)
+    (also for tests that build an artifact from them once per module)."""
     cxr, iv, elsewhere = tmp_path / "mimic-cxr-jpg", tmp_path / "mimic-iv", tmp_path / "elsewhere"
     write_gz(cxr / "mimic-cxr-2.0.0-metadata.csv.gz",
              "dicom_id,subject_id,study_id,PerformedProcedureStepDescription,ViewPosition,Rows,"

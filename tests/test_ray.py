@@ -170,3 +170,10 @@ def test_the_actor_plan_leaves_cpus_to_decode(cpus):
     assert 1 <= plan["threads"] <= 4
     if cpus == 2:
         assert (plan["actors"], plan["threads"]) == (1, 1)
+
+
+def test_cuda_weights_get_one_gpu_per_actor_and_never_a_silent_cpu_run():
+    assert actor_plan({"CPU": 16.0, "GPU": 4.0}, "cuda")["actors"] == 4
+    assert actor_plan({"CPU": 16.0, "GPU": 4.0}, "cuda")["num_gpus"] == 1
+    with pytest.raises(RuntimeError, match="no GPU"):
+        actor_plan({"CPU": 16.0}, "cuda")

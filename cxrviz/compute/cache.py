@@ -1,7 +1,7 @@
 """A content-addressed cache of per-image results, safe against a run killed at any moment.
 
 Each entry is one small file named by the hash of everything that decides it (image bytes,
-weights, preprocessing version, precision, batch size). Files appear by atomic rename, so a killed
+weights, preprocessing version, precision, batch size, device class). Files appear by atomic rename, so a killed
 run leaves either a whole entry or none.
 """
 from __future__ import annotations
@@ -38,6 +38,13 @@ class ResultCache:
 
     def _path(self, kind: str, key: str, suffix: str) -> Path:
         return self.root / kind / key[:2] / f"{key}{suffix}"
+
+    def path_of(self, kind: str, key: str, suffix: str) -> Path:
+        """Where an entry lives (whether or not it exists yet)."""
+        return self._path(kind, key, suffix)
+
+    def has(self, kind: str, key: str, suffix: str) -> bool:
+        return self._path(kind, key, suffix).is_file()
 
     def get_arrays(self, kind: str, key: str):
         path = self._path(kind, key, ".npz")

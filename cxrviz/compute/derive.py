@@ -1,8 +1,9 @@
 """Everything that follows from map positions and metadata, in one step.
 
 States, trajectories, the bad-state density (grid, value at each image, percentile of each image),
-the per-patient summaries and the logit columns come from `derive`, which precompute and benchmarks/make_artifact.py both
-call, so a synthetic artifact is derived exactly as a real one.
+the per-episode summaries (the patients table) and the logit columns come from `derive`, which
+precompute and benchmarks/make_artifact.py both call, so a synthetic artifact is derived exactly
+as a real one.
 """
 from __future__ import annotations
 
@@ -45,8 +46,7 @@ def derive(images: pd.DataFrame, coords: np.ndarray, logits: np.ndarray, patholo
 
     bad = (images[S.STATE] == S.STATE_BAD).to_numpy()
     kde = BadStateDensity(bandwidth=bandwidth, grid_size=grid_size).fit(coords[bad])
-    density = kde.stored(coords)
-    images[S.BAD_DENSITY] = kde.score(coords)
+    images[S.BAD_DENSITY], density = kde.at_map(coords)  # exact, or binned for large maps
     reference = np.sort(images.loc[is_covid, S.BAD_DENSITY].to_numpy())
     images[S.DENSITY_PERCENTILE] = percentile_of(images[S.BAD_DENSITY], reference)
 
@@ -61,54 +61,75 @@ def derive(images: pd.DataFrame, coords: np.ndarray, logits: np.ndarray, patholo
     return Derived(images, trajectories, patient_table(images), density, kde.params())
 
 
-def at_any_time(frame: pd.DataFrame, at_image: str, any_time: str) -> pd.DataFrame:
-    """Per patient: ICU (or intubation) at any time, and the image it was read from.
+def unit_keys(frame: pd.DataFrame) -> list:
+    """The patients table's unit of each row, as groupby keys: (patient, episode), the episode ""
+    for an image in no episode (a MIMIC film outside every admission). One row per episode, then,
+    and per patient one more for their images outside any episode; in the COVID collection an
+    episode is its patient, so one row per patient."""
+    return [frame[S.PATIENTID], frame[S.EPISODE].fillna("").astype(str).rename(S.EPISODE)]
 
-    The one rule the patients table, its CSV and the detail panel all show: Y if the patient's
-    `any_time` column (went_icu / intubated) or any image's `at_image` column (in_icu /
-    intubation_present) says Y; N if only N is seen; else unknown. `from_image` is "" when the
-    any-time column itself gives the answer, else the first image (time order) whose at-image
-    value gave it, so the panel can say where a Y the metadata's own column lacks comes from
-    (patient 205: `intubated` blank, intubated at days 11-20). frame: in time order."""
-    pid = frame[S.PATIENTID]
-    out = pd.DataFrame(index=pd.Index(sorted(pid.unique()), name=S.PATIENTID))
+
+def at_any_time(frame: pd.DataFrame, at_image: str, any_time: str) -> pd.DataFrame:
+    """Per episode (index: patientid, episode): ICU (or intubation) at any time in it, and the
+    image it was read from.
+
+    The one rule the patients table, its CSV and the detail panel all show: Y if the episode's
+    `any_time` column (went_icu / intubated; per admission where a source has events) or any
+    of its images' `at_image` column (in_icu / intubation_present) says Y; N if only N is seen;
+    else unknown. `from_image` is "" when the any-time column itself gives the answer, else the
+    first image (time order) whose at-image value gave it, so the panel can say where a Y the
+    metadata's own column lacks comes from (patient 205: `intubated` blank, intubated at days
+    11-20). frame: in time order."""
+    keys = unit_keys(frame)
+    units = pd.MultiIndex.from_arrays(keys).unique().sort_values()
+    out = pd.DataFrame(index=units)
     out["value"], out["from_image"] = S.UNKNOWN, ""
     for answer in (S.NO, S.YES):  # Y last: it wins over N
-        said = (frame[any_time] == answer).groupby(pid).any()
-        seen = frame[frame[at_image] == answer].groupby(S.PATIENTID)[S.IMAGE_ID].first()
-        by_image = seen.index.difference(said.index[said])
-        out.loc[said.index[said], ["value", "from_image"]] = [answer, ""]
+        said = (frame[any_time] == answer).groupby(keys).any()
+        at = frame[at_image] == answer
+        seen = frame.loc[at, S.IMAGE_ID].groupby([k[at] for k in keys]).first()
+        said_units = said.index[said.to_numpy()]
+        by_image = seen.index.difference(said_units)
+        out.loc[said_units, ["value", "from_image"]] = [answer, ""]
         out.loc[by_image, "value"] = answer
         out.loc[by_image, "from_image"] = seen[by_image]
     return out
 
 
 def patient_table(images: pd.DataFrame) -> pd.DataFrame:
-    """patients.parquet: one row per patient of the cohort (in the COVID collection a patient is
-    its episode), from the derived images, in time order per patient."""
-    covid = time_order(images[images[S.ROLE] == S.ROLE_COHORT], by=S.PATIENTID)
-    dated = covid[covid[S.OFFSET].notna()]
-    groups = covid.groupby(S.PATIENTID, sort=True)
-    out = pd.DataFrame(index=pd.Index(sorted(covid[S.PATIENTID].unique()), name=S.PATIENTID))
+    """patients.parquet: one row per episode of the cohort (a MIMIC admission, a COVID-collection
+    patient), with its patient id, and one per patient for images in no episode (episode None;
+    no day, survival unknown). Days, percentiles, ICU and survival are the episode's own: each
+    admission has its own day 0 and outcome. Rows by patient, then episode."""
+    cohort = time_order(images[images[S.ROLE] == S.ROLE_COHORT])
+    keys = unit_keys(cohort)
+    is_dated = cohort[S.OFFSET].notna()
+    dated = cohort[is_dated]
+    dkeys = [k[is_dated] for k in keys]
+    groups = cohort.groupby(keys, sort=True)
+    out = pd.DataFrame(index=pd.MultiIndex.from_arrays(keys).unique().sort_values())
     out[S.P_N_IMAGES] = groups.size()
-    out[S.P_N_DATED] = dated.groupby(S.PATIENTID).size().reindex(out.index, fill_value=0)
-    out[S.P_FIRST_DAY] = dated.groupby(S.PATIENTID)[S.OFFSET].min()
-    out[S.P_LAST_DAY] = dated.groupby(S.PATIENTID)[S.OFFSET].max()
+    out[S.P_N_DATED] = dated.groupby(dkeys).size().reindex(out.index, fill_value=0)
+    out[S.P_FIRST_DAY] = dated.groupby(dkeys)[S.OFFSET].min()
+    out[S.P_LAST_DAY] = dated.groupby(dkeys)[S.OFFSET].max()
     # first / last in time order among dated images, or among all when none is dated
-    basis = pd.concat([dated, covid[~covid[S.PATIENTID].isin(dated[S.PATIENTID])]])
-    basis = time_order(basis, by=S.PATIENTID).groupby(S.PATIENTID)[S.DENSITY_PERCENTILE]
+    use = is_dated | ~pd.MultiIndex.from_arrays(keys).isin(out.index[out[S.P_N_DATED] > 0])
+    basis = cohort[use][S.DENSITY_PERCENTILE].groupby([k[use] for k in keys])
     out[S.P_FIRST_PCT] = basis.first()
     out[S.P_LAST_PCT] = basis.last()
     out[S.P_MAX_PCT] = groups[S.DENSITY_PERCENTILE].max()
     out[S.P_CHANGE_PCT] = out[S.P_LAST_PCT] - out[S.P_FIRST_PCT]
-    first_bad = dated[dated[S.STATE] == S.STATE_BAD].groupby(S.PATIENTID)[S.OFFSET].min()
+    bad = (dated[S.STATE] == S.STATE_BAD).to_numpy()
+    first_bad = dated[bad].groupby([k[bad] for k in dkeys])[S.OFFSET].min()
     out[S.P_DAYS_TO_BAD] = first_bad - out[S.P_FIRST_DAY]
     for value, source, at_image, any_time in (
             (S.P_ICU, S.P_ICU_FROM, S.IN_ICU, S.WENT_ICU),
             (S.P_INTUBATED, S.P_INTUBATED_FROM, S.INTUBATION_PRESENT, S.INTUBATED)):
-        ever = at_any_time(covid, at_image, any_time)
+        ever = at_any_time(cohort, at_image, any_time)
         out[value], out[source] = ever["value"], ever["from_image"]
     for column in (S.SURVIVAL, S.CONTINENT, S.COUNTRY, S.FINDING_GROUP):
-        out[column] = groups[column].last()  # the value at the patient's last image
-    out = out.reset_index()[[*S.PATIENT_COLUMNS, *S.PATIENT_FROM_COLUMNS]]
+        out[column] = groups[column].last()  # the value at the episode's last image
+    out = out.reset_index()
+    out[S.EPISODE] = out[S.EPISODE].where(out[S.EPISODE] != "", None)
+    out = out[[*S.PATIENT_COLUMNS, *S.PATIENT_FROM_COLUMNS]]
     return out.astype({S.P_N_IMAGES: "int64", S.P_N_DATED: "int64"})

@@ -2,8 +2,10 @@
 stored arrays.
 
 The artifact keeps no reducer object (a pickle would run code when loaded). Placing a new image
-needs what umap-learn's `UMAP.transform` needs: the fit set's logits and embedding (images.parquet)
-and the parameters (the manifest's `umap` entry, read from the fitted reducer). `StoredUmap`
+needs what umap-learn's `UMAP.transform` needs: the fit set's logits and embedding (images.parquet;
+beyond FIT_ALL_MAX images the fit set is a seeded sample, marked by the `umap_fit` column, and the
+other images were placed by umap-learn's transform) and the parameters (the manifest's `umap`
+entry, read from the fitted reducer). `StoredUmap`
 runs umap-learn's own steps of `transform` (0.5.x) on those: exact k nearest fit-set points,
 smooth_knn_dist, compute_membership_strengths, init_graph_transform, make_epochs_per_sample,
 optimize_layout_euclidean.
@@ -26,26 +28,77 @@ UMAP_DEFAULTS = {"spread": 1.0, "local_connectivity": 1.0, "repulsion_strength":
                  "learning_rate": 1.0, "negative_sample_rate": 5, "n_epochs": None}
 
 
+# Fit on every point up to this many; beyond it on a seeded sample of this many, and transform
+# the rest (README "UMAP and derive at scale": measured fit time and memory at 100k and 400k).
+FIT_ALL_MAX = 100_000
+
+
+def fit_mask(n: int, fit_sample: int | None = None, seed: int = SEED) -> np.ndarray:
+    """Which of n rows UMAP is fitted on (bool mask): all of them when n <= FIT_ALL_MAX and no
+    sample size is asked for, else a seeded uniform sample of `fit_sample` (default
+    FIT_ALL_MAX) rows. The mask itself is stored (images.parquet's `umap_fit`), so a reader never
+    depends on numpy drawing the same sample again."""
+    size = n if fit_sample is None and n <= FIT_ALL_MAX else min(fit_sample or FIT_ALL_MAX, n)
+    if size < 4:
+        raise ValueError(f"UMAP needs at least 4 points to fit on; asked for {size}")
+    mask = np.zeros(n, bool)
+    if size >= n:
+        mask[:] = True
+    else:
+        mask[np.random.default_rng(seed).choice(n, size, replace=False)] = True
+    return mask
+
+
 def fit_umap(logits: np.ndarray, *, n_neighbors: int = N_NEIGHBORS, min_dist: float = MIN_DIST,
-             seed: int = SEED):
-    """-> (coords (n, 2) float32, params): the parameters placement needs, from the reducer."""
+             seed: int = SEED, fit_sample: int | None = None):
+    """-> (coords (n, 2) float32, params, fit (n,) bool): UMAP fitted on the rows of
+    `fit_mask(n, fit_sample, seed)` and, when that is a sample, umap-learn's `transform` of the
+    others (all at once: its epoch budget depends on how many rows are transformed together).
+    params: what placement needs, read from the reducer, and the fit set (`fit_rows`: `all`, or
+    the images.parquet column that marks it; `n_fit`, `fit_sample_seed`, `n_transformed`)."""
     import umap
 
     n = len(logits)
     if n < 4:
         raise ValueError(f"UMAP needs at least 4 embedded images; got {n}")
-    used_neighbors = min(n_neighbors, n - 1)  # small runs (--limit) cannot have 30 neighbours
+    fit = fit_mask(n, fit_sample, seed)
+    n_fit = int(fit.sum())
+    used_neighbors = min(n_neighbors, n_fit - 1)  # small runs (--limit) cannot have 30 neighbours
     reducer = umap.UMAP(n_components=2, n_neighbors=used_neighbors, min_dist=min_dist,
                         random_state=seed, transform_seed=seed, n_jobs=1)
-    coords = reducer.fit_transform(np.asarray(logits, dtype=np.float32)).astype(np.float32)
+    logits = np.asarray(logits, dtype=np.float32)
+    coords = np.empty((n, 2), np.float32)
+    coords[fit] = reducer.fit_transform(logits[fit])
+    if n_fit < n:
+        coords[~fit] = reducer.transform(logits[~fit])
     params = {"input": "logits", "n_components": 2, "n_neighbors": int(reducer._n_neighbors),
               "n_neighbors_requested": n_neighbors, "min_dist": float(reducer.min_dist),
               "random_state": reducer.random_state, "metric": reducer.metric,
               "umap_version": umap.__version__, "a": float(reducer._a), "b": float(reducer._b),
               "transform_seed": reducer.transform_seed,
               **{k: getattr(reducer, k) for k in UMAP_DEFAULTS},
-              S.U_FIT_ROWS: S.U_FIT_ALL, S.U_N_FIT: n}
-    return coords, params
+              S.U_FIT_ROWS: S.U_FIT_ALL if n_fit == n else S.UMAP_FIT, S.U_N_FIT: n_fit,
+              S.U_FIT_ALL_MAX: FIT_ALL_MAX, S.U_FIT_SAMPLE: fit_sample,
+              S.U_SAMPLE_SEED: seed if n_fit < n else None, S.U_N_TRANSFORMED: n - n_fit}
+    return coords, params, fit
+
+
+def fit_set(images, params: dict) -> np.ndarray:
+    """The rows of images.parquet the stored UMAP was fitted on (bool mask), as its manifest
+    entry names them. Raises ValueError when the artifact does not hold that set."""
+    rows = params.get(S.U_FIT_ROWS, S.U_FIT_ALL)
+    if rows == S.U_FIT_ALL:
+        mask = np.ones(len(images), bool)
+    elif rows == S.UMAP_FIT and S.UMAP_FIT in images.columns:
+        mask = images[S.UMAP_FIT].to_numpy(bool)
+    else:
+        raise ValueError(f"its UMAP was fitted on {rows!r}, which this artifact's images table "
+                         "does not mark")
+    expected = params.get(S.U_N_FIT, int(mask.sum()))
+    if int(mask.sum()) != expected:
+        raise ValueError(f"its UMAP was fitted on {expected} images; images.parquet marks "
+                         f"{int(mask.sum())}")
+    return mask
 
 
 def placement_params(entry: dict) -> dict:

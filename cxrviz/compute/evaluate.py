@@ -2,6 +2,12 @@
 leave-one-continent-out (LOCO), no image source on both sides, scikit-learn linear models.
 Plus cxrviz's own question: does where an image falls predict the patient's deterioration?
 
+LOCO needs more than one continent. A one-site cohort (MIMIC, a hospital's export: one
+continent, or none known) runs the same tasks with patient-grouped k-fold instead
+(StratifiedGroupKFold / GroupKFold, seeded): no patient is on both sides of a split, which is
+what "no source on both sides" guards against across sites. `split_scheme` decides; every
+summary and split row names the scheme it used.
+
 Pure functions of frames and arrays; precompute/evaluate.py reads the artifact and writes
 `<artifact>/evaluation/`.
 """
@@ -14,11 +20,14 @@ import pandas as pd
 
 from cxrviz import schema as S
 
-PROTOCOL_VERSION = "loco-v1"
+PROTOCOL_VERSION = "loco-v2"  # v2: the split scheme (LOCO or patient-grouped folds)
 EVAL_VIEWS = ("PA", "AP")  # the paper's default (torchxrayvision's COVID19_Dataset views)
 EARLY = (0, 8)  # classification tasks: images with 0 < offset < 8 days
 SEED = 0
 MIN_REGRESSION_TEST = 2
+SCHEME_LOCO, SCHEME_GROUPED = "leave one continent out", "patient-grouped 5-fold"
+N_FOLDS = 5
+SCHEME_TEST_NAME = {SCHEME_LOCO: "held-out continent", SCHEME_GROUPED: "test fold"}
 NON_COVID_PNEUMONIA = {"other viral", "bacterial", "fungal", "lipoid", "aspiration"}
 FOUR = ["Lung Opacity", "Pneumonia", "Infiltration", "Consolidation"]
 
@@ -63,13 +72,23 @@ def source_of(frame: pd.DataFrame) -> pd.Series:
     return doi.where(doi != "", url).where(lambda s: s != "", "unknown source")
 
 
+def split_scheme(images: pd.DataFrame) -> str:
+    """LOCO where the cohort's images come from more than one known continent; else
+    patient-grouped folds (a one-site cohort: MIMIC, a hospital)."""
+    cohort = images[images[S.ROLE] == S.ROLE_COHORT]
+    known = set(cohort[S.CONTINENT].dropna()) - {S.UNKNOWN, ""}
+    return SCHEME_LOCO if len(known) > 1 else SCHEME_GROUPED
+
+
 def later_course(images: pd.DataFrame) -> pd.Series:
-    """Per image (same index): 1 if a later image of the patient is in a bad state or the
-    patient died; 0 if the patient has later images, all good, and survived; NaN otherwise.
-    Images in a bad state themselves are NaN (the question is about deteriorating)."""
+    """Per image (same index): 1 if a later image of the episode is in a bad state or the
+    episode ended in death; 0 if the episode has later images, all good, and survived; NaN
+    otherwise (an episode: a MIMIC admission, a COVID-collection patient). Images in a bad
+    state themselves are NaN (the question is about deteriorating)."""
     out = pd.Series(np.nan, index=images.index)
-    dated = images[images[S.OFFSET].notna() & (images[S.SOURCE] == S.SOURCE_COVID)]
-    for _, grp in dated.groupby(S.PATIENTID):
+    dated = images[images[S.OFFSET].notna() & (images[S.ROLE] == S.ROLE_COHORT)
+                   & images[S.EPISODE].notna()]
+    for _, grp in dated.groupby(S.EPISODE):
         offs, states = grp[S.OFFSET].to_numpy(), grp[S.STATE].to_numpy()
         died = (grp[S.SURVIVAL] == S.NO).any()
         survived = (grp[S.SURVIVAL] == S.YES).any()
@@ -86,7 +105,7 @@ def later_course(images: pd.DataFrame) -> pd.Series:
 
 def labels(images: pd.DataFrame, task: str, scores: pd.DataFrame | None = None) -> pd.Series:
     """Per image (same index): the task's label, NaN where the image takes no part."""
-    views = images[S.VIEW].isin(EVAL_VIEWS) & (images[S.SOURCE] == S.SOURCE_COVID)
+    views = images[S.VIEW].isin(EVAL_VIEWS) & (images[S.ROLE] == S.ROLE_COHORT)
     early = images[S.OFFSET].gt(EARLY[0]) & images[S.OFFSET].lt(EARLY[1])
     y = pd.Series(np.nan, index=images.index)
     group, finding = images[S.FINDING_GROUP], images[S.FINDING].str.strip().str.lower()
@@ -184,8 +203,54 @@ def loco(X: np.ndarray, y: np.ndarray, regions: np.ndarray, sources: np.ndarray,
                "test_index": np.where(test)[0], "prediction": pred}
 
 
+def grouped_folds(X: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str,
+                  seed: int = SEED, n_folds: int = N_FOLDS):
+    """Patient-grouped k-fold (a one-site cohort): the same dicts as `loco`, a fold's name in
+    test_region ('fold 1' ...). Every patient's images are in one test fold and never on both
+    sides of a split; classification folds are stratified by label (StratifiedGroupKFold),
+    both shuffled with the seed."""
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
+    k = min(n_folds, len(np.unique(groups)))
+    if k < 2:
+        yield {"test_region": "fold 1", "n_test": int(len(y)),
+               "left_out": "fewer than 2 patients: no patient-grouped split"}
+        return
+    folds = (StratifiedGroupKFold(k, shuffle=True, random_state=seed)
+             if kind == "classification" else GroupKFold(k, shuffle=True, random_state=seed))
+    for f, (train, test) in enumerate(folds.split(X, y, groups)):
+        row = {"test_region": f"fold {f + 1}", "n_test": int(len(test))}
+        if kind == "classification":
+            row.update(n_true=int((y[test] == 1).sum()), n_false=int((y[test] == 0).sum()))
+            if row["n_true"] == 0 or row["n_false"] == 0:
+                yield {**row, "left_out": "no example of each class in the test fold"}
+                continue
+        elif row["n_test"] < MIN_REGRESSION_TEST:
+            yield {**row, "left_out": f"fewer than {MIN_REGRESSION_TEST} test samples"}
+            continue
+        row.update(n_train=int(len(train)), n_dropped_shared_source=0)
+        if kind == "classification":
+            row["train_true"] = int((y[train] == 1).sum())
+            if row["train_true"] in (0, int(len(train))):
+                yield {**row, "left_out": "training rows lack an example of each class"}
+                continue
+        model = _model(kind, X.shape[1], seed).fit(X[train], y[train])
+        pred = (model.predict_proba(X[test])[:, 1] if kind == "classification"
+                else model.predict(X[test]))
+        yield {**row, **metrics(kind, y[test], pred), "train_index": train, "test_index": test,
+               "prediction": pred}
+
+
+def splits_of(scheme: str, X, y, regions, sources, groups, kind: str, seed: int = SEED):
+    """The scheme's splits (loco or grouped_folds)."""
+    if scheme == SCHEME_LOCO:
+        return loco(X, y, regions, sources, kind, seed)
+    return grouped_folds(X, y, groups, kind, seed)
+
+
 def summarise(splits: pd.DataFrame, kind: str) -> dict:
-    """Mean and (population) standard deviation over the held-out regions."""
+    """Mean and (population) standard deviation over the held-out regions (or test folds)."""
     names = ("auroc", "auprc") if kind == "classification" else ("pearson", "r2", "mae")
     done = splits[splits["left_out"].isna()] if "left_out" in splits else splits
     out = {"test_regions": ", ".join(done["test_region"]), "n_splits": int(len(done))}

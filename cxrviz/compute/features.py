@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -26,29 +27,110 @@ from cxrviz.schema import DISPLAY_MAX_SIDE, PREPROCESS_VERSION
 NICE = 10
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PARENT_POLL_S = 1.0
-DISPLAY_VERSION = f"display-{DISPLAY_MAX_SIDE}-q{DISPLAY_QUALITY}-v2"
+# Decoded images waiting for the model, over all workers: about two batches (each worker at
+# least MIN_PREFETCH), so memory in flight does not grow with the number of workers.
+INFLIGHT_BATCHES = 2
+MIN_PREFETCH = 2
+
+
+def display_version(size: int | None) -> str | None:
+    """What decides a display JPEG besides the image (None: --display none, no JPEGs)."""
+    return None if size is None else f"display-{int(size)}-q{DISPLAY_QUALITY}-v2"
+
+
+DISPLAY_VERSION = display_version(DISPLAY_MAX_SIDE)
+
+
+def cache_keys(sha: str, spec, display_size: int | None = DISPLAY_MAX_SIDE) -> tuple:
+    """(features, display or None, skip) cache keys of the image whose bytes hash to `sha`.
+
+    Every engine (embed_files here, cxrviz.compute.ray_engine) writes and reads the cache under
+    these keys, so either finds what the other computed.
+    """
+    version = display_version(display_size)
+    return (feature_key(sha, spec), None if version is None else key_of(sha, version),
+            key_of(sha, PREPROCESS_VERSION))
+
+
+def feature_key(image_sha256: str, spec) -> str:
+    """The cache key of one image's model outputs: its bytes, and everything else that decides
+    them (weights, precision, batch size, device class: WeightsSpec.signature; preprocessing)."""
+    return key_of(image_sha256, spec.signature, PREPROCESS_VERSION)
+
+
+class _Entries:
+    """path -> cache key of its outputs; reads one entry at a time (the last one kept, so that
+    features[p] and then logits[p] read the file once)."""
+
+    def __init__(self, cache: ResultCache):
+        self.cache, self.keys, self._last = cache, {}, (None, None)
+
+    def load(self, path):
+        if self._last[0] != path:
+            arrays = self.cache.get_arrays("features", self.keys[path])
+            if arrays is None:
+                raise RuntimeError(f"the cache entry of {path} under {self.cache.root} vanished "
+                                   "during the run (removed by something else); run again")
+            self._last = (path, arrays)
+        return self._last[1]
+
+
+class CachedOutputs(Mapping):
+    """path -> one output ('features' or 'logits') as stored in the cache, read on access: the
+    run never holds every image's arrays (they stream to disk as they come; the artifact is
+    assembled from the cache into its final arrays)."""
+
+    def __init__(self, entries: _Entries, name: str):
+        self._entries, self._name = entries, name
+
+    def __getitem__(self, path):
+        return self._entries.load(path)[self._name]
+
+    def __iter__(self):
+        return iter(self._entries.keys)
+
+    def __len__(self):
+        return len(self._entries.keys)
+
+
+class CachedFiles(Mapping):
+    """path -> the cached display JPEG's file (copied into the artifact, never read whole)."""
+
+    def __init__(self, cache: ResultCache):
+        self.cache, self.keys = cache, {}
+
+    def __getitem__(self, path):
+        return self.cache.path_of("display", self.keys[path], ".jpg")
+
+    def __iter__(self):
+        return iter(self.keys)
+
+    def __len__(self):
+        return len(self.keys)
 
 
 @dataclass
 class EmbedResult:
-    """Per input path: outputs, or the reason it was skipped."""
+    """Per input path: outputs (mappings read from the cache), or the reason it was skipped."""
 
-    features: dict = field(default_factory=dict)  # path -> (1024,) float32
-    logits: dict = field(default_factory=dict)  # path -> (k,) float32
-    display: dict = field(default_factory=dict)  # path -> JPEG bytes
+    # EmbedResult.over(cache): mappings that read the cache on access; plain dicts otherwise
+    features: Mapping = field(default_factory=dict)  # path -> (1024,) float32
+    logits: Mapping = field(default_factory=dict)  # path -> (k,) float32
+    display: Mapping = field(default_factory=dict)  # path -> JPEG (a file, or bytes)
     skipped: dict = field(default_factory=dict)  # path -> reason
     computed: int = 0  # images that went through the model in this run
     from_cache: int = 0
 
+    @classmethod
+    def over(cls, cache: ResultCache) -> "EmbedResult":
+        entries = _Entries(cache)
+        return cls(CachedOutputs(entries, "features"), CachedOutputs(entries, "logits"),
+                   CachedFiles(cache))
 
-def cache_keys(sha: str, spec):
-    """(features, display, skip) cache keys of the image whose bytes hash to `sha`.
-
-    Every engine (this module's embed_files, cxrviz.compute.ray_engine) writes and reads the
-    cache under these keys, so either finds what the other computed.
-    """
-    return (key_of(sha, spec.signature, PREPROCESS_VERSION), key_of(sha, DISPLAY_VERSION),
-            key_of(sha, PREPROCESS_VERSION))
+    def add(self, path, feature_key_: str, display_key: str | None) -> None:
+        self.features._entries.keys[path] = feature_key_
+        if display_key is not None:
+            self.display.keys[path] = display_key
 
 
 def read_and_hash(path: str):
@@ -64,13 +146,15 @@ def read_and_hash(path: str):
         return None, f"cannot read file: {exc.strerror or exc}"
 
 
-def prepare_file(path: str):
-    """Worker-side: decode one file -> (model input, display JPEG, None) or (None, None, reason)."""
+def prepare_file(path: str, display_size: int | None = DISPLAY_MAX_SIDE):
+    """Worker-side: decode one file -> (model input, display JPEG or None, None) or
+    (None, None, reason). display_size None: no display JPEG (--display none)."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
         image = decode_xray(data)
-        return model_input(image), display_jpeg(image), None
+        jpeg = None if display_size is None else display_jpeg(image, display_size)
+        return model_input(image), jpeg, None
     except ImageSkip as exc:
         return None, None, str(exc)
     except OSError as exc:
@@ -82,14 +166,14 @@ def prepare_file(path: str):
 class _Files:
     """A map-style dataset of paths, for torch's DataLoader."""
 
-    def __init__(self, paths):
-        self.paths = paths
+    def __init__(self, paths, display_size):
+        self.paths, self.display_size = paths, display_size
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, i):
-        arr, jpeg, reason = prepare_file(self.paths[i])
+        arr, jpeg, reason = prepare_file(self.paths[i], self.display_size)
         return i, arr, jpeg, reason
 
 
@@ -134,12 +218,18 @@ def _keep_item(item):
 
 
 def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
-                progress: bool = True) -> EmbedResult:
-    """Run every distinct path through the model once (or take it from the cache)."""
+                progress: bool = True,
+                display_size: int | None = DISPLAY_MAX_SIDE) -> EmbedResult:
+    """Run every distinct path through the model once (or take it from the cache).
+
+    Each batch's outputs go to the cache as soon as they exist; the result maps paths to cache
+    entries (read on access), so memory does not grow with the number of images.
+    display_size: the display JPEGs' long side, None for none.
+    """
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
-    result = EmbedResult()
+    result = EmbedResult.over(cache)
     todo = []  # (path, feature key, display key)
     for path in tqdm(list(dict.fromkeys(paths)), desc="hash", unit="img", disable=not progress,
                      leave=False):
@@ -147,26 +237,25 @@ def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
         if reason:
             result.skipped[path] = reason
             continue
-        fkey, dkey, skey = cache_keys(sha, embedder.spec)
+        fkey, dkey, skey = cache_keys(sha, embedder.spec, display_size)
         skip = cache.get_bytes("skip", skey, ".txt")
         if skip is not None:
             result.skipped[path] = skip.decode()
             continue
-        cached = cache.get_arrays("features", fkey)
-        jpeg = cache.get_bytes("display", dkey, ".jpg")
-        if cached is not None and jpeg is not None:
-            result.features[path], result.logits[path] = cached["features"], cached["logits"]
-            result.display[path] = jpeg
+        if cache.get_arrays("features", fkey) is not None and (
+                dkey is None or cache.has("display", dkey, ".jpg")):
+            result.add(path, fkey, dkey)
             result.from_cache += 1
         else:
             todo.append((path, skey, fkey, dkey))
     if not todo:
         return result
 
-    loader = DataLoader(_Files([t[0] for t in todo]), batch_size=None, shuffle=False,
-                        num_workers=workers, collate_fn=_keep_item,
+    prefetch = max(MIN_PREFETCH, -(-INFLIGHT_BATCHES * embedder.spec.batch_size // max(workers, 1)))
+    loader = DataLoader(_Files([t[0] for t in todo], display_size), batch_size=None,
+                        shuffle=False, num_workers=workers, collate_fn=_keep_item,
                         worker_init_fn=partial(_worker_init, os.getpid()) if workers else None,
-                        prefetch_factor=2 * embedder.spec.batch_size if workers else None,
+                        prefetch_factor=prefetch if workers else None,
                         persistent_workers=False)
     pending = []  # (todo index, model input)
 
@@ -175,9 +264,9 @@ def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
             return
         feats, logits = embedder.embed(np.stack([arr for _, arr in pending]))
         for (i, _), f, l in zip(pending, feats, logits):
-            path, _, fkey, _ = todo[i]
+            path, _, fkey, dkey = todo[i]
             cache.put_arrays("features", fkey, features=f, logits=l)
-            result.features[path], result.logits[path] = f, l
+            result.add(path, fkey, dkey)
             result.computed += 1
             killpoint.reached("features", result.computed)
         bar.update(len(pending))
@@ -191,11 +280,10 @@ def embed_files(paths, embedder, cache: ResultCache, *, workers: int = 1,
                 result.skipped[path] = reason
                 bar.update(1)
                 continue
-            cache.put_bytes("display", dkey, jpeg, ".jpg")
-            result.display[path] = jpeg
-            cached = cache.get_arrays("features", fkey)
-            if cached is not None:  # only the display image was missing
-                result.features[path], result.logits[path] = cached["features"], cached["logits"]
+            if dkey is not None:
+                cache.put_bytes("display", dkey, jpeg, ".jpg")
+            if cache.get_arrays("features", fkey) is not None:  # only the display was missing
+                result.add(path, fkey, dkey)
                 result.from_cache += 1
                 bar.update(1)
                 continue

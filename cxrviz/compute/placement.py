@@ -14,7 +14,7 @@ import numpy as np
 
 from cxrviz import schema as S
 from cxrviz.compute.density import BadStateDensity, percentile_of
-from cxrviz.compute.embedding import StoredUmap, placement_params
+from cxrviz.compute.embedding import StoredUmap, fit_set, placement_params
 from cxrviz.compute.model import Embedder, embedder_from_spec
 from cxrviz.compute.neighbours import nearest
 from cxrviz.data.images import (MAX_UPLOAD_BYTES, XrayImage, decode_xray, display_pixels,
@@ -44,7 +44,8 @@ class Placement:
     features: np.ndarray
     density: float
     percentile: float
-    neighbours: list = field(default_factory=list)  # [{image_id, distance, rank}]
+    neighbours: list = field(default_factory=list)  # [{image_id, distance, rank, patientid,
+    # episode}]
     ood_distance: float = float("nan")  # to the OOD_K-th nearest collection image
     ood_percentile: float = float("nan")  # of that distance among the collection's own
     out_of_distribution: bool = False
@@ -70,8 +71,8 @@ class Placer:
         self.images = art.images
         logit_cols = [S.logit_column(p) for p in art.pathologies]
         self.logit_matrix = self.images[logit_cols].to_numpy(np.float32)
-        covid = (self.images[S.SOURCE] == S.SOURCE_COVID).to_numpy()
-        self.collection_density = np.sort(self.images.loc[covid, S.BAD_DENSITY].to_numpy())
+        cohort = (self.images[S.ROLE] == S.ROLE_COHORT).to_numpy()  # the map's percentile scale
+        self.collection_density = np.sort(self.images.loc[cohort, S.BAD_DENSITY].to_numpy())
         self.kde = BadStateDensity.from_stored(art.density)  # the map's own density, not a refit
         self.embedder: Embedder | None = None
 
@@ -80,13 +81,11 @@ class Placer:
         """The map's UMAP as data: its fit set's logits and positions, the manifest's parameters."""
         try:
             params = placement_params(self.art.manifest[S.M_UMAP])
+            fit = fit_set(self.images, params)  # all rows, or the sample it was fitted on
         except (KeyError, ValueError) as exc:
             raise ArtifactError(f"{self.art.path}: cannot place new images: {exc}") from None
-        if params[S.U_FIT_ROWS] != S.U_FIT_ALL:
-            raise ArtifactError(f"{self.art.path}: its UMAP was fitted on "
-                                f"{params[S.U_FIT_ROWS]!r}, which this cxrviz cannot read")
-        return StoredUmap(self.logit_matrix, self.images[[S.X, S.Y]].to_numpy(np.float32),
-                          params)
+        return StoredUmap(self.logit_matrix[fit],
+                          self.images.loc[fit, [S.X, S.Y]].to_numpy(np.float32), params)
 
     def load(self, weights_path=None, allow_download: bool = False) -> "Placer":
         """The artifact's own weights, precision and batch size (outputs match bit for bit)."""
@@ -102,7 +101,11 @@ class Placer:
 
     @cached_property
     def features_matrix(self) -> np.ndarray:
-        return np.ascontiguousarray(self.art.features(), dtype=np.float32)
+        features = self.art.features()
+        if features.shape[1] == 0:  # benchmarks/make_artifact.py --no-features
+            raise ArtifactError(f"{self.art.path}: cannot place new images: its features.npy "
+                                "has no columns (written without features)")
+        return np.ascontiguousarray(features, dtype=np.float32)
 
     @cached_property
     def features_sq_norms(self) -> np.ndarray:
@@ -174,8 +177,22 @@ class Placer:
         else:
             idx, dist = nearest(self.logit_matrix, logits, k)
         ids = self.images[S.IMAGE_ID].to_numpy()
-        return [{"image_id": str(ids[i]), "distance": float(d), "rank": r + 1}
+        patients, episodes = self._who
+        return [{"image_id": str(ids[i]), "distance": float(d), "rank": r + 1,
+                 "patientid": patients[i], "episode": episodes[i]}
                 for r, (i, d) in enumerate(zip(idx, dist))]
+
+    @cached_property
+    def _who(self) -> tuple:
+        """Per image: its patient and episode (None for a reference image, or an image in no
+        episode): a neighbour is reported with the admission it belongs to, not only the
+        patient, where a patient has several."""
+        cohort = (self.images[S.ROLE] == S.ROLE_COHORT).to_numpy()
+        patients = np.where(cohort, self.images[S.PATIENTID].astype(object), None)
+        episodes = self.images[S.EPISODE].astype(object)
+        episodes = np.where(cohort & episodes.notna().to_numpy(), episodes, None)
+        return [None if p is None else str(p) for p in patients], \
+            [None if e is None else str(e) for e in episodes]
 
     def saliency(self, image: XrayImage, output: int, size: tuple) -> np.ndarray:
         """|d logit / d input|, Gaussian-smoothed, on the model's 224 crop, resized to `size`

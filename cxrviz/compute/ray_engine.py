@@ -22,6 +22,7 @@ from cxrviz.compute import killpoint
 from cxrviz.compute.cache import ResultCache
 from cxrviz.compute.features import cache_keys, embed_files as embed_local, prepare_file, \
     read_and_hash
+from cxrviz.schema import DISPLAY_MAX_SIDE
 
 INSTALL = "pip install -r requirements-ray.txt"
 # A local instance on a small machine: Ray's default object store is 30% of RAM (7 GiB here);
@@ -74,18 +75,24 @@ def connected(address: str | None):
         ray.shutdown()
 
 
-def actor_plan(cluster: dict) -> dict:
+def actor_plan(cluster: dict, device: str = "cpu") -> dict:
     """How many model actors, what each reserves and what a decoding task reserves, from
     ray.cluster_resources().
 
     Half the CPUs run models (actors of up to MAX_MODEL_THREADS torch threads), the other half
     decode, one CPU per task; a 2-CPU instance gets one 1-thread actor and one decoding task at
     a time, a 1-CPU one half a CPU each (a whole CPU for the actor would leave none to decode,
-    and the run would wait forever). The embedder runs on the CPU, as the local engine's does:
-    GPU actors need the device in the weights spec (CPU and GPU outputs must never share a
-    cache key), which this engine would then follow.
+    and the run would wait forever). `device` is the weights spec's device class: for cuda one
+    actor per GPU of the cluster, each reserving one (a cluster without GPUs is an error, not a
+    silent CPU run: CPU and GPU outputs never share a cache key).
     """
     cpus = float(cluster.get("CPU", 1))
+    if device == "cuda":
+        gpus = int(cluster.get("GPU", 0))
+        if gpus < 1:
+            raise RuntimeError("the weights spec asks for CUDA, but the Ray cluster has no GPU "
+                               "(use --device cpu, or a cluster with GPUs)")
+        return {"actors": gpus, "num_cpus": 1, "threads": 1, "decode_cpus": 1, "num_gpus": 1}
     if cpus < 2:
         return {"actors": 1, "num_cpus": cpus / 2, "threads": 1, "decode_cpus": cpus / 2,
                 "num_gpus": 0}
@@ -94,23 +101,23 @@ def actor_plan(cluster: dict) -> dict:
             "threads": threads, "decode_cpus": 1, "num_gpus": 0}
 
 
-def _missing(path: str, spec, cache: ResultCache):
+def _missing(path: str, spec, cache: ResultCache, display_size):
     """(features key, display key, skip key, outputs cached?) of an image the cache cannot
     answer yet; None for one it can (a cached skip, or outputs and display image both cached)
     and for an unreadable file (the driver's embed_files records why it was skipped)."""
     sha, reason = read_and_hash(path)
     if reason:
         return None
-    fkey, dkey, skey = cache_keys(sha, spec)
+    fkey, dkey, skey = cache_keys(sha, spec, display_size)
     if cache.get_bytes("skip", skey, ".txt") is not None:
         return None
     has_outputs = cache.get_arrays("features", fkey) is not None
-    if has_outputs and cache.get_bytes("display", dkey, ".jpg") is not None:
+    if has_outputs and (dkey is None or cache.has("display", dkey, ".jpg")):
         return None
     return fkey, dkey, skey, has_outputs
 
 
-def _decode(batch: dict, cache_root: str, spec):
+def _decode(batch: dict, cache_root: str, spec, display_size):
     """One Ray task: paths -> a batch of the model inputs the cache lacks (none yielded when it
     lacks none: Ray cannot type an empty tensor column).
 
@@ -119,15 +126,16 @@ def _decode(batch: dict, cache_root: str, spec):
     cache = ResultCache(cache_root)
     paths, keys, inputs = [], [], []
     for path in map(str, batch["path"]):
-        missing = _missing(path, spec, cache)
+        missing = _missing(path, spec, cache, display_size)
         if missing is None:
             continue
         fkey, dkey, skey, has_outputs = missing
-        arr, jpeg, reason = prepare_file(path)
+        arr, jpeg, reason = prepare_file(path, display_size)
         if reason:
             cache.put_bytes("skip", skey, reason.encode(), ".txt")
             continue
-        cache.put_bytes("display", dkey, jpeg, ".jpg")
+        if dkey is not None:
+            cache.put_bytes("display", dkey, jpeg, ".jpg")
         if not has_outputs:
             paths.append(path)
             keys.append(fkey)
@@ -149,6 +157,10 @@ class _Embed:
         torch.set_num_threads(threads)
         given = spec.path if spec.kind == S.W_KIND_FILE else None  # the user named that file
         self.embedder = embedder_from_spec(spec, weights_path=given)
+        if self.embedder.spec.signature != spec.signature:  # e.g. no such device on this node
+            raise RuntimeError(f"this Ray node cannot run the weights spec as given ({spec.device}"
+                               f", {spec.precision}): it would run {self.embedder.spec.device}, "
+                               f"{self.embedder.spec.precision}")
         self.cache = ResultCache(cache_root)
 
     def __call__(self, batch: dict) -> dict:
@@ -160,7 +172,7 @@ class _Embed:
 
 
 def fill_cache(paths, embedder, cache: ResultCache, *, address: str | None = None,
-               progress: bool = True) -> int:
+               progress: bool = True, display_size=DISPLAY_MAX_SIDE) -> int:
     """Put every distinct path's outputs, display image or skip reason into `cache` on Ray;
     the number of images the model ran on. Only what the cache lacks goes to Ray (the driver
     hashes every file once for that: a sequential read of the collection on this machine)."""
@@ -168,7 +180,8 @@ def fill_cache(paths, embedder, cache: ResultCache, *, address: str | None = Non
 
     distinct = list(dict.fromkeys(str(p) for p in paths))
     todo = [p for p in tqdm(distinct, desc="look up", unit="img", disable=not progress,
-                            leave=False) if _missing(p, embedder.spec, cache) is not None]
+                            leave=False)
+            if _missing(p, embedder.spec, cache, display_size) is not None]
     if not todo:  # a re-run with everything cached starts no Ray
         return 0
     root = str(cache.root.resolve())
@@ -176,10 +189,11 @@ def fill_cache(paths, embedder, cache: ResultCache, *, address: str | None = Non
         from ray.data import ActorPoolStrategy, DataContext
 
         DataContext.get_current().enable_progress_bars = progress
-        plan = actor_plan(ray.cluster_resources())
+        plan = actor_plan(ray.cluster_resources(), embedder.spec.device)
         ds = ray.data.from_items([{"path": p} for p in todo],
                                  override_num_blocks=math.ceil(len(todo) / ROWS_PER_BLOCK))
-        ds = ds.map_batches(_decode, fn_kwargs={"cache_root": root, "spec": embedder.spec},
+        ds = ds.map_batches(_decode, fn_kwargs={"cache_root": root, "spec": embedder.spec,
+                                              "display_size": display_size},
                             batch_size=None, batch_format="numpy",
                             num_cpus=plan["decode_cpus"], memory=DECODE_MEMORY_BYTES)
         ds = ds.map_batches(_Embed, fn_constructor_kwargs={"spec": embedder.spec,
@@ -200,14 +214,16 @@ def fill_cache(paths, embedder, cache: ResultCache, *, address: str | None = Non
 
 
 def embed_files(paths, embedder, cache: ResultCache, *, address: str | None = None,
-                workers: int = 0, progress: bool = True):
+                workers: int = 0, progress: bool = True, display_size=DISPLAY_MAX_SIDE):
     """embed_files's result, computed on Ray: the cache is filled there, then read here.
 
     `workers` is the local engine's and unused (Ray decides from the cluster's resources); the
     local pass that reads the cache computes nothing unless an image escaped the Ray run."""
     del workers
-    computed = fill_cache(paths, embedder, cache, address=address, progress=progress)
-    result = embed_local(paths, embedder, cache, workers=0, progress=progress)
+    computed = fill_cache(paths, embedder, cache, address=address, progress=progress,
+                          display_size=display_size)
+    result = embed_local(paths, embedder, cache, workers=0, progress=progress,
+                         display_size=display_size)
     result.computed += computed
     result.from_cache -= computed
     return result

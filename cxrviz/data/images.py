@@ -167,3 +167,20 @@ def display_jpeg(image: XrayImage, max_side: int = DISPLAY_MAX_SIDE) -> bytes:
     buf = io.BytesIO()
     display_pixels(image, max_side).save(buf, format="JPEG", quality=DISPLAY_QUALITY)
     return buf.getvalue()
+
+
+def notice_jpeg(text: str, size: tuple = (DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE * 3 // 4)) -> bytes:
+    """A grey card with `text` on it, where an image cannot be shown (the app's display route
+    for a map built with --display none whose dataset folder is not reachable)."""
+    import textwrap
+
+    from PIL import ImageDraw, ImageFont
+
+    im = Image.new("L", size, 40)
+    draw = ImageDraw.Draw(im)
+    font = ImageFont.load_default(size=18)
+    lines = textwrap.wrap(text, width=max(10, size[0] // 11))
+    draw.multiline_text((16, 16), "\n".join(lines), fill=235, font=font, spacing=6)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=DISPLAY_QUALITY)
+    return buf.getvalue()

@@ -1,4 +1,5 @@
-"""ROC curves of the LOCO evaluation: one per held-out continent, for a task and feature set."""
+"""ROC curves of the evaluation: one per held-out continent (LOCO) or test fold (a one-site
+cohort's patient-grouped folds), for a task and feature set."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,9 +11,10 @@ LEGEND_ROW_PX = 20  # one legend entry per row, below the plot
 
 
 def roc_figure(predictions, task: str, features: str, plot_px: int = 340,
-               region_name=str) -> go.Figure:
+               region_name=str, split_name: str = "held-out continent") -> go.Figure:
     """The legend sits below the square plot, one entry per row, so it never covers a curve;
-    the figure grows by a row per continent. region_name: how a continent is written."""
+    the figure grows by a row per continent. region_name: how a continent is written;
+    split_name: what a split's test set is ('held-out continent', 'test fold')."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     rows = predictions[(predictions["task"] == task) & (predictions["features"] == features)]
@@ -34,7 +36,7 @@ def roc_figure(predictions, task: str, features: str, plot_px: int = 340,
     fig.update_layout(
         height=height, margin={"l": 50, "r": 10, "t": top, "b": axis_titles + legend_px},
         paper_bgcolor="white", plot_bgcolor="white",
-        title={"text": "ROC per held-out continent", "font": {"size": 13}},
+        title={"text": f"ROC per {split_name}", "font": {"size": 13}},
         xaxis={"title": {"text": "false positive rate"}, "range": [0, 1], "gridcolor": "#eee",
                "constrain": "domain"},
         yaxis={"title": {"text": "true positive rate"}, "range": [0, 1.01], "gridcolor": "#eee",

@@ -9,13 +9,11 @@ assets/cxrviz.js draws points and trajectories for a day range with the same rul
 """
 from __future__ import annotations
 
-from html import escape
-
 import numpy as np
 import plotly.graph_objects as go
 
+from cxrviz import fields
 from cxrviz import schema as S
-from cxrviz import words
 from cxrviz.figures.palette import (DENSITY_SCALE, STATE_COLORS, SURVIVAL_COLORS, SURVIVAL_NAMES,
                                     point_colors)
 from cxrviz.store import Store
@@ -70,8 +68,8 @@ def trajectory_data(store: Store, edges, latest_only: bool = False) -> dict:
         out[name] = (_gapped([x[a[m]], x[b[m]]]), _gapped([y[a[m]], y[b[m]]]))
     heads = np.ones(len(edges), bool)
     at = ARROW_AT
-    if latest_only and len(edges):  # edges are in time order within each patient
-        heads = ~edges[S.PATIENTID].duplicated(keep="last").to_numpy()
+    if latest_only and len(edges):  # edges are in time order within each episode
+        heads = ~edges[S.EPISODE].duplicated(keep="last").to_numpy()
         at = 1.0
     dx, dy = x[b] - x[a], y[b] - y[a]
     for name, state in zip(ARROW_TRACES, (S.STATE_GOOD, S.STATE_BAD, S.STATE_UNKNOWN)):
@@ -238,26 +236,12 @@ def percentile_ticks(store: Store) -> dict:
 
 
 def hover_texts(store: Store) -> np.ndarray:
-    """One hover label per collection image (patient, day, finding, view, country, state), in
-    the screen's words (cxrviz.words: 'todo' reads 'not yet labelled in the dataset'). plotly
-    renders a subset of HTML in hover text, so every data value is escaped: a patient id
-    '<b>x</b>' shows as typed, never bold. Built once per store."""
+    """One hover label per collection image, built once per store by cxrviz.fields (which fields,
+    in which order, in the screen's words, escaped: data is never markup)."""
     cached = store.__dict__.get("_hover_texts")
-    if cached is not None:
-        return cached
-    c = store.covid
-
-    def esc(column):
-        return [escape(words.value(column, v) if column in (S.FINDING, S.FINDING_GROUP)
-                       else str(v), quote=False) for v in c[column]]
-
-    days = ["unknown" if v != v else f"{v:g}" for v in c[S.OFFSET]]
-    labels = np.array([f"patient {p} · day {o}<br>{f} · {v}<br>{co} · state: {st}"
-                       for p, o, f, v, co, st in zip(esc(S.PATIENTID), days, esc(S.FINDING),
-                                                    esc(S.VIEW), esc(S.COUNTRY),
-                                                    esc(S.STATE))], dtype=object)
-    store.__dict__["_hover_texts"] = labels  # numpy: plotly validates it in bulk
-    return labels
+    if cached is None:
+        cached = store.__dict__["_hover_texts"] = fields.hover_texts(store)
+    return cached  # numpy: plotly validates it in bulk
 
 
 UPLOAD_STYLE = {False: {"symbol": "star", "color": "#F0E442", "line": "#111111", "size": 20},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from plotly import colors as plotly_colors
+from scipy.special import expit
 
 from cxrviz import schema as S
 from cxrviz.store import CATEGORICAL, Store
@@ -25,6 +26,12 @@ COLOR_LABELS = {
 }
 
 
+def probability(logits) -> np.ndarray:
+    """A raw model output (logit) as the probability the panels and colours show: its sigmoid
+    (scipy's expit, which neither overflows nor warns at extreme logits)."""
+    return expit(np.asarray(logits, dtype=float))
+
+
 def color_options(pathologies) -> list:
     opts = [{"label": label, "value": col} for col, label in COLOR_LABELS.items()]
     return opts + [{"label": f"model output: {p}", "value": S.logit_column(p)}
@@ -42,6 +49,28 @@ def category_colors(store: Store, column: str) -> dict:
     if S.UNKNOWN in cats:
         colors[S.UNKNOWN] = GREY
     return colors
+
+
+def hidden_categories(store: Store, column: str, positions) -> list:
+    """The legend's hidden entries, as the page keeps them (their positions among the colour's
+    categories), -> the category values they name, in legend order. Anything else a request
+    holds (another colour's position, a non-integer) names nothing and is dropped."""
+    if column not in CATEGORICAL:
+        return []
+    cats = list(category_colors(store, column))
+    wanted = {i for i in positions or () if isinstance(i, int) and not isinstance(i, bool)}
+    return [c for i, c in enumerate(cats) if i in wanted]
+
+
+def hidden_mask(store: Store, column: str, hidden) -> np.ndarray:
+    """Per image: is its colour category among `hidden` (values of `column`)? By the colour
+    codes the map's points and legend use, so an image without a value is hidden with the
+    category it is drawn in."""
+    cats = list(category_colors(store, column)) if column in CATEGORICAL else []
+    codes = [i for i, c in enumerate(cats) if c in set(hidden or ())]
+    if not codes:
+        return np.zeros(len(store.covid), bool)
+    return np.isin(point_colors(store, column)["marker"]["color"], codes)
 
 
 def point_colors(store: Store, column: str) -> dict:
@@ -62,7 +91,7 @@ def point_colors(store: Store, column: str) -> dict:
     finite = values[np.isfinite(values)]
     lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
     if column.startswith(S.LOGIT_PREFIX):  # probabilities, on their whole 0-1 scale
-        values = 1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))
+        values = probability(values)
         title = f"P({column[len(S.LOGIT_PREFIX):]})"
         lo, hi = 0.0, 1.0
     elif column == S.BAD_DENSITY:  # the density as the side panels give it: a percentile

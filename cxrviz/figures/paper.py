@@ -17,7 +17,7 @@ from cxrviz import schema as S
 from cxrviz.figures.layers import (ARROW_TRACES, PATH_TRACES, density_trace, percentile_ticks,
                                    trajectory_data, visible_edges)
 from cxrviz.figures.palette import (COLOR_LABELS, GREY, STATE_COLORS, SURVIVAL_COLORS,
-                                    SURVIVAL_NAMES, category_colors, point_colors)
+                                    SURVIVAL_NAMES, category_colors, hidden_mask, point_colors)
 from cxrviz.figures.print_layout import (EXPORT_DPI, LEGEND_ROW_PX, Size, colorbar,
                                          colorbar_px, legend_layout, legend_rows, plot_area, pt,
                                          px, rows_used, text_width, wrap)
@@ -57,9 +57,10 @@ def marker_px(preset: str, n: int) -> float:
 
 
 def _point_traces(store, shown, color_by, size, xaxis="x", yaxis="y", muted=None,
-                  muted_name="other images") -> list:
+                  muted_name="other images", hidden=()) -> list:
     """One SVG trace per state (symbol by state), coloured by `color_by`; `muted`: images drawn
-    as small grey context points instead (filtered out, or not the chosen patients)."""
+    as small grey context points instead (filtered out, or not the chosen patients); `hidden`:
+    colour categories left out, so without a legend entry."""
     colors = point_colors(store, color_by)
     marker = colors["marker"]
     values = np.asarray(marker["color"])
@@ -99,6 +100,8 @@ def _point_traces(store, shown, color_by, size, xaxis="x", yaxis="y", muted=None
             xaxis=xaxis, yaxis=yaxis, showlegend=True, legendgroup="context"))
     if color_by in CATEGORICAL and color_by != S.STATE:
         for cat, color in category_colors(store, color_by).items():
+            if cat in hidden:
+                continue
             traces.append(go.Scatter(x=[None], y=[None], mode="markers", name=str(cat),
                                      marker={"color": color, "size": size, "symbol": "circle"},
                                      legendgroup="colours", xaxis=xaxis, yaxis=yaxis))
@@ -166,19 +169,22 @@ def _legends(fig: go.Figure, color_by: str, font_px: float, avail: float) -> lis
 
 
 def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=None,
-                 in_days=None, patients=None, density: bool = True, filtered_mode: str = "hide",
-                 align: str = "offset", caption: str | None = None,
-                 warning: str | None = None) -> tuple:
+                 in_days=None, patients=None, trajectories: bool = True, hidden=(),
+                 density: bool = True, filtered_mode: str = "hide", align: str = "offset",
+                 caption: str | None = None, warning: str | None = None) -> tuple:
     """-> (go.Figure, Size). patients: whose trajectories to draw (None: all shown; figure3:
-    the patients of both panels)."""
+    the patients of both panels); trajectories False: none on the map. hidden: categories of
+    `color_by` hidden in the app's legend: neither drawn (not even as context) nor joined."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     p = PRESETS[preset]
     font = p["font_pt"]
     keep = np.ones(len(store.covid), bool) if keep is None else keep
-    shown_filter = keep if in_days is None else keep & in_days
-    shown = shown_filter if filtered_mode == "hide" else (
-        np.ones(len(keep), bool) if in_days is None else in_days)
+    drawn = ~hidden_mask(store, color_by, hidden)
+    if in_days is not None:
+        drawn &= in_days
+    shown_filter = keep & drawn
+    shown = shown_filter if filtered_mode == "hide" else drawn
     width = round(px(p["width_mm"]))
     figure3 = preset == "figure3"
     # figure3's right edge holds half of panel b's last x tick label
@@ -208,11 +214,11 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
         chosen = store.covid[S.PATIENTID].isin(list(patients or [])).to_numpy()
         muted = ~chosen if muted is None else (muted | ~chosen)
         muted_name = "other images"
-    edges = visible_edges(store, shown_filter, patients)
+    edges = visible_edges(store, shown_filter, patients if trajectories else ())
     fig.add_traces(_trajectory_traces(store, edges, in_days is not None, line_w,
                                       max(size * 1.6, 4.5), patient_colors=patient_colors))
     fig.add_traces(_point_traces(store, shown, color_by, size, muted=muted,
-                                 muted_name=muted_name))
+                                 muted_name=muted_name, hidden=set(hidden or ())))
 
     # The band above the plots: the panel letters (figure3) and the warning, which starts
     # after letter a and keeps to the map's column there, so that it meets neither letter
@@ -294,20 +300,32 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
 
 
 def _add_series_panel(fig, store, patients, colors, align, font, size, in_days) -> None:
-    """Figure 3b: the chosen patients' density percentile against the (aligned) day."""
-
+    """Figure 3b: the chosen patients' density percentile against the (aligned) day, one line
+    per episode (a patient with two admissions has two, each on its own day 0)."""
     for pid in patients:
-        s = patient_series(store, pid, align)
-        if in_days is not None:
-            inside = in_days[s["positions"]]
-            s = {k: v[inside] for k, v in s.items()}
-        rows = s["rows"]
-        fig.add_trace(go.Scatter(
-            x=s["days"], y=rows[S.DENSITY_PERCENTILE], mode="lines+markers", xaxis="x2",
-            yaxis="y2", name=f"patient {escape(str(pid))}", legendgroup="patients", showlegend=False,
-            line={"color": colors[pid], "width": 1.2},
-            marker={"symbol": [STATE_SYMBOLS[v] for v in rows[S.STATE]], "size": size + 1.5,
-                    "color": [STATE_COLORS[v] for v in rows[S.STATE]],
-                    "line": {"color": colors[pid], "width": 0.8}}))
+        # each episode its own line, on its own day 0 (images in no episode have no day)
+        units = [int(u) for u in store.episodes_of(pid) if store.episode_ids[u] is not None]
+        for k, unit in enumerate(units):
+            _add_series(fig, store, pid, unit, colors, align, size, in_days,
+                        EPISODE_DASHES[k % len(EPISODE_DASHES)])
     fig.add_trace(go.Scatter(x=[None], y=[None], xaxis="x2", yaxis="y2", showlegend=False,
                              marker={"color": GREY}))
+
+
+EPISODE_DASHES = ("solid", "dash", "dot", "dashdot")  # a patient's episodes in panel b
+
+
+def _add_series(fig, store, pid, unit, colors, align, size, in_days, dash) -> None:
+    s = patient_series(store, pid, align, unit)
+    if in_days is not None:
+        inside = in_days[s["positions"]]
+        s = {k: v[inside] for k, v in s.items()}
+    rows = s["rows"]
+    fig.add_trace(go.Scatter(
+        x=s["days"], y=rows[S.DENSITY_PERCENTILE], mode="lines+markers", xaxis="x2",
+        yaxis="y2", name=f"patient {escape(store.episode_label(unit))}",
+        legendgroup="patients", showlegend=False,
+        line={"color": colors[pid], "width": 1.2, "dash": dash},
+        marker={"symbol": [STATE_SYMBOLS[v] for v in rows[S.STATE]], "size": size + 1.5,
+                "color": [STATE_COLORS[v] for v in rows[S.STATE]],
+                "line": {"color": colors[pid], "width": 0.8}}))

@@ -32,7 +32,7 @@ LEGEND_GAP_PX = 14  # between two groups on one row
 @dataclass
 class Size:
     """Canvas in CSS px (kaleido's unit), its width in mm as the preset says, and the PNG's
-    pixels at 300 dpi (the preset's width exactly: 89 mm -> 1051 px)."""
+    scale to 300 dpi (the preset's width exactly: 89 mm -> 1051 px)."""
 
     width: int
     height: int
@@ -45,10 +45,6 @@ class Size:
     @property
     def png_scale(self) -> float:
         return round(self.width_mm / MM_PER_INCH * EXPORT_DPI) / self.width
-
-    @property
-    def png_pixels(self) -> tuple:
-        return round(self.width * self.png_scale), round(self.height * self.png_scale)
 
 
 def px(mm: float) -> float:

@@ -4,10 +4,13 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from cxrviz.figures.palette import probability
+
+
 def outputs_figure(pathologies, logits, title: str = "Model outputs") -> go.Figure:
     """The 18 outputs as probabilities (sigmoid of the raw logit), sorted; logit on hover."""
     logits = np.asarray(logits, dtype=float)
-    probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
+    probs = probability(logits)
     order = np.argsort(probs, kind="stable")
     bar = go.Bar(x=probs[order], y=[pathologies[i] for i in order], orientation="h",
                  customdata=logits[order], marker={"color": "#0072B2"},

@@ -1,8 +1,9 @@
-"""Time on the density scale: one patient's course, and the cohort's.
+"""Time on the density scale: one episode's course, and the cohort's.
 
 Both plot the bad-state density percentile (a number the model's map defines) against the
-aligned day (compute.timeline.aligned_days). They never average UMAP coordinates, which do not
-average meaningfully.
+aligned day (compute.timeline.aligned_days), per episode: a MIMIC admission has its own day 0
+and outcome (in the COVID collection an episode is a patient). They never average UMAP
+coordinates, which do not average meaningfully.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from cxrviz import schema as S
 from cxrviz import words
-from cxrviz.figures.palette import STATE_COLORS, SURVIVAL_COLORS, SURVIVAL_NAMES
+from cxrviz.figures.palette import STATE_COLORS, SURVIVAL_COLORS, SURVIVAL_NAMES, probability
 from cxrviz.store import Store
 
 # ICU: a flat light-orange band (a shape); intubation: dark-blue hatching (a filled trace):
@@ -57,9 +58,27 @@ def runs(days: np.ndarray, flags: np.ndarray) -> list:
     return out
 
 
-def patient_series(store: Store, patient: str, align: str = "offset") -> dict:
-    """The selected patient's dated images in time order, with their aligned days."""
-    pos = store.patient_positions.get(patient, np.array([], int))
+def series_episode(store: Store, patient: str, selected: str | None = None) -> int | None:
+    """Which of the patient's episodes a series shows (a row of store.patients): the selected
+    image's, if it is the patient's; else the episode of their latest dated image; None for a
+    patient unknown to the map."""
+    units = store.episodes_of(patient)
+    unit = store.episode_of(selected) if selected else None
+    if unit is not None and unit in set(units.tolist()):
+        return unit
+    pos = store.patient_positions.get(patient, np.array([], int))  # in time order
+    dated = pos[np.isfinite(store.aligned("offset")[pos])]
+    if len(dated):
+        return int(store.episode_index[dated[-1]])
+    return int(units[-1]) if len(units) else None
+
+
+def patient_series(store: Store, patient: str, align: str = "offset",
+                   episode: int | None = None) -> dict:
+    """One episode's dated images in time order, with their aligned days (episode: a row of
+    store.patients; None: series_episode's choice for the patient)."""
+    unit = series_episode(store, patient) if episode is None else episode
+    pos = store.episode_positions[unit] if unit is not None else np.array([], int)
     day = store.aligned(align)[pos]
     dated = np.isfinite(day)
     pos, day = pos[dated], day[dated]
@@ -89,12 +108,15 @@ def _shade_states(fig: go.Figure, days, rows) -> None:
 
 def patient_series_figure(store: Store, patient: str, align: str = "offset", outputs=(),
                           selected: str | None = None, height: int | None = None) -> go.Figure:
-    """height: the figure's, px (None: a plot of SERIES_PLOT_PX above its legend)."""
-    s = patient_series(store, patient, align)
+    """The selected image's episode (else the patient's latest) over time. height: the
+    figure's, px (None: a plot of SERIES_PLOT_PX above its legend)."""
+    unit = series_episode(store, patient, selected)
+    s = patient_series(store, patient, align, unit)
     rows, days = s["rows"], s["days"]
+    name = store.episode_label(unit) if unit is not None else str(patient)
     if not len(rows):
         why = "no dated images" if align == "offset" else f"no such event ({DAY_TITLES[align]})"
-        return _message(f"Patient {escape(str(patient))}: {why}", height or 330)
+        return _message(f"Patient {escape(name)}: {why}", height or 330)
     pct = rows[S.DENSITY_PERCENTILE].to_numpy()
     fig = go.Figure()
     _shade_states(fig, days, rows)
@@ -108,7 +130,7 @@ def patient_series_figure(store: Store, patient: str, align: str = "offset", out
     for k, name in enumerate(outputs or ()):
         logits = rows[S.logit_column(name)].to_numpy(float)
         fig.add_trace(go.Scatter(
-            x=days, y=1 / (1 + np.exp(-np.clip(logits, -60, 60))), yaxis="y2",
+            x=days, y=probability(logits), yaxis="y2",
             mode="lines+markers", name=f"P({name})", customdata=rows[S.IMAGE_ID].to_numpy(object),
             line={"color": OUTPUT_COLORS[k % len(OUTPUT_COLORS)], "dash": "dot", "width": 1.3},
             marker={"size": 5}, hovertemplate=f"day %{{x:g}}<br>P({name}) %{{y:.2f}}"
@@ -134,7 +156,7 @@ def patient_series_figure(store: Store, patient: str, align: str = "offset", out
         height=height or 26 + SERIES_PLOT_PX + bottom,
         margin={"l": 44, "r": 44 if outputs else 10, "t": 26, "b": bottom},
         paper_bgcolor="white", plot_bgcolor="white", clickmode="event", hovermode="closest",
-        title={"text": f"Patient {escape(str(patient))} over time", "font": {"size": 13}},
+        title={"text": f"Patient {escape(name)} over time", "font": {"size": 13}},
         xaxis={"title": {"text": DAY_TITLES[align]}, "gridcolor": "#eee", "zeroline": False},
         yaxis={"title": {"text": "density percentile"}, "range": [-3, 103], "gridcolor": "#eee"},
         yaxis2={"overlaying": "y", "side": "right", "range": [-0.03, 1.03], "showgrid": False,
@@ -151,11 +173,13 @@ def _bins():
 
 def cohort_summary(store: Store, keep: np.ndarray, align: str) -> dict:
     """Per survival group and day bin: median, quartiles and n of the density percentile, over
-    the images (passing the filters) of patients with two or more dated ones."""
+    the images (passing the filters) of episodes with two or more dated ones (each on its own
+    day 0; `episodes` counts them, `patients` their patients)."""
     day = store.aligned(align)
     use = keep & np.isfinite(day)
-    counts = np.bincount(store.patient_index[use], minlength=len(store.patient_ids))
-    use &= counts[store.patient_index] >= 2
+    unit = store.episode_index
+    counts = np.bincount(unit[use], minlength=len(store.patients))
+    use &= counts[unit] >= 2
     edges, centers = _bins()
     which = np.clip(np.digitize(np.clip(day, BIN_RANGE[0], BIN_RANGE[1] - 1e-9), edges) - 1,
                     0, len(centers) - 1)
@@ -171,6 +195,7 @@ def cohort_summary(store: Store, keep: np.ndarray, align: str) -> dict:
                          else (np.nan, np.nan, np.nan, 0))
         groups[group] = np.array(stats, dtype=float)
     return {"use": use, "days": day, "centers": centers, "groups": groups,
+            "episodes": int(len(np.unique(unit[use]))),
             "patients": int(len(np.unique(store.patient_index[use])))}
 
 
@@ -207,23 +232,24 @@ def cohort_figure(store: Store, keep: np.ndarray, align: str = "offset", height:
     the end bins do). Days outside it are off the chart, not squeezed into it."""
     summary = cohort_summary(store, keep, align)
     use, day = summary["use"], summary["days"]
+    word = words.unit_word(store.episodes_are_patients)  # what a faint line is
     if not use.any():
-        return _message("No patient in the current filter has two or more dated images.", height)
+        return _message(f"No {word} in the current filter has two or more dated images.", height)
     lo, hi = day_range or (BIN_RANGE[0] - 1, BIN_RANGE[1] + 1)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22],
                         vertical_spacing=0.04)
     rng = np.random.default_rng(0)
-    patients = np.unique(store.patient_index[use])
-    drawn = set(rng.choice(patients, MAX_COHORT_LINES, replace=False)
-                if len(patients) > MAX_COHORT_LINES else patients)
+    units = np.unique(store.episode_index[use])
+    drawn = set(rng.choice(units, MAX_COHORT_LINES, replace=False)
+                if len(units) > MAX_COHORT_LINES else units)
     pct = store.covid[S.DENSITY_PERCENTILE].to_numpy()
     ids = store.image_ids
     for group in (S.YES, S.NO, S.UNKNOWN):
         xs, ys, cd = [], [], []
-        for pos in store.patient_positions.values():
+        for unit in sorted(drawn):  # table order: patient, then episode
+            pos = store.episode_positions[unit]
             pos = pos[use[pos]]
-            if len(pos) < 2 or store.patient_index[pos[0]] not in drawn or \
-                    store.covid[S.SURVIVAL].iat[pos[0]] != group:
+            if len(pos) < 2 or store.covid[S.SURVIVAL].iat[pos[0]] != group:
                 continue
             xs += [*day[pos], None]
             ys += [*pct[pos], None]
@@ -231,7 +257,7 @@ def cohort_figure(store: Store, keep: np.ndarray, align: str = "offset", height:
         color = SURVIVAL_COLORS[group]
         fig.add_trace(go.Scattergl(
             x=xs, y=ys, customdata=cd, mode="lines+markers", opacity=0.25,
-            name=f"{SURVIVAL_NAMES[group]}: patients", legendgroup=group,
+            name=f"{SURVIVAL_NAMES[group]}: {word}s", legendgroup=group,
             line={"color": color, "width": 1}, marker={"size": 3, "color": color},
             hovertemplate="day %{x:g}, percentile %{y:.0f}<extra>click: select</extra>"),
             row=1, col=1)
@@ -240,9 +266,11 @@ def cohort_figure(store: Store, keep: np.ndarray, align: str = "offset", height:
                              marker={"color": color}, name=f"n ({group})", showlegend=False,
                              legendgroup=group, hovertemplate="n=%{y:.0f}<extra></extra>"),
                       row=2, col=1)
-    note = (f"{summary['patients']} patients with ≥ 2 dated images"
+    note = (f"{words.plural(summary['episodes'], word)} with ≥ 2 dated images"
+            + ("" if store.episodes_are_patients else
+               f" (of {words.plural(summary['patients'], 'patient')})")
             + (f"; faint lines for {MAX_COHORT_LINES} of them (medians use all)"
-               if len(patients) > MAX_COHORT_LINES else ""))
+               if len(units) > MAX_COHORT_LINES else ""))
     fig.update_layout(
         height=height, margin={"l": 46, "r": 10, "t": 52, "b": 40}, barmode="stack",
         paper_bgcolor="white", plot_bgcolor="white", clickmode="event", hovermode="closest",

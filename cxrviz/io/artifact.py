@@ -36,8 +36,17 @@ class ArtifactError(Exception):
 
 def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectories: pd.DataFrame,
                    patients: pd.DataFrame, density: dict, features: np.ndarray,
-                   display: dict) -> Path:
-    """Write all files into a temp folder beside `out_dir`, then swap it into place."""
+                   display: dict | None, display_sources: pd.DataFrame | None = None) -> Path:
+    """Write all files into a temp folder beside `out_dir`, then swap it into place.
+
+    display: image id -> JPEG (bytes, or a file to copy: the cache's, never read whole), or None
+    with `display_sources` (--display none: no JPEGs, where the app finds each source file).
+    features: float32 or float16, written as they are (no copy).
+    """
+    if (display is None) == (display_sources is None):
+        raise ValueError("give display JPEGs or display sources, not both or neither")
+    if np.dtype(features.dtype).name not in S.FEATURES_DTYPES:
+        raise ValueError(f"features must be one of {S.FEATURES_DTYPES}, not {features.dtype}")
     out_dir = Path(out_dir).expanduser().resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(out_dir)
@@ -48,13 +57,13 @@ def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectorie
         patients.to_parquet(tmp / S.PATIENTS_FILE, index=False)
         with open(tmp / S.DENSITY_FILE, "wb") as fh:
             np.savez_compressed(fh, **{k: np.asarray(density[k]) for k in DENSITY_KEYS})
-        np.save(tmp / S.FEATURES_FILE, np.ascontiguousarray(features, dtype=np.float32))
-        (tmp / S.DISPLAY_DIR).mkdir()
-        for written, (image_id, jpeg) in enumerate(display.items()):
-            (tmp / S.DISPLAY_DIR / f"{image_id}{S.DISPLAY_SUFFIX}").write_bytes(jpeg)
-            killpoint.reached("writing", written + 1)
+        np.save(tmp / S.FEATURES_FILE, np.ascontiguousarray(features))
+        if display is None:
+            display_sources.to_parquet(tmp / S.DISPLAY_SOURCES_FILE, index=False)
+        else:
+            _write_display(tmp / S.DISPLAY_DIR, display)
         manifest = dict(manifest)
-        manifest[S.M_FILES] = {name: sha256_file(tmp / name) for name in CHECKED_FILES}
+        manifest[S.M_FILES] = {name: sha256_file(tmp / name) for name in checked_files(manifest)}
         # The manifest goes last: a folder without one is, by definition, unfinished.
         (tmp / S.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=False,
                                                       default=_json_default))
@@ -64,6 +73,23 @@ def write_artifact(out_dir, *, manifest: dict, images: pd.DataFrame, trajectorie
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _write_display(folder: Path, display) -> None:
+    folder.mkdir()
+    for written, (image_id, jpeg) in enumerate(display.items()):
+        target = folder / f"{image_id}{S.DISPLAY_SUFFIX}"
+        if isinstance(jpeg, (bytes, bytearray)):
+            target.write_bytes(jpeg)
+        else:
+            shutil.copyfile(jpeg, target)
+        killpoint.reached("writing", written + 1)
+
+
+def checked_files(manifest: dict) -> tuple:
+    """The data files whose sha256 the manifest lists (display_sources.parquet: --display none)."""
+    none = (manifest.get(S.M_DISPLAY) or {}).get(S.DISPLAY_SIZE, S.DISPLAY_MAX_SIDE) is None
+    return CHECKED_FILES + ((S.DISPLAY_SOURCES_FILE,) if none else ())
 
 
 def _remove_leftovers(out_dir: Path) -> None:
@@ -118,6 +144,8 @@ class Artifact:
     trajectories: pd.DataFrame
     patients: pd.DataFrame
     density: dict
+    # --display none: image id -> (source name, file relative to that source's folder)
+    display_sources: dict | None = None
 
     @property
     def pathologies(self) -> list:
@@ -138,6 +166,32 @@ class Artifact:
 
     def display_path(self, image_id: str) -> Path:
         return self.path / S.DISPLAY_DIR / f"{image_id}{S.DISPLAY_SUFFIX}"
+
+    @property
+    def display_size(self) -> int | None:
+        """The display JPEGs' long side; None: built with --display none (no JPEGs)."""
+        return (self.manifest.get(S.M_DISPLAY) or {}).get(S.DISPLAY_SIZE, S.DISPLAY_MAX_SIDE)
+
+    def source_file(self, image_id: str) -> tuple:
+        """(the image's source file, None) or (None, why it cannot be read here), for an artifact
+        built with --display none. The file is looked up by id in display_sources.parquet and
+        opened only inside the folder the manifest names for its source (cxrviz.data.paths)."""
+        from cxrviz.data.paths import OUTSIDE_REASON, inside
+
+        source, file = self.display_sources[image_id]
+        folder = next((e[S.SRC_PATH] for e in self.manifest.get(S.M_SOURCES, [])
+                       if e[S.SRC_NAME] == source), None)
+        root = Path(folder).resolve() if folder else None
+        if root is None or not root.is_dir():
+            return None, (f"the {source} dataset folder ({Path(folder or '?').name}) is not "
+                          "reachable from this server, and this map was built without display "
+                          "images (--display none)")
+        path = inside(root, file)
+        if path is None:
+            return None, OUTSIDE_REASON
+        if not path.is_file():
+            return None, f"{file} is missing from the {source} dataset folder"
+        return path, None
 
     def features(self) -> np.ndarray:
         return np.load(self.path / S.FEATURES_FILE, mmap_mode="r", allow_pickle=False)
@@ -192,6 +246,13 @@ def rebuild_command(manifest: dict, path) -> str:
         value = config.get(key)
         if value is not None and value != default:
             parts.append(f"{flag} {shlex.quote(str(value))}")
+    for flag, key, default in (("--device", "device", None),
+                               ("--features-dtype", "features_dtype", "float32")):
+        if config.get(key) not in (None, default):
+            parts.append(f"{flag} {shlex.quote(str(config[key]))}")
+    if "display_size" in config and config["display_size"] != S.DISPLAY_MAX_SIDE:
+        parts.append("--display none" if config["display_size"] is None
+                     else f"--display-size {int(config['display_size'])}")
     if config.get("weights_pretrained") is False:
         parts.append("--weights-untrained")
     return " ".join(parts)
@@ -206,8 +267,10 @@ def read_artifact(path) -> Artifact:
     trajectories = _read_table(path, S.TRAJECTORIES_FILE, S.TRAJECTORY_COLUMNS)
     patients = _read_table(path, S.PATIENTS_FILE, S.PATIENT_COLUMNS)
     density = _read_density(path)
-    _check_features(path, len(images))
-    art = Artifact(path, manifest, images, trajectories, patients, density)
+    _check_features(path, len(images), manifest.get(S.M_FEATURES_DTYPE, "float32"))
+    art = Artifact(path, manifest, images, trajectories, patients, density,
+                   _read_display_sources(path) if S.DISPLAY_SOURCES_FILE in checked_files(
+                       manifest) else None)
     try:
         art.weights  # noqa: B018  (a typed spec, or a clear refusal now)
     except (ValueError, KeyError, TypeError) as exc:
@@ -219,7 +282,7 @@ def verify_files(path: Path, manifest: dict) -> None:
     """Each data file is there and has the sha256 the manifest lists (hashes of unchanged files
     are remembered in the user's cache folder: hashing.sha256_file_cached)."""
     listed = manifest.get(S.M_FILES) or {}
-    for name in CHECKED_FILES:
+    for name in checked_files(manifest):
         if not (path / name).is_file():
             raise ArtifactError(f"{path} is incomplete: {name} is missing.\n{BUILD_HINT}")
         if name not in listed:
@@ -251,6 +314,11 @@ def _read_table(path: Path, name: str, columns) -> pd.DataFrame:
     return table
 
 
+def _read_display_sources(path: Path) -> dict:
+    table = _read_table(path, S.DISPLAY_SOURCES_FILE, (S.IMAGE_ID, S.SOURCE, S.FILE))
+    return dict(zip(table[S.IMAGE_ID], zip(table[S.SOURCE], table[S.FILE])))
+
+
 def _read_density(path: Path) -> dict:
     try:
         with np.load(path / S.DENSITY_FILE, allow_pickle=False) as d:
@@ -270,12 +338,16 @@ def _read_density(path: Path) -> dict:
     return density
 
 
-def _check_features(path: Path, n_images: int) -> None:
-    """Only the header is read here (the app maps the file later, when placing images)."""
+def _check_features(path: Path, n_images: int, dtype: str) -> None:
+    """Only the header is read here (the app maps the file later, when placing images). float32,
+    or float16 where the manifest says so (--features-dtype float16)."""
+    if dtype not in S.FEATURES_DTYPES:
+        raise ArtifactError(f"{path}/{S.MANIFEST_FILE}: features dtype {dtype!r} is not one of "
+                            f"{S.FEATURES_DTYPES}.\n{BUILD_HINT}")
     try:
         features = np.load(path / S.FEATURES_FILE, mmap_mode="r", allow_pickle=False)
     except Exception as exc:
         raise _unreadable(path, S.FEATURES_FILE, ".npy array", exc) from None
-    if features.ndim != 2 or len(features) != n_images or features.dtype != np.float32:
+    if features.ndim != 2 or len(features) != n_images or features.dtype != np.dtype(dtype):
         raise ArtifactError(f"{path}/{S.FEATURES_FILE} holds {features.dtype} {features.shape}; "
-                            f"expected float32 ({n_images}, d), one row per image.\n{BUILD_HINT}")
+                            f"expected {dtype} ({n_images}, d), one row per image.\n{BUILD_HINT}")

@@ -1,5 +1,6 @@
-"""The Evaluation page (/evaluation): the artifact's leave-one-continent-out results beside the
-paper's Tables 5 and 6, every split, and ROC curves per held-out continent. It reads what
+"""The Evaluation page (/evaluation): the artifact's leave-one-continent-out results (on a one-site
+cohort: patient-grouped folds, and the page says so) beside the paper's Tables 5 and 6, every
+split, and ROC curves per held-out continent or test fold. It reads what
 `python -m precompute.evaluate` wrote (loaded once at start-up) and the paper's numbers
 (cxrviz/reference/)."""
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dash.exceptions import PreventUpdate
 from cxrviz import ids
 from cxrviz.appstate import current
 from cxrviz.words import EVAL_COLUMNS
-from cxrviz.compute.evaluate import FEATURE_SETS, TASKS
+from cxrviz.compute.evaluate import (FEATURE_SETS, N_FOLDS, SCHEME_GROUPED, SCHEME_LOCO,
+                                     SCHEME_TEST_NAME, TASKS)
 from cxrviz.figures.evaluation import roc_figure
 from cxrviz.pages.common import banner, graph_config, nav
 
@@ -44,13 +46,38 @@ def _regions(text) -> str:
     return ", ".join(PAPER_REGIONS.get(r.strip(), r.strip()) for r in text.split(","))
 
 
-def comparison(summary: pd.DataFrame, kind: str) -> html.Table:
+def scheme_of(info: dict) -> str:
+    """The split scheme an evaluation used (written before schemes existed: LOCO)."""
+    return info.get("protocol", {}).get("split_scheme") or SCHEME_LOCO
+
+
+def protocol_text(info: dict) -> str:
+    """The first paragraph: how the splits were made, in words."""
+    views = ", ".join(info["protocol"]["views"])
+    offsets = info["protocol"]["classification_offsets"]
+    if scheme_of(info) == SCHEME_GROUPED:
+        return (f"Patient-grouped {N_FOLDS}-fold cross-validation, not leave one continent out: "
+                "this cohort comes from one site (one continent, or none known), so no continent "
+                "can be held out. Each fold in turn is the test set and every patient's images "
+                "are in one fold only, never on both sides of a split (classification folds keep "
+                "the label balance; seeded). A fold without an example of each class is left out "
+                f"(hover a fold list to see why). Views {views}; classification tasks use "
+                f"{offsets}. Mean ± standard deviation over the test folds.")
+    return ("Leave one continent out: each continent in turn is the test set; training rows "
+            "that share a source (DOI, else URL) with a test row are dropped; a continent "
+            "without an example of each class is left out (hover a region list to see why). "
+            f"Views {views}; classification tasks use {offsets}. Mean ± standard deviation over "
+            "the held-out continents.")
+
+
+def comparison(summary: pd.DataFrame, kind: str, scheme: str = SCHEME_LOCO) -> html.Table:
     """Table 5 (classification) or 6 (regression) style: ours beside the paper's."""
     paper = paper_tables()[kind]
     metrics = ("auroc", "auprc") if kind == "classification" else ("pearson", "r2", "mae")
     names = EVAL_COLUMNS
     head = html.Tr([*(html.Th(names[c]) for c in ("task", "features", "params")),
-                    *(html.Th(f"{names[m]} (ours)") for m in metrics), html.Th("regions (ours)"),
+                    *(html.Th(f"{names[m]} (ours)") for m in metrics),
+                    html.Th("regions (ours)" if scheme == SCHEME_LOCO else "test folds (ours)"),
                     *(html.Th(f"{names[m]} (paper)") for m in metrics),
                     html.Th("regions (paper)")])
     rows = []
@@ -100,19 +127,14 @@ def layout(**query):
                       dcc.Graph(id=ids.EVAL_ROC)], hidden=True)],  # what its callback reads
             className="panel eval")], className="page eval-page")
     info, summary = ev["info"], ev["summary"]
+    scheme = scheme_of(info)
     w = store.artifact.weights
     tasks = [t for t in TASKS if t in set(summary["task"])]
     feats = [f for f in FEATURE_SETS if f in set(summary["features"])]
     return html.Div([
         header, banner(store),
         html.Div([
-            html.P([
-                "Leave one continent out: each continent in turn is the test set; training rows "
-                "that share a source (DOI, else URL) with a test row are dropped; a continent "
-                "without an example of each class is left out (hover a region list to see why). "
-                f"Views {', '.join(info['protocol']['views'])}; classification tasks use "
-                f"{info['protocol']['classification_offsets']}. Mean ± standard deviation over "
-                "the held-out continents."]),
+            html.P([html.B(f"Splits: {scheme}. "), protocol_text(info)], id=ids.EVAL_SCHEME),
             html.P([html.B("The paper's numbers "), "(Cohen et al. 2020, Tables 5 and 6) come "
                     "from the September 2020 collection and the pretrained "
                     "densenet121-res224-all weights. ",
@@ -121,9 +143,10 @@ def layout(**query):
                     f"{'pretrained' if w.pretrained else 'NOT pretrained'}). Different data and "
                     "weights give different numbers. Continents are named as on the map "
                     "(the paper's \u201cAmericas\u201d is America)."], className="note"),
-            html.H3("Classification (Table 5)"), comparison(summary, "classification"),
-            html.H3("Regression: severity scores (Table 6)"), comparison(summary, "regression"),
-            html.H3("ROC curves per held-out continent"),
+            html.H3("Classification (Table 5)"), comparison(summary, "classification", scheme),
+            html.H3("Regression: severity scores (Table 6)"),
+            comparison(summary, "regression", scheme),
+            html.H3(f"ROC curves per {SCHEME_TEST_NAME[scheme]}"),
             html.Div([
                 dcc.Dropdown(id=ids.EVAL_TASK, clearable=False, value=tasks[0],
                              options=[{"label": TASKS[t].title, "value": t} for t in tasks
@@ -136,7 +159,7 @@ def layout(**query):
             dcc.Graph(id=ids.EVAL_ROC, config=graph_config(),
                       style={"maxWidth": "760px"}),
             html.H3("Every split (Appendix C.2)"),
-            splits_grid(ev["splits"]),
+            splits_grid(ev["splits"], scheme),
             html.P(f"Computed in {info['seconds']} s with scikit-learn "
                    f"{info['versions'].get('scikit-learn')}; seed {info['seed']}.",
                    className="muted small"),
@@ -144,9 +167,9 @@ def layout(**query):
     ], className="page eval-page")
 
 
-def splits_grid(splits: pd.DataFrame):
-    """Every split, in words: task and feature titles, continents by the region table's names,
-    column headings from words.EVAL_COLUMNS (the CSV keeps the codes)."""
+def splits_grid(splits: pd.DataFrame, scheme: str = SCHEME_LOCO):
+    """Every split, in words: task and feature titles, continents by the region table's names
+    (or the test fold), column headings from words.EVAL_COLUMNS (the CSV keeps the codes)."""
     import dash_ag_grid as dag
 
     cols = [c for c in EVAL_COLUMNS if c in splits]
@@ -157,11 +180,15 @@ def splits_grid(splits: pd.DataFrame):
     frame["test_region"] = frame["test_region"].map(_regions)
     return dag.AgGrid(id=ids.EVAL_SPLITS, rowData=frame.astype(object).where(frame.notna(), None)
                       .to_dict("records"),
-                      columnDefs=[{"field": c, "headerName": EVAL_COLUMNS[c],
-                                   "headerTooltip": EVAL_COLUMNS[c]} for c in cols],
+                      columnDefs=[{"field": c, "headerName": heading(c, scheme),
+                                   "headerTooltip": heading(c, scheme)} for c in cols],
                       defaultColDef={"sortable": True, "filter": True, "resizable": True,
                                      "wrapHeaderText": True, "autoHeaderHeight": True},
                       style={"height": "420px"}, className="ag-theme-quartz")
+
+
+def heading(column: str, scheme: str) -> str:
+    return SCHEME_TEST_NAME[scheme] if column == "test_region" else EVAL_COLUMNS[column]
 
 
 @callback(Output(ids.EVAL_ROC, "figure"),
@@ -171,4 +198,5 @@ def roc(task, features):
     ev = current().store.evaluation
     if ev is None or task is None:
         raise PreventUpdate
-    return roc_figure(ev["predictions"], task, features, region_name=_regions)
+    return roc_figure(ev["predictions"], task, features, region_name=_regions,
+                      split_name=SCHEME_TEST_NAME[scheme_of(ev["info"])])

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from cxrviz import figures, ids
+from cxrviz import figures, ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
+from cxrviz.data.mimic import DATA_USE_NOTE  # the reader's own words, also in its notes
 from cxrviz.pages.common import banner, graph_config, nav
 from cxrviz.pages.map import (callbacks, cohort, controls, detail, export, legend, selection,
                               table, time, uploads, urlstate)
@@ -94,26 +95,56 @@ def layout(**query):
     ], className="page")
 
 
+# Sources whose artifact holds credentialed data, by kind: the About box says so first.
+CREDENTIALED = {S.SOURCE_MIMIC}
+
+
 def about(store):
-    """Where every metadata row went: on the map, left out by design, or skipped."""
+    """Where every input row went, per source (on the map, left out by design, or skipped), from
+    the manifest; the data-use note of credentialed sources (MIMIC) first; the build's notes."""
     m = store.artifact.manifest
-    counts = m[S.M_COUNTS]
-    excluded = [html.Li(f"{g[S.E_COUNT]} {g[S.E_REASON]}: {g[S.E_RAW_VALUE] or 'blank'}")
-                for g in m[S.M_EXCLUDED]]
-    skipped = [s for s in m[S.M_SKIPPED] if s["source"] == S.SOURCE_COVID]
+    sources = m.get(S.M_SOURCES) or [_counts_as_source(m)]
+    several = len(sources) > 1
+    credentialed = any(src.get(S.SRC_KIND) in CREDENTIALED for src in sources)
+
+    def whose(entry) -> str:
+        return f" ({entry.get(S.SOURCE, '')})" if several else ""
+
+    excluded = [html.Li(f"{g[S.E_COUNT]} {g[S.E_REASON]}: {g[S.E_RAW_VALUE] or 'blank'}"
+                        f"{whose(g)}") for g in m[S.M_EXCLUDED]]
+    skipped = [html.Li(f"{s['filename']}: {s['reason']}{whose(s)}") for s in m[S.M_SKIPPED]]
+    notes = [n for n in m.get(S.M_NOTES) or [] if n != DATA_USE_NOTE]
     w = store.artifact.weights
     return html.Details([
-        html.Summary("About this map"),
-        html.P(f"{counts[S.C_METADATA_ROWS]} rows in metadata.csv: {counts[S.C_EMBEDDED_COVID]} "
-               f"on the map, {counts[S.C_EXCLUDED]} left out by design, "
-               f"{counts[S.C_SKIPPED_COVID]} skipped (image missing or unreadable)."),
-        html.H5("Left out by design"), html.Ul(excluded),
-        html.H5("Skipped"),
-        html.Ul([html.Li(f"{s['filename']}: {s['reason']}") for s in skipped] or
-                [html.Li("none")]),
+        html.Summary("About this map" + (" (credentialed data)" if credentialed else "")),
+        *([html.P(DATA_USE_NOTE, className="notice data-use", id=ids.DATA_USE)]
+          if credentialed else []),
+        html.Ul([html.Li(_source_line(src)) for src in sources], className="sources"),
+        html.H5("Left out by design"), html.Ul(excluded or [html.Li("none")]),
+        html.H5("Skipped"), html.Ul(skipped or [html.Li("none")]),
+        *([html.H5("Notes"), html.Ul([html.Li(n) for n in notes])] if notes else []),
         html.P(f"Weights: {w.label} (sha256 {w.short_sha}…, {w.precision}, batch size "
                f"{w.batch_size}, {'pretrained' if w.pretrained else 'NOT pretrained'}). UMAP "
                f"n_neighbors {m[S.M_UMAP].get('n_neighbors')}, min_dist "
                f"{m[S.M_UMAP].get('min_dist')}; KDE bandwidth {m[S.M_KDE].get('bandwidth')}.",
                className="muted small"),
     ], id=ids.ABOUT, className="about")
+
+
+def _source_line(src: dict) -> str:
+    """'751 rows in metadata.csv: 559 on the map, 181 left out by design, 11 skipped (image
+    missing or unreadable).' for one source of the manifest."""
+    kind = src.get(S.SRC_KIND, "")
+    rows = words.SOURCE_ROWS.get(kind, "input rows")
+    role = words.ROLE_WORDS.get(src.get(S.SRC_ROLE), src.get(S.SRC_ROLE, ""))
+    return (f"{kind or src.get(S.SRC_NAME, 'source')} ({role}): {src[S.SRC_ROWS]} {rows}: "
+            f"{src[S.SRC_EMBEDDED]} on the map, {src[S.SRC_EXCLUDED]} left out by design, "
+            f"{src[S.SRC_SKIPPED]} skipped (image missing or unreadable).")
+
+
+def _counts_as_source(m: dict) -> dict:
+    """A manifest without `sources`: its cohort counts as one source."""
+    c = m[S.M_COUNTS]
+    return {S.SRC_KIND: S.SOURCE_COVID, S.SRC_ROLE: S.ROLE_COHORT,
+            S.SRC_ROWS: c[S.C_METADATA_ROWS], S.SRC_EMBEDDED: c[S.C_EMBEDDED_COVID],
+            S.SRC_EXCLUDED: c[S.C_EXCLUDED], S.SRC_SKIPPED: c[S.C_SKIPPED_COVID]}

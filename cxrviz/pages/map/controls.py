@@ -8,8 +8,7 @@ from dash.exceptions import PreventUpdate
 from cxrviz import figures, ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
-from cxrviz.filters import (BY_KEY, FILTERS, IDS, KEEP_UNKNOWN, LIST, MIN_IMAGES, RANGE,
-                            keeps_unknown, unknown_cid, unknown_key, values_of)
+from cxrviz.filters import BY_KEY, FILTERS
 
 LAYER_LABELS = {"density": " bad-state density", "trajectories": " trajectories",
                 "rsna": " RSNA reference cloud"}
@@ -19,7 +18,7 @@ VIEW_IDS = {"color": ids.COLOR_BY, "show": ids.SHOW, "density_style": ids.DENSIT
 
 def filter_inputs(kind=Input) -> dict:
     """{filter key: Input(component, "value")}: a callback receives {key: value}."""
-    return {key: kind(cid, "value") for f in FILTERS for key, cid in values_of(f)}
+    return {key: kind(cid, "value") for f in FILTERS for key, cid in f.values_of()}
 
 
 def view_inputs(kind=Input) -> dict:
@@ -31,42 +30,14 @@ def labelled(label, component, **kw):
                     className="control", **kw)
 
 
-def list_options(store, f) -> list:
-    return [words.option(f.column, v, f.label) for v in store.options(f.column)]
-
-
-def filter_control(f, store, filters: dict):
-    """One filter's component(s), by kind."""
-    value = filters[f.key]
-    if f.kind == LIST:
-        return dcc.Dropdown(id=f.cid, options=list_options(store, f), value=value, multi=True,
-                            placeholder="all")
-    if f.kind == RANGE:
-        lo, hi = store.ranges[f.key]
-        unknown = int(store.covid[f.column].isna().sum())
-        # the ends show as number boxes under the track (type to set them): always-visible
-        # tooltips of two close handles ran into each other
-        return html.Div([
-            dcc.RangeSlider(id=f.cid, min=lo, max=hi, step=1, value=value, marks=None,
-                            className="range-inputs"),
-            dcc.Checklist(id=unknown_cid(f), value=filters[unknown_key(f)],
-                          className="checklist",
-                          options=[{"label": f" include {words.plural(unknown, 'image')} with "
-                                            f"{f.label.lower()} unknown",
-                                    "value": KEEP_UNKNOWN}])])
-    if f.kind == MIN_IMAGES:
-        return dcc.Input(id=f.cid, type="number", min=1, step=1, value=value, debounce=True)
-    if f.kind == IDS:
-        return dcc.Input(id=f.cid, type="text", value=value, placeholder="e.g. 205, 178",
-                         debounce=True)
-    raise ValueError(f"unknown filter kind {f.kind!r}")
-
-
 def filter_controls(store, filters: dict) -> list:
-    controls = {f.key: filter_control(f, store, filters) for f in FILTERS}
+    """Every filter's control (cxrviz.filters builds it); those the artifact does not offer
+    stay in the page hidden, at their default, so the callbacks are the same for every map."""
+    controls = {f.key: f.control(store, filters) for f in FILTERS}
     subregions, countries = place_options(store, filters["continent"], filters["subregion"])
     controls["subregion"].options, controls["country"].options = subregions, countries
-    return [*(labelled(f.label, controls[f.key]) for f in FILTERS),
+    offered = set(store.offered)
+    return [*(labelled(f.label, controls[f.key], hidden=f not in offered) for f in FILTERS),
             html.Button("Reset filters", id=ids.RESET, className="button")]
 
 
@@ -91,21 +62,7 @@ def chips(store, filters: dict) -> list:
     """The active filters, each a button that removes it; past SHOWN_CHIPS, a "+n more" that
     names the rest (the header stays one line; the sidebar shows every filter)."""
     defaults = store.default_filters()
-    active = []
-    for f in FILTERS:
-        value = filters.get(f.key)
-        if value in (None, "", []) or value == defaults[f.key]:
-            continue
-        if f.kind == LIST:
-            text = ", ".join(words.value(f.column, v) for v in value)
-        elif f.kind == RANGE:
-            text = f"{value[0]:g}–{value[1]:g}"
-        else:
-            text = str(value)
-        active.append((f.key, f.label, text))
-    for f in FILTERS:  # a range that drops unknown values says so
-        if f.kind == RANGE and not keeps_unknown(filters, f):
-            active.append((unknown_key(f), f.label, "unknown left out"))
+    active = [c for f in FILTERS for c in f.chips(filters, defaults)]
     out = [chip(*a) for a in active[:SHOWN_CHIPS]]
     rest = active[SHOWN_CHIPS:]
     if rest:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 
-import numpy as np
-
 from dash import Input, Output, State, callback, dcc, html
 
 from cxrviz import figures, ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
+from cxrviz.fields import detail_fields, fmt
 from cxrviz.pages.common import graph_config
 from cxrviz.figures.time import patient_series_figure
 from cxrviz.pages.map.controls import labelled
@@ -20,14 +19,6 @@ SALIENCY_NOTE = ("Saliency is the magnitude of the gradient of the chosen output
                  "that output most. It is not a segmentation, not a localisation of disease and "
                  "not evidence that the model is right. For collection images it is computed on "
                  "the artifact's display image.")
-
-
-def fmt(value) -> str:
-    if value is None or (isinstance(value, float) and value != value) or value == "":
-        return "unknown"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def output_options(store) -> list:
@@ -45,23 +36,7 @@ def detail_children(store, image_id):
                                          "model outputs and the patient's timeline.",
                                          className="muted")]
     row = store.row(image_id)
-    pos = store.position.get(image_id)
-    pct = (f"percentile {store.density_percentile[pos]:.0f} of the collection"
-           if pos is not None else "n/a (reference image)")
-    facts = [("Patient", row[S.PATIENTID], None), ("Age", fmt(row[S.AGE]), None),
-             ("Sex", words.value(S.SEX, row[S.SEX]), None),
-             ("Finding", words.value(S.FINDING, row[S.FINDING]), None),
-             ("Day (offset)", fmt(row[S.OFFSET]), "days since symptoms or admission, as the "
-                                                   "source reports it"),
-             ("View", row[S.VIEW], None), ("Location", row[S.LOCATION] or "unknown", None),
-             *((words.MEANING[c][0], words.value(c, row[c]), words.MEANING[c][1])
-               for c in (S.IN_ICU, S.INTUBATION_PRESENT)),
-             *any_time_facts(store, row),
-             (words.MEANING[S.SURVIVAL][0], words.value(S.SURVIVAL, row[S.SURVIVAL]),
-              words.MEANING[S.SURVIVAL][1]),
-             ("State", words.state(row[S.STATE], row[S.STATE_REASON]),
-              f"rule: {row[S.STATE_REASON]}"),
-             ("Bad-state density", pct, None), ("Licence", row[S.LICENSE] or "unknown", None)]
+    groups = detail_fields(store, row)
     links = []
     if row[S.DOI]:
         links.append(html.A(f"doi:{row[S.DOI]}", href=f"https://doi.org/{row[S.DOI]}",
@@ -78,11 +53,11 @@ def detail_children(store, image_id):
                                      modeBarButtonsToRemove=["select2d", "lasso2d"])),
         html.Div(["Scroll or drag to zoom, double-click to reset; ",
                   html.A("open the image", href=src, target="_blank")], className="muted small"),
-        html.Table([html.Tr([html.Th(k, title=why), html.Td(fmt(v), title=why)])
-                    for k, v, why in facts], className="facts"),
+        *(part for title, facts in groups for part in facts_table(title, facts)),
         html.Div(links, className="links"),
-        html.Details([html.Summary("Clinical notes"),
-                      html.P(row[S.CLINICAL_NOTES] or "none")]),
+        *([html.Details([html.Summary("Clinical notes"),
+                         html.P(row[S.CLINICAL_NOTES] or "none")])]
+          if store.has_known(S.CLINICAL_NOTES) else []),
         dcc.Graph(id=ids.DETAIL_OUTPUTS, config=graph_config(displayModeBar=False),
                   figure=figures.outputs_figure(store.pathologies, store.logits(image_id),
                                                 "Model outputs (18)")),
@@ -90,52 +65,16 @@ def detail_children(store, image_id):
     ]
 
 
-ANY_TIME = ((S.WENT_ICU, S.P_ICU, S.P_ICU_FROM, S.IN_ICU),
-            (S.INTUBATED, S.P_INTUBATED, S.P_INTUBATED_FROM, S.INTUBATION_PRESENT))
-
-
-def any_time_facts(store, row) -> list:
-    """'In ICU at any time' and 'Intubated at any time' as patients.parquet has them (one rule,
-    compute.derive.at_any_time, so the panel, the patients table and its CSV agree), naming the
-    image a value comes from when the metadata's own column does not say it."""
-    patient = _patient(store, row)
-    facts = []
-    for column, value, source, at_image in ANY_TIME:
-        label, why = words.MEANING[column]
-        if patient is None:  # a reference image: no patient, the row's own value
-            facts.append((label, words.value(column, row[column]), why))
-            continue
-        image_id = patient.get(source, "") or ""
-        facts.append((label, words.any_time(patient[value], at_image,
-                                            _image_label(store, row, image_id)), why))
-    return facts
-
-
-def _patient(store, row):
-    """The row's patient in patients.parquet, or None (reference images have none)."""
-    if row[S.SOURCE] != S.SOURCE_COVID:
-        return None
-    i = int(np.searchsorted(store.patient_ids, row[S.PATIENTID]))
-    if i >= len(store.patient_ids) or store.patient_ids[i] != row[S.PATIENTID]:
-        return None
-    return store.patients.iloc[i]
-
-
-def _image_label(store, row, image_id: str) -> str | None:
-    """'image 3, day 11': the image's place in the patient's timeline, as the thumbnails show."""
-    if not image_id:
-        return None
-    rows = store.patient_images(row[S.PATIENTID])
-    order = list(rows[S.IMAGE_ID])
-    if image_id not in order:
-        return None
-    k = order.index(image_id)
-    day = fmt(rows[S.OFFSET].iloc[k])
-    return "this image" if image_id == row[S.IMAGE_ID] else f"image {k + 1}, day {day}"
+def facts_table(title, facts) -> list:
+    """One group of cxrviz.fields.detail_fields: a heading (none for the first) and a table,
+    each row's tooltip saying what the value means."""
+    return [*([html.H5(title, className="facts-title")] if title else []),
+            html.Table([html.Tr([html.Th(k, title=why), html.Td(fmt(v), title=why)])
+                        for k, v, why in facts], className="facts")]
 
 
 def timeline(store, row):
-    if row[S.SOURCE] != S.SOURCE_COVID:
+    if row[S.ROLE] != S.ROLE_COHORT:
         return html.Div(id=ids.TIMELINE)
     rows = store.patient_images(row[S.PATIENTID])
     ids_in_order = list(rows[S.IMAGE_ID])
@@ -162,7 +101,7 @@ def series_panel(store, selected, align):
     default = ["Lung Opacity"] if "Lung Opacity" in store.pathologies else []
     row = store.row(selected) if selected else None
     fig = (patient_series_figure(store, row[S.PATIENTID], align, default, selected)
-           if row is not None and row[S.SOURCE] == S.SOURCE_COVID else {})
+           if row is not None and row[S.ROLE] == S.ROLE_COHORT else {})
     return html.Div([
         html.H4("One patient over time"),
         labelled("Model outputs to show (probabilities)", dcc.Dropdown(
@@ -205,7 +144,7 @@ def show_detail(image_id):
 def show_series(image_id, align, outputs):
     store = current().store
     row = store.row(image_id) if image_id else None
-    if row is None or row[S.SOURCE] != S.SOURCE_COVID:
+    if row is None or row[S.ROLE] != S.ROLE_COHORT:
         return {}, {"display": "none"}
     outputs = [o for o in (outputs or []) if o in store.pathologies]
     return patient_series_figure(store, row[S.PATIENTID], align or "offset", outputs,

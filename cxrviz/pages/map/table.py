@@ -1,5 +1,6 @@
-"""The trajectory table: one row per patient (patients.parquet), following the page's filters;
-sortable, filterable and virtualised (AG Grid); a click selects the patient; CSV download."""
+"""The trajectory table: one row per episode (patients.parquet: a MIMIC admission with its
+patient id beside it; in the COVID collection a patient), following the page's filters; sortable,
+filterable and virtualised (AG Grid); a click selects the episode's first image; CSV download."""
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ from cxrviz.pages.map.controls import filter_inputs
 # numbers already had), a compact font, sized to the grid's width.
 SHY = "\u00ad"
 GROUPS = (
-    (None, {S.PATIENTID: "patient"}),
+    (None, {S.PATIENTID: "patient", S.EPISODE: words.EPISODE}),
     ("images", {S.P_N_IMAGES: "all", S.P_N_DATED: "dated"}),
     ("day (reported)", {S.P_FIRST_DAY: "first", S.P_LAST_DAY: "last",
                         S.P_DAYS_TO_BAD: "to first bad state"}),
@@ -38,12 +39,16 @@ NUMERIC = {S.P_N_IMAGES, S.P_N_DATED, S.P_FIRST_DAY, S.P_LAST_DAY, S.P_FIRST_PCT
            S.P_MAX_PCT, S.P_CHANGE_PCT, S.P_DAYS_TO_BAD}
 WRAPPED = {S.COUNTRY, S.FINDING_GROUP}  # "United Kingdom", "other viral" take two lines
 # narrowest a column may get (px at the table's font): its longest word fits
-MIN_WIDTH = {S.PATIENTID: 68, S.P_N_IMAGES: 24, S.P_N_DATED: 40, S.P_DAYS_TO_BAD: 36,
+MIN_WIDTH = {S.PATIENTID: 68, S.EPISODE: 68, S.P_N_IMAGES: 24, S.P_N_DATED: 40,
+             S.P_DAYS_TO_BAD: 36,
              S.P_ICU: 28, S.P_INTUBATED: 40, S.SURVIVAL: 55, S.CONTINENT: 52, S.COUNTRY: 60,
              S.FINDING_GROUP: 60}
 # Patient ids are text ("10", "100", "11" ...): the table sorts them by a rank in natural
 # order (numbers as numbers), sent with each row; the cell still shows, and filters, the id.
 PATIENT_ORDER = "patient_order"  # a field of the table's rows only, not of the artifact
+# A row's id (the grid's getRowId; a click sends it back): the patient id where every episode is
+# its patient (the COVID collection), else ROW_PREFIX + the row's number in store.patients
+ROW_ID, ROW_PREFIX = "row_id", "row:"
 
 
 CODES = {S.SURVIVAL: words.SURVIVAL, S.P_ICU: words.YES_NO, S.P_INTUBATED: words.YES_NO}
@@ -64,10 +69,14 @@ def column_def(col: str) -> dict:
         if col in (S.P_FIRST_PCT, S.P_LAST_PCT, S.P_MAX_PCT, S.P_CHANGE_PCT):
             d["valueFormatter"] = {"function": "params.value == null ? '' : "
                                                "d3.format('.0f')(params.value)"}
-    elif col != S.PATIENTID:
+    elif col not in (S.PATIENTID, S.EPISODE):
         table = json.dumps(words_for(col))
         d["valueFormatter"] = {"function": f"({table})[params.value] == null ? params.value : "
                                            f"({table})[params.value]"}
+    if col == S.EPISODE:
+        d.update(pinned="left", filter="agTextColumnFilter", headerTooltip=(
+            f"the {words.EPISODE} (its own day 0 and outcome); blank: images in no "
+            f"{words.EPISODE}"))
     if col == S.PATIENTID:
         d.update(pinned="left", filter="agTextColumnFilter",
                  valueGetter={"function": f"params.data.{PATIENT_ORDER}"},
@@ -78,10 +87,10 @@ def column_def(col: str) -> dict:
     return d
 
 
-def column_defs() -> list:
+def column_defs(columns=S.PATIENT_COLUMNS) -> list:
     defs = []
     for group, cols in GROUPS:
-        children = [column_def(col) for col in cols]
+        children = [column_def(col) for col in cols if col in columns]
         defs.extend(children if group is None else
                     [{"headerName": group, "children": children, "headerTooltip": group}])
     return defs
@@ -93,39 +102,58 @@ def natural_key(text: str) -> tuple:
                  for part in re.split(r"(\d+)", str(text)) if part)
 
 
-def patient_order(store) -> dict:
-    """{patient id: its rank in natural order}, once per process."""
+def patient_order(store) -> np.ndarray:
+    """Per row of store.patients: its rank by patient id in natural order, then episode (the
+    table's order), once per process."""
     cached = store.__dict__.get("_patient_order")
     if cached is None:
-        ids = sorted(store.patients[S.PATIENTID], key=natural_key)
-        cached = store.__dict__["_patient_order"] = {pid: i for i, pid in enumerate(ids)}
+        pids = store.patients[S.PATIENTID].tolist()
+        ranked = sorted(range(len(pids)), key=lambda i: (natural_key(pids[i]), i))
+        cached = np.empty(len(pids), dtype=np.int64)
+        cached[ranked] = np.arange(len(pids))
+        store.__dict__["_patient_order"] = cached
     return cached
 
 
+def row_ids(store) -> list:
+    """Per row of store.patients: its id in the grid (ROW_ID)."""
+    if store.episodes_are_patients:
+        return store.patients[S.PATIENTID].tolist()
+    return [f"{ROW_PREFIX}{i}" for i in range(len(store.patients))]
+
+
 def rows_for(store, keep: np.ndarray) -> list:
-    """Patients with at least one image passing the filters, as plain records (NaN -> None;
+    """Episodes with at least one image passing the filters, as plain records (NaN -> None;
     percentiles to one decimal: the table shows whole numbers, and the page gets half the
-    bytes), each with its rank in the natural order of ids (PATIENT_ORDER)."""
-    patients = store.patients.iloc[np.unique(store.patient_index[keep])].round(
+    bytes), each with its rank in the natural order of patient ids (PATIENT_ORDER, then by
+    episode) and its row id (ROW_ID)."""
+    units = np.unique(store.episode_index[keep])
+    patients = store.patients.iloc[units][store.table_columns].round(
         {c: 1 for c in (S.P_FIRST_PCT, S.P_LAST_PCT, S.P_MAX_PCT, S.P_CHANGE_PCT)})
     frame = patients.astype(object).where(patients.notna(), None)
-    frame[PATIENT_ORDER] = patients[S.PATIENTID].map(patient_order(store)).to_numpy()
+    frame[PATIENT_ORDER] = patient_order(store)[units]
+    frame[ROW_ID] = np.array(row_ids(store), dtype=object)[units]
     return frame.to_dict("records")
 
 
-def table_panel():
+def table_panel(store=None):
     import dash_ag_grid as dag
 
+    store = store or current().store
+    unit = ("One row per patient; click a row to select the patient. Days are the reported "
+            "offset" if store.episodes_are_patients else
+            f"One row per {words.EPISODE} (its patient beside it; blank: images in no "
+            f"{words.EPISODE}); click a row to select its first image. Days are since the "
+            f"{words.EPISODE}'s start")
     return html.Div([
-        html.Div([html.Span("One row per patient; click a row to select the patient. Days are the "
-                            "reported offset; percentiles are of the bad-state density. A blank "
+        html.Div([html.Span(f"{unit}; percentiles are of the bad-state density. A blank "
                             "cell is unknown.", className="muted small"),
                   html.Button("Download CSV", id=ids.TABLE_CSV, className="button")],
                  className="row spread"),
         # no filter row (it would not fit 16 columns): each header's filter button shows on
         # hover (assets/style.css)
-        dag.AgGrid(id=ids.TABLE, columnDefs=column_defs(), rowData=[],
-                   getRowId="params.data.patientid", columnSize="responsiveSizeToFit",
+        dag.AgGrid(id=ids.TABLE, columnDefs=column_defs(store.table_columns), rowData=[],
+                   getRowId=f"params.data.{ROW_ID}", columnSize="responsiveSizeToFit",
                    defaultColDef={"sortable": True, "filter": True, "resizable": True,
                                   "wrapHeaderText": True, "autoHeaderHeight": True,
                                   "suppressHeaderMenuButton": True},
@@ -163,7 +191,13 @@ def table_csv(clicks, filters):
 
 
 def first_image_of(store, patient):
-    """The image a selected patient opens on: its first image in time order."""
-    pos = store.patient_positions.get(str(patient))
+    """The image a selected patient, or a table row (ROW_ID), opens on: its first image in
+    time order (a row's: its episode's first)."""
+    key = str(patient)
+    if key.startswith(ROW_PREFIX) and key[len(ROW_PREFIX):].isdigit() \
+            and int(key[len(ROW_PREFIX):]) < len(store.patients):
+        pos = store.episode_positions[int(key[len(ROW_PREFIX):])]
+    else:
+        pos = store.patient_positions.get(key)
     return None if pos is None or not len(pos) else store.image_ids[pos[0]]
 

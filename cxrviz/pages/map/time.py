@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import numpy as np
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
 
-from cxrviz import ids
+from cxrviz import ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.compute.timeline import ALIGN_OFFSET, ALIGNMENTS
@@ -135,15 +135,19 @@ def client_data(store) -> dict:
         "n": len(covid),
         "x": b64(covid[S.X], "<f4"), "y": b64(covid[S.Y], "<f4"),
         "offset": b64(covid[S.OFFSET], "<f4"),
-        "patient": b64(store.patient_index, "<i4"),
-        "order": b64(np.concatenate(list(store.patient_positions.values()))
+        # per image its episode's number (the unit of day 0 and of a trajectory; in the COVID
+        # collection the patient), the images of each episode in time order, and per episode
+        # its patient id (a patient with two admissions is named twice) and episode id
+        "patient": b64(store.episode_index, "<i4"),
+        "order": b64(np.concatenate(store.episode_positions)
                      if len(covid) else [], "<i4"),
-        "patients": store.patient_ids.tolist(),
+        "patients": store.patients[S.PATIENTID].tolist(),
+        "episodes": store.episode_ids.tolist(),
+        "unit_word": words.unit_word(store.episodes_are_patients),
         "events": {a: b64(store.events(a), "<f4") for a in ALIGNMENTS},
         "edges": {"from": b64(t["from_pos"], "<i4"), "to": b64(t["to_pos"], "<i4"),
-                  "patient": b64(np.searchsorted(store.patient_ids,
-                                                 t[S.PATIENTID].to_numpy(dtype=object)), "<i4"),
-                  "survival": b64(t[S.SURVIVAL].map(codes), "u1"),
+                  "patient": b64(store.edge_episodes, "<i4"),
+        "survival": b64(t[S.SURVIVAL].map(codes), "u1"),
                   "to_state": b64(t[S.TO_STATE].map(codes), "u1")},
         "trace": {"points": TRACE["points"], "hover": TRACE["hover"],
                   "paths": [TRACE[n] for n in PATH_TRACES],
@@ -201,7 +205,8 @@ def time_note(store, keep, t) -> str:
                      "patient only (choose 'all patients shown' to draw every one).")
     missing = store.left_out(keep, t["align"])
     if missing:
-        parts.append(f"{missing} patient{'' if missing == 1 else 's'} without "
+        word = words.unit_word(store.episodes_are_patients)
+        parts.append(f"{words.plural(missing, word)} without "
                      f"{ALIGN_EVENTS[t['align']]} left out.")
     return " ".join(parts)
 

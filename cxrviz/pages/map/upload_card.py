@@ -24,6 +24,9 @@ def nearest_heading(u) -> str:
 
 
 def upload_card(store, u):
+    from cxrviz.appstate import current
+
+    note = current().service.device_note  # None unless this machine lacks the map's device
     rows = [html.Tr([
         html.Td(nb["rank"]),
         html.Td(html.Button(f"patient {nb['patientid']}",
@@ -47,6 +50,7 @@ def upload_card(store, u):
             f"the {u['ood_threshold']:.0f}th).", className="muted small")
     return html.Div([
         html.H5(f"{u['n']}. {u['name']}"), ood,
+        *([html.Div(note, className="muted small device-note")] if note else []),
         html.Div([
             html.Img(src=u["preview"], className="upload-preview", alt=f"your image {u['n']}"),
             html.Div([

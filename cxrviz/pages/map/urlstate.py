@@ -15,7 +15,7 @@ from dash import ClientsideFunction, Input, Output, callback, clientside_callbac
 from cxrviz import figures, ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
-from cxrviz.filters import FILTERS, LIST, RANGE, as_pairs, parse, unknown_key
+from cxrviz.filters import all_keys, as_pairs, read_pairs
 from cxrviz.pages.map.controls import filter_inputs, view_inputs
 
 LAYERS = ("density", "trajectories", "rsna")
@@ -56,23 +56,8 @@ def encode(filters: dict, view: dict, selected, store) -> str:
 def decode(query: dict, store) -> dict:
     """{'filters', 'view', 'selected', 'ignored'}: control values from a query dict. Values that
     no longer exist (or never did) are dropped and listed in 'ignored'."""
-    ignored = []
-    filters = store.default_filters()
-    for f in FILTERS:
-        if f.kind == RANGE and _first(query, unknown_key(f)) == "drop":
-            filters[unknown_key(f)] = []
-        raw = _values(query, f.key)
-        if not raw:
-            continue
-        if f.kind == LIST:  # keep what exists, report the rest
-            allowed = set(store.options(f.column))
-            filters[f.key] = [v for v in raw if v in allowed]
-            ignored += [f"{f.key}={v}" for v in raw if v not in allowed]
-            continue
-        try:
-            filters[f.key] = parse(f, raw, store)
-        except ValueError:
-            ignored.append(f"{f.key}={raw[0]}")
+    filters, ignored = read_pairs({k: _values(query, k) for k in all_keys() if k in query},
+                                  store, strict=False)
     view = dict(DEFAULT_VIEW)
     color = _first(query, "color")
     if color is not None:
