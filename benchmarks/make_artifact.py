@@ -70,6 +70,14 @@ def synthetic_images(n: int, source: pd.DataFrame, rng) -> pd.DataFrame:
     return images
 
 
+class _Stages(dict):
+    """Stage -> seconds, each printed as it is recorded (large runs take minutes)."""
+
+    def __setitem__(self, stage, seconds):
+        super().__setitem__(stage, seconds)
+        print(f"  {stage}: {seconds:.1f} s", flush=True)
+
+
 def synthetic_inputs(n: int, source_artifact: str | None, seed: int = 0) -> tuple:
     """(images, coords (n, 2), logits (n, 18), pathologies): what precompute hands derive()."""
     rng = np.random.default_rng(seed)
@@ -101,7 +109,7 @@ def main() -> None:
                          "(4 GB at 10^6): the map, filters and detail work; placing new "
                          "images and the 1024-d evaluation say the features are missing")
     args = ap.parse_args()
-    took = {}
+    took = _Stages()
     start = time.perf_counter()
     images, xy, logits, _ = synthetic_inputs(args.n, args.source, args.seed)
     rng = np.random.default_rng(args.seed + 1)

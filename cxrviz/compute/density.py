@@ -75,8 +75,8 @@ class BadStateDensity:
     def at_map(self, all_xy: np.ndarray) -> tuple:
         """(density at each of all_xy, density.npz's content) for a map of these images: exact
         up to EXACT_MAX_IMAGES images, binned beyond (module docstring)."""
+        gx, gy = self.grid_axes(np.asarray(all_xy))  # in the coordinates' own dtype, as before
         all_xy = np.asarray(all_xy, dtype=np.float64)
-        gx, gy = self.grid_axes(all_xy)
         self.method_ = self.method_for(len(all_xy))
         if not len(self.bad_xy_) or self.method_ == METHOD_EXACT:
             mx, my = np.meshgrid(gx, gy)
