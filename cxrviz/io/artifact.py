@@ -247,7 +247,8 @@ def rebuild_command(manifest: dict, path) -> str:
         if value is not None and value != default:
             parts.append(f"{flag} {shlex.quote(str(value))}")
     for flag, key, default in (("--device", "device", None),
-                               ("--features-dtype", "features_dtype", "float32")):
+                               ("--features-dtype", "features_dtype", "float32"),
+                               ("--umap-fit-sample", "umap_fit_sample", None)):
         if config.get(key) not in (None, default):
             parts.append(f"{flag} {shlex.quote(str(config[key]))}")
     if "display_size" in config and config["display_size"] != S.DISPLAY_MAX_SIDE:
