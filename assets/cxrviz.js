@@ -108,6 +108,15 @@
   function drawView(maskData, range, align, mode, selectedId, scope, ids, selectedData,
                     playMode, width, hiddenCats, data, fig) {
     const nu = window.dash_clientside.no_update;
+    const gl = window.cxrvizMap;
+    if (gl && gl.active && data) {  // the WebGL map draws the view and writes count and note
+      const lo = range && range[0] > data.day_lo ? range[0] : null;
+      const hi = range && range[1] < data.day_hi ? range[1] : null;
+      gl.setState({range, align: align || "offset", mode, selected: selectedId || "", scope, ids,
+                   hidden: hiddenCats || []});
+      return [nu, nu, nu, timeQuery({defaultScope: data.default_scope}, align, lo, hi, playMode,
+                                    width, scope, ids)];
+    }
     if (!data || !fig || !fig.data) return [nu, nu, nu, nu];
     const ctx = window.dash_clientside.callback_context;
     const trig = (ctx.triggered || []).map((t) => t.prop_id);
@@ -267,7 +276,9 @@
 
   /* The address bar: the server's query (filters, view, selection) + the time part. */
   function writeUrl(query, timeQuery) {
-    const parts = [String(query || "").replace(/^\?/, ""), String(timeQuery || "")]
+    const engine = new URLSearchParams(window.location.search).get("map");
+    const parts = [String(query || "").replace(/^\?/, ""), String(timeQuery || ""),
+                   engine === "webgl" || engine === "plotly" ? `map=${engine}` : ""]
       .filter((s) => s.length);
     const search = parts.length ? "?" + parts.join("&") : "";
     window.history.replaceState(null, "", window.location.pathname + search);
@@ -339,8 +350,15 @@
     if (box) box.scrollBy({top: r.top - box.getBoundingClientRect().top, behavior: "smooth"});
   }
 
+  /* The WebGL map (assets/map/): the page query (its filters), colour, layers, opacity. */
+  function mapView(query, color, show, opacity) {
+    const gl = window.cxrvizMap;
+    if (gl && gl.active) gl.setView({query, color, show, opacity});
+    return window.dash_clientside.no_update;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     cxrviz: {drawView, play, hoverPath, writeUrl, exportCommand, resetHidden, legendToggle,
-             revealDetail},
+             revealDetail, mapView},
   });
 })();

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from cxrviz import figures, ids
+from cxrviz import ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
-from cxrviz.pages.common import banner, graph_config, nav
+from cxrviz.pages.common import banner, nav
 from cxrviz.pages.map import (callbacks, cohort, controls, detail, export, legend, selection,
                               table, time, uploads, urlstate)
 
@@ -33,12 +33,6 @@ def layout(**query):
     keep = store.mask(st["filters"])
     view = st["view"]
     in_days = store.day_mask(t["align"], t["lo"], t["hi"])
-    fig = figures.map_figure(store, color_by=view["color"], keep=keep, filtered_mode=view["mode"],
-                             show=view["show"], density_style=view["density_style"],
-                             density_opacity=view["opacity"], selected=st["selected"],
-                             in_days=in_days,
-                             trajectory_patients=time.trajectory_patients(t, st["selected"],
-                                                                          store))
     ignored = st["ignored"] + t["ignored"]
     notice = (html.Div("This link asked for values this map does not have, ignored: "
                        + ", ".join(ignored), id=ids.NOTICE, className="notice")
@@ -79,9 +73,7 @@ def layout(**query):
             # detail panel sits under the map and both scroll together in the wrapper
             html.Div([
                 html.Main([
-                    dcc.Graph(id=ids.MAP, figure=fig, className="map",
-                              config=graph_config(scrollZoom=True, toImageButtonOptions={
-                                  "format": "png", "scale": 3})),
+                    *callbacks.map_element(store, st, t, keep, in_days, query),
                     html.Div(legend.legend(store, view), id=ids.LEGEND, className="legend"),
                     tabs,
                 ], className="center"),
