@@ -16,7 +16,7 @@ mkdirSync(out, {recursive: true});
 
 const result = await esbuild.build({
   entryPoints: [join(here, "src", "map.js")],
-  bundle: true, minify: true, format: "iife", target: ["chrome100", "firefox100", "safari15"],
+  bundle: true, minify: !process.env.CXRVIZ_DEV, format: "iife", target: ["chrome100", "firefox100", "safari15"],
   outfile: join(out, "cxrviz-map.js"), legalComments: "none", metafile: true,
   logLevel: "warning", charset: "utf8",
 });

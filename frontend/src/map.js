@@ -13,7 +13,7 @@ import * as data from "./data.js";
 import * as V from "./view.js";
 import {lassoTool} from "./lasso.js";
 
-const s = {ready: false, view: null, pending: {}, version: 0};
+const s = {loaded: false, view: null, pending: {}, seq: {}};
 const POINT_FILTER = new DataFilterExtension({filterSize: 2});
 const EDGE_FILTER = new DataFilterExtension({filterSize: 3});
 const ARROW_ICON = {arrow: {x: 0, y: 0, width: 64, height: 64, mask: true, anchorX: 32, anchorY: 32}};
@@ -40,25 +40,34 @@ function edgeQuery() {
 
 /* --- what changed -> what is recomputed ---------------------------------------------------- */
 async function refresh(what) {
-  if (!s.ready) return;
-  const v = s.view, version = ++s.version;
-  const jobs = [];
+  if (!s.loaded && !what.initial) {  // the first load draws the latest view; changes after it
+    Object.assign(s.pending, what);
+    return;
+  }
+  const v = s.view, jobs = [];
+  // each kind of answer applies only if no later request of its kind was sent meanwhile
+  const latest = (kind) => { const k = (s.seq[kind] || 0) + 1; s.seq[kind] = k; return () => s.seq[kind] === k; };
   if (what.mask) {
-    jobs.push(data.mask(what.mask, s.cfg.n).then((m) => {
-      s.keep = m.keep; s.unknown = m.unknown; s.maskInfo = m.info;
+    const mine = latest("mask");
+    jobs.push(data.mask(filterQuery(v.query), s.cfg.n).then((m) => {
+      if (mine()) { s.keep = m.keep; s.unknown = m.unknown; s.maskInfo = m.info; }
     }));
   }
-  if (what.color) jobs.push(data.colorCodes(v.color).then((c) => { s.codes = c; }));
+  if (what.color) {
+    const mine = latest("color");
+    jobs.push(data.colorCodes(v.color).then((c) => { if (mine()) s.codes = c; }));
+  }
   if (what.selected) {
-    jobs.push(v.selectedId ? data.point(`id=${encodeURIComponent(v.selectedId)}`)
-      .then((p) => { s.selected = p; }, () => { s.selected = null; })
-      : Promise.resolve().then(() => { s.selected = null; }));
+    const mine = latest("selected"), id = v.selectedId;
+    jobs.push((id ? data.point(`id=${encodeURIComponent(id)}`).catch(() => null)
+                  : Promise.resolve(null)).then((p) => { if (mine()) s.selected = p; }));
   }
-  if (what.edges) jobs.push(data.edges(edgeQuery()).then((e) => { s.edges = e; }));
+  if (what.edges) {
+    const mine = latest("edges");
+    jobs.push(data.edges(edgeQuery()).then((e) => { if (mine()) s.edges = e; }));
+  }
   await Promise.all(jobs);
-  if (version !== s.version && (what.mask || what.edges)) {
-    // a later change is on its way; it redraws with everything loaded by then
-  }
+  if (!s.days) what.align = true;
   if (what.align) s.days = V.alignedDays(s.cols, s.events, v.align);
   s.range = V.dayRange(s.cfg, v.range, v.align);
   if (what.mask || what.color || what.selected || what.points || what.align) {
@@ -235,11 +244,14 @@ async function mount(el) {
     onError: (e) => console.warn("map:", e && e.message),
   });
   lassoTool(el, deck, s, onSelection);
-  s.ready = true;
   const v = s.view;
-  await refresh({mask: filterQuery(v.query), color: true, selected: true, edges: true, align: true,
-                 points: true});
-  for (const k of Object.keys(s.pending)) delete s.pending[k];
+  s.pending = {};
+  await refresh({initial: true, mask: true, color: true, selected: true,
+                 edges: true, align: true, points: true});
+  s.loaded = true;
+  const later = s.pending;
+  s.pending = {};
+  if (Object.keys(later).length) await refresh(later);
 }
 
 async function onSelection(summary) {
@@ -285,7 +297,7 @@ function setState(state) {
 function setView(view) {
   if (!s.view) return;
   const v = s.view, what = {};
-  if (view.query !== undefined && filterQuery(view.query) !== filterQuery(v.query)) what.mask = filterQuery(view.query);
+  if (view.query !== undefined && filterQuery(view.query) !== filterQuery(v.query)) what.mask = true;
   if (view.query !== undefined) v.query = view.query;
   if (view.color !== undefined && view.color !== v.color) { v.color = view.color; v.hidden = new Set(); what.color = true; }
   if (view.show !== undefined) v.show = new Set(view.show || []);
@@ -315,7 +327,28 @@ async function screenPosition(imageId) {
   return {x: r.left + px, y: r.top + py};
 }
 
-window.cxrvizMap = {setState, setView, shownIds, shownEdges, screenPosition,
+/* For tests: the image shown farthest from any other shown image (safe to click). */
+async function lonelyPoint() {
+  const {ids} = await data.imageIds();
+  const idx = [];
+  for (let i = 0; i < s.cfg.n && idx.length < 5000; i++) if (s.shown[i]) idx.push(i);
+  let best = -1, gap = -1;
+  for (const i of idx) {
+    let g = Infinity;
+    for (const j of idx) {
+      if (j !== i) g = Math.min(g, Math.hypot(s.cols.x[i] - s.cols.x[j], s.cols.y[i] - s.cols.y[j]));
+    }
+    if (g > gap) { gap = g; best = i; }
+  }
+  return best < 0 ? null : ids[best];
+}
+
+function view() {
+  return {lo: s.range.lo, hi: s.range.hi, align: s.view.align, scope: s.view.scope,
+          selected: s.view.selectedId, color: s.view.color};
+}
+
+window.cxrvizMap = {setState, setView, shownIds, shownEdges, screenPosition, lonelyPoint, view,
                     get active() { return root !== null && document.body.contains(root); },
                     get frames() { return s.frames || 0; }};
 
@@ -325,8 +358,8 @@ function watch() {
   if (el && el !== root && !el.dataset.mounted) {
     el.dataset.mounted = "1";
     if (deck) { deck.finalize(); deck = null; }
-    s.ready = false;
-    mount(el).catch((e) => console.warn("map:", e.message));
+    s.loaded = false;
+    mount(el).catch((e) => console.warn("map:", e.message, e.stack));
   }
 }
 new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
