@@ -110,9 +110,11 @@ function edgeData() {
   return s.edgeData;
 }
 
+/* A patient's path through the images shown now: it grows with the day range and Play. */
 function pathOf(p, color, width, id) {
-  if (!p || !p.path || p.path.length < 2) return null;
-  return new PathLayer({id, data: [{path: p.path.map((i) => [s.cols.x[i], s.cols.y[i]])}],
+  const path = p && p.path ? p.path.filter((i) => s.shown[i]) : [];
+  if (path.length < 2) return null;
+  return new PathLayer({id, data: [{path: path.map((i) => [s.cols.x[i], s.cols.y[i]])}],
                         getPath: (d) => d.path, getColor: color, getWidth: width,
                         widthUnits: "pixels", capRounded: true, jointRounded: true});
 }
@@ -161,8 +163,8 @@ function layers() {
 
 function draw() {
   if (!deck) return;
-  deck.setProps({layers: layers()});
   s.shown = V.shownMask(s);
+  deck.setProps({layers: layers()});
   const t = V.texts(s, s.shown);
   if (t.count !== s.countText) { s.countText = t.count; setProps(s.cfg.ids.count, {children: t.count}); }
   if (t.notes !== s.notesText) { s.notesText = t.notes; setProps(s.cfg.ids.time_note, {children: t.notes}); }

@@ -113,7 +113,7 @@ export function texts(s, shown) {
     if (shown[i]) {
       count++; episodes[cols.episode[i]] = 1;
       if (s.unknown && s.unknown[i]) unknown++;
-    } else if (s.keep[i] && s.legendHidden[i]) legendOff++;
+    } else if (s.keep[i] && s.legendHidden[i] && inside(s.days[i], s.range.filter)) legendOff++;
     if (s.keep[i] && s.view.align !== "offset" && !Number.isFinite(ev[cols.episode[i]])) {
       missing[cols.episode[i]] = 1;
     }
