@@ -26,7 +26,15 @@ export function columns(buffer, layout) {
   return out;
 }
 
-export async function loadAll() {
+let loading = null;
+
+/* Config, points and event days: fetched once per page load (started early by map.js). */
+export function loadAll() {
+  if (!loading) loading = fetchAll().catch((e) => { loading = null; throw e; });
+  return loading;
+}
+
+async function fetchAll() {
   const config = await getJson("/config");
   const [points, events] = await Promise.all([getBuffer("/points"), getBuffer("/events")]);
   const cols = columns(points.buffer, config.points);

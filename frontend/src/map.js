@@ -242,6 +242,10 @@ async function mount(el) {
     parent: el, views: new OrthographicView({id: "map", flipY: false}),
     initialViewState: initialView(el), controller: {doubleClickZoom: false},
     layers: [], onHover, onClick, useDevicePixels: true,
+    onAfterRender: () => {
+      s.rendered = (s.rendered || 0) + 1;
+      if (s.frames > 0 && !s.firstPaint) s.firstPaint = performance.now();
+    },
     getCursor: ({isDragging, isHovering}) => (isDragging ? "grabbing" : isHovering ? "pointer" : "grab"),
     onError: (e) => console.warn("map:", e && e.message),
   });
@@ -352,7 +356,11 @@ function view() {
 
 window.cxrvizMap = {setState, setView, shownIds, shownEdges, screenPosition, lonelyPoint, view,
                     get active() { return root !== null && document.body.contains(root); },
-                    get frames() { return s.frames || 0; }};
+                    get frames() { return s.frames || 0; },
+                    get rendered() { return s.rendered || 0; },
+                    get firstPaint() { return s.firstPaint || null; },
+                    // the same renderer, for benchmarks/browser.py's bare page
+                    lib: {Deck, OrthographicView, ScatterplotLayer, DataFilterExtension}};
 
 // The page comes and goes (Dash Pages): mount when the element appears.
 function watch() {
@@ -363,6 +371,11 @@ function watch() {
     s.loaded = false;
     mount(el).catch((e) => console.warn("map:", e.message, e.stack));
   }
+}
+// Where the page will draw with WebGL, fetch the columns while Dash is still building the page.
+if (new URLSearchParams(window.location.search).get("map") === "webgl" ||
+    document.querySelector('meta[name="cxrviz-map"][content="webgl"]')) {
+  data.loadAll().catch(() => {});
 }
 new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
 watch();
