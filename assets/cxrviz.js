@@ -357,8 +357,15 @@
     return window.dash_clientside.no_update;
   }
 
+  /* Placed uploads, drawn by the WebGL map above everything. */
+  function mapUploads(uploads) {
+    const gl = window.cxrvizMap;
+    if (gl && gl.active) gl.setUploads(uploads || []);
+    return window.dash_clientside.no_update;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     cxrviz: {drawView, play, hoverPath, writeUrl, exportCommand, resetHidden, legendToggle,
-             revealDetail, mapView},
+             revealDetail, mapView, mapUploads},
   });
 })();

@@ -220,6 +220,10 @@ def config(store, edge_budget: int) -> dict:
             "default_scope": time_part.default_scope(store), "edge_budget": edge_budget,
             "ranges": {"x": xr, "y": yr}, "warning": store.warning,
             "density": {"url": DENSITY_PATH, "bounds": density_bounds(store)},
+            "uploads": {kind: {"fill": rgb(st["color"]), "line": rgb(st["line"]),
+                               "size": st["size"], "hollow": st["symbol"].endswith("-open")}
+                        for kind, st in (("placed", layers.UPLOAD_STYLE[False]),
+                                         ("unlike", layers.UPLOAD_STYLE[True]))},
             "ids": {"map": ids.MAP, "count": ids.COUNT, "time_note": ids.TIME_NOTE,
                     "selection_summary": ids.SELECTION_SUMMARY},
             "points_trace": layers.TRACE["points"],

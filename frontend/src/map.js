@@ -7,7 +7,7 @@
 // selection callbacks read it), and it writes the count and the time note.
 // Test hook: window.cxrvizMap.shownIds(), .shownEdges(), .screenPosition(imageId).
 import {Deck, OrthographicView} from "@deck.gl/core";
-import {BitmapLayer, IconLayer, LineLayer, PathLayer, ScatterplotLayer} from "@deck.gl/layers";
+import {BitmapLayer, IconLayer, LineLayer, PathLayer, ScatterplotLayer, TextLayer} from "@deck.gl/layers";
 import {DataFilterExtension} from "@deck.gl/extensions";
 import * as data from "./data.js";
 import * as V from "./view.js";
@@ -151,6 +151,7 @@ function layers() {
                             getSize: cfg.sizes.arrow + 2, billboard: true,
                             extensions: [EDGE_FILTER], filterRange: [f, f, [0.5, 1.5]]}));
   }
+  if (s.uploads && s.uploads.length) out.push(...uploadLayers(cfg.uploads));
   if (s.selected) {
     const i = s.selected.index;
     out.push(new ScatterplotLayer({id: "selected", data: [[s.cols.x[i], s.cols.y[i]]],
@@ -159,6 +160,27 @@ function layers() {
                                    getLineWidth: 3, getLineColor: [17, 17, 17, 255]}));
   }
   return out;
+}
+
+/* Placed X-rays above everything, numbered; one unlike the map's images is a hollow ring. */
+function uploadLayers(style) {
+  const st = (u) => (u.out_of_distribution ? style.unlike : style.placed);
+  return [
+    new ScatterplotLayer({id: "uploads", data: s.uploads, getPosition: (u) => [u.x, u.y],
+                          radiusUnits: "pixels", getRadius: (u) => st(u).size / 2,
+                          getFillColor: (u) => (st(u).hollow ? [0, 0, 0, 0] : st(u).fill),
+                          stroked: true, lineWidthUnits: "pixels", getLineWidth: 2.5,
+                          getLineColor: (u) => st(u).line}),
+    new TextLayer({id: "upload-numbers", data: s.uploads, getPosition: (u) => [u.x, u.y],
+                   getText: (u) => String(u.n), getSize: 14, getColor: (u) => st(u).line,
+                   getPixelOffset: (u) => [0, -st(u).size / 2 - 9], fontWeight: 700,
+                   characterSet: "0123456789"}),
+  ];
+}
+
+function setUploads(uploads) {
+  s.uploads = uploads;
+  if (s.loaded) draw();
 }
 
 function draw() {
@@ -354,7 +376,7 @@ function view() {
           selected: s.view.selectedId, color: s.view.color};
 }
 
-window.cxrvizMap = {setState, setView, shownIds, shownEdges, screenPosition, lonelyPoint, view,
+window.cxrvizMap = {setState, setView, setUploads, shownIds, shownEdges, screenPosition, lonelyPoint, view,
                     get active() { return root !== null && document.body.contains(root); },
                     get frames() { return s.frames || 0; },
                     get rendered() { return s.rendered || 0; },

@@ -153,3 +153,6 @@ clientside_callback(ClientsideFunction(namespace="cxrviz", function_name="mapVie
                     Output(ids.MAP_SINK, "data"), Input(ids.QUERY, "data"),
                     Input(ids.COLOR_BY, "value"), Input(ids.SHOW, "value"),
                     Input(ids.DENSITY_OPACITY, "value"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction(namespace="cxrviz", function_name="mapUploads"),
+                    Output(ids.MAP_SINK, "data", allow_duplicate=True),
+                    Input(ids.UPLOADS, "data"), prevent_initial_call=True)
