@@ -274,7 +274,8 @@ def _polygon() -> np.ndarray:
 def select():
     """A box or lasso (the polygon, in map coordinates) over the points shown by the page's
     query (filters and day range): how many images and patients, counted by state, outcome,
-    finding group and continent; the episodes, for 'trajectories of the selection'."""
+    finding group and continent ([title, [[value in words, count], ...]] in that order); the
+    episodes, for 'trajectories of the selection'."""
     store = _store()
     poly = _polygon()
     filters, t, _ = view_of(query_dict())
@@ -286,8 +287,8 @@ def select():
     chosen = shown & inside_polygon(x, y, poly)
     rows = store.covid[chosen]
     episodes = np.unique(store.patient_index[chosen])
-    counts = {title: [[words.value(col, k), int(v)] for k, v in rows[col].value_counts().items()]
-              for col, title in SUMMARY_COLUMNS}
+    counts = [[title, [[words.value(col, k), int(v)] for k, v in rows[col].value_counts().items()]]
+              for col, title in SUMMARY_COLUMNS]  # in this order (a JSON object's keys get sorted)
     return jsonify({"images": int(chosen.sum()), "patients": int(rows[S.PATIENTID].nunique()),
                     "counts": counts, "episodes": episodes[:MAX_EPISODES].tolist()})
 

@@ -137,3 +137,70 @@ def test_filter_play_click_and_legend_in_the_browser(dash_duo, covid_artifact, s
     viewport(duo.driver, 1024, 768)
     time.sleep(1)
     shot(duo, "webgl-1024x768")
+
+
+def test_legend_box_select_esc_and_day_range_in_the_browser(dash_duo, covid_artifact, store):
+    from selenium.webdriver.common.keys import Keys
+
+    from tests.browser_helpers import callback_requests
+
+    duo = start(dash_duo, covid_artifact.out, size=(1280, 800))
+    open_map(duo, "traj=all")
+    # the legend's "bad" entry hides exactly the bad-state images, and the count says so
+    bad = duo.driver.find_element("xpath", "//button[contains(@class, 'legend-item')]"
+                                           "[contains(., 'bad')]")
+    bad.click()
+    ids_, edges = expected(store, "traj=all")
+    state = dict(zip(store.image_ids, store.covid["state"]))
+    keep = [i for i in ids_ if state[i] != "bad"]
+    wait_drawn(duo, keep, sorted(e for e in edges if state[e[0]] != "bad"
+                                 and state[e[1]] != "bad"), "bad hidden in the legend")
+    hidden = len(ids_) - len(keep)
+    wait_until(lambda: f"· {hidden} hidden in the legend" in count_text(duo), what="count")
+    bad.click()
+    wait_drawn(duo, ids_, edges, "bad shown again")
+    # a box over the map's middle: the server counts what it holds (numpy), shown below the map
+    canvas = duo.driver.find_element("css selector", f"#{ids.MAP_GL} canvas")
+    r = duo.driver.execute_script("return arguments[0].getBoundingClientRect().toJSON();", canvas)
+    duo.driver.find_element("css selector", ".map-tool[data-tool='box']").click()
+    x0, y0 = int(r["left"] + r["width"] * 0.3), int(r["top"] + r["height"] * 0.3)
+    x1, y1 = int(r["left"] + r["width"] * 0.7), int(r["top"] + r["height"] * 0.7)
+    actions = ActionBuilder(duo.driver)
+    actions.pointer_action.move_to_location(x0, y0).pointer_down()
+    for k in range(1, 6):
+        actions.pointer_action.move_to_location(x0 + (x1 - x0) * k // 5, y0 + (y1 - y0) * k // 5)
+    actions.pointer_action.pointer_up()
+    actions.perform()
+    corners = duo.driver.execute_script(
+        "return Promise.all(arguments[0].map(p => window.cxrvizMap.unproject(p)));",
+        [[x0, y0], [x1, y1]])
+    (ax, ay), (bx, by) = corners
+    xs, ys = store.covid["x"].to_numpy(), store.covid["y"].to_numpy()
+    inside = ((xs > min(ax, bx)) & (xs < max(ax, bx)) & (ys > min(ay, by)) & (ys < max(ay, by)))
+    n = int(inside.sum())
+    assert n > 0
+    wait_until(lambda: f"Selection: {n} image" in duo.find_element(
+        f"#{ids.SELECTION_SUMMARY}").text, what=f"the summary of {n} images")
+    duo.driver.find_element("css selector", ".map-tool[data-tool='pan']").click()
+    # a selection, then Esc clears it: the detail panel empties, the URL forgets it
+    image = store.image_ids[store.patient_positions["205"][0]]
+    open_map(duo, f"image={image}")
+    assert hook(duo, "view()")["selected"] == image
+    duo.driver.find_element("css selector", "body").send_keys(Keys.ESCAPE)
+    wait_until(lambda: "image=" not in duo.driver.current_url, what="selection cleared")
+    wait_until(lambda: hook(duo, "view()")["selected"] == "", what="map undimmed")
+    # day range steps from the slider: no server request of any kind
+    before = callback_requests(duo)
+    api = duo.driver.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => "
+        "e.name.includes('/api/map/')).length;")
+    upper = duo.driver.find_elements("css selector", f"#{ids.DAY_RANGE} [role=slider]")[1]
+    upper.click()
+    for _ in range(25):
+        upper.send_keys(Keys.ARROW_LEFT)
+    wait_drawn(duo, *expected(store, "day_to=6"), "days up to 6 from the slider")
+    assert callback_requests(duo) == before
+    assert duo.driver.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => "
+        "e.name.includes('/api/map/')).length;") == api
+    assert browser_errors(duo) == []

@@ -171,7 +171,9 @@ def test_polygon_selection_summary_in_numpy(client, images):
                     & (images[S.OFFSET] <= 20)]
     assert got["images"] == len(chosen) > 0
     assert got["patients"] == chosen[S.PATIENTID].nunique()
-    outcome = dict(map(tuple, got["counts"]["Outcome"]))
+    assert [title for title, _ in got["counts"]] == ["State", "Outcome", "Finding group",
+                                                     "Continent"]
+    outcome = dict(map(tuple, dict(got["counts"])["Outcome"]))
     expected = chosen[S.SURVIVAL].map({"Y": "survived", "N": "died"}).fillna(
         chosen[S.SURVIVAL]).value_counts().to_dict()
     assert outcome == expected

@@ -284,15 +284,15 @@ async function mount(el) {
 
 async function onSelection(summary) {
   s.selectionEpisodes = summary.episodes;
-  const rows = (title) => (summary.counts[title] || []).map(([k, c]) => (
+  const rows = (counts) => counts.map(([k, c]) => (
     {type: "Tr", namespace: "dash_html_components", props: {children: [
       {type: "Td", namespace: "dash_html_components", props: {children: k}},
       {type: "Td", namespace: "dash_html_components", props: {children: c}}]}}));
   const h = (tag, text) => ({type: tag, namespace: "dash_html_components", props: {children: text}});
-  const blocks = Object.keys(summary.counts).map((title) => ({
+  const blocks = summary.counts.map(([title, counts]) => ({
     type: "Div", namespace: "dash_html_components", props: {className: "summary-block", children: [
       h("H5", title), {type: "Table", namespace: "dash_html_components",
-                       props: {className: "counts", children: rows(title)}}]}}));
+                       props: {className: "counts", children: rows(counts)}}]}}));
   setProps(s.cfg.ids.selection_summary, {children: [
     h("H4", `Selection: ${summary.images} image${summary.images === 1 ? "" : "s"}, ` +
             `${summary.patients} patient${summary.patients === 1 ? "" : "s"}`),
@@ -355,6 +355,12 @@ async function screenPosition(imageId) {
   return {x: r.left + px, y: r.top + py};
 }
 
+/* For tests: map coordinates under a viewport position (CSS px). */
+function unproject([cx, cy]) {
+  const r = root.querySelector("canvas").getBoundingClientRect();
+  return deck.getViewports()[0].unproject([cx - r.left, cy - r.top]).slice(0, 2);
+}
+
 /* For tests: the image shown farthest from any other shown image (safe to click). */
 async function lonelyPoint() {
   const {ids} = await data.imageIds();
@@ -376,7 +382,8 @@ function view() {
           selected: s.view.selectedId, color: s.view.color};
 }
 
-window.cxrvizMap = {setState, setView, setUploads, shownIds, shownEdges, screenPosition, lonelyPoint, view,
+window.cxrvizMap = {setState, setView, setUploads, shownIds, shownEdges, screenPosition, lonelyPoint,
+                    view, unproject,
                     get active() { return root !== null && document.body.contains(root); },
                     get frames() { return s.frames || 0; },
                     get rendered() { return s.rendered || 0; },
