@@ -296,7 +296,12 @@
     if (align && align !== "offset") parts.push(`--align ${align}`);
     if (range && range[0] > d.lo) parts.push(`--day-from ${range[0]}`);
     if (range && range[1] < d.hi) parts.push(`--day-to ${range[1]}`);
-    const only = scopePatients(d, scope, ids, selectedId, selectedData);
+    let only = scopePatients(d, scope, ids, selectedId, selectedData);
+    const gl = window.cxrvizMap;
+    if (gl && gl.active && (scope === "selected" || scope === "selection")) {
+      only = new Set(gl.scopePatientIds(scope).map((p) => d.index.get(p))
+        .filter((i) => i !== undefined));  // the WebGL map knows whom it draws
+    }
     if (only !== null && only.size) {
       const names = Array.from(only, (i) => d.patients[i]).sort();
       parts.push(`--patients ${names.join(",")}`);

@@ -290,7 +290,8 @@ def select():
     counts = [[title, [[words.value(col, k), int(v)] for k, v in rows[col].value_counts().items()]]
               for col, title in SUMMARY_COLUMNS]  # in this order (a JSON object's keys get sorted)
     return jsonify({"images": int(chosen.sum()), "patients": int(rows[S.PATIENTID].nunique()),
-                    "counts": counts, "episodes": episodes[:MAX_EPISODES].tolist()})
+                    "counts": counts, "episodes": episodes[:MAX_EPISODES].tolist(),
+                    "patient_ids": store.patient_ids[episodes[:MAX_EPISODES]].tolist()})
 
 
 def register(server) -> None:

@@ -179,6 +179,7 @@ def test_polygon_selection_summary_in_numpy(client, images):
     assert outcome == expected
     patients = sorted(images[S.PATIENTID].unique())
     assert sorted(patients[e] for e in got["episodes"]) == sorted(chosen[S.PATIENTID].unique())
+    assert sorted(got["patient_ids"]) == sorted(chosen[S.PATIENTID].unique())
 
 
 @pytest.mark.parametrize("body, status", [

@@ -284,6 +284,7 @@ async function mount(el) {
 
 async function onSelection(summary) {
   s.selectionEpisodes = summary.episodes;
+  s.selectionPatients = summary.patient_ids;
   const rows = (counts) => counts.map(([k, c]) => (
     {type: "Tr", namespace: "dash_html_components", props: {children: [
       {type: "Td", namespace: "dash_html_components", props: {children: k}},
@@ -355,6 +356,13 @@ async function screenPosition(imageId) {
   return {x: r.left + px, y: r.top + py};
 }
 
+/* Whose trajectories "the selected patient" / "the box or lasso selection" draw (patient ids). */
+function scopePatientIds(scope) {
+  if (scope === "selected") return s.selected ? [s.selected.patient] : [];
+  if (scope === "selection") return s.selectionPatients || [];
+  return [];
+}
+
 /* For tests: map coordinates under a viewport position (CSS px). */
 function unproject([cx, cy]) {
   const r = root.querySelector("canvas").getBoundingClientRect();
@@ -383,7 +391,7 @@ function view() {
 }
 
 window.cxrvizMap = {setState, setView, setUploads, shownIds, shownEdges, screenPosition, lonelyPoint,
-                    view, unproject,
+                    view, unproject, scopePatientIds,
                     get active() { return root !== null && document.body.contains(root); },
                     get frames() { return s.frames || 0; },
                     get rendered() { return s.rendered || 0; },
