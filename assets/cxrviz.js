@@ -251,7 +251,7 @@
   function hoverPath(hover, data) {
     const nu = window.dash_clientside.no_update;
     const gd = document.querySelector("#map .js-plotly-plot");
-    if (!gd || !data || !window.Plotly) return nu;
+    if (!gd || !data || !window.Plotly || (window.cxrvizMap && window.cxrvizMap.active)) return nu;
     const d = decoded(data);
     const xs = [], ys = [];
     const p = hover && hover.points && hover.points[0];
@@ -290,14 +290,19 @@
   function exportCommand(base, range, align, scope, ids, selectedId, selectedData, preset,
                          data) {
     if (!base || !data) return window.dash_clientside.no_update;
-    const d = decoded(data);
-    ensureIdPos(d);
+    const gl = window.cxrvizMap;
+    // with the WebGL map the page holds no per-image arrays (TIME_DATA is slim): the map
+    // knows whom it draws, the patient list checks typed ids
+    const d = gl && gl.active ? {lo: data.day_lo, hi: data.day_hi, patients: data.patients,
+                                  index: new Map(data.patients.map((p, i) => [p, i]))}
+      : decoded(data);
+    if (!(gl && gl.active)) ensureIdPos(d);
     const parts = [base];
     if (align && align !== "offset") parts.push(`--align ${align}`);
     if (range && range[0] > d.lo) parts.push(`--day-from ${range[0]}`);
     if (range && range[1] < d.hi) parts.push(`--day-to ${range[1]}`);
-    let only = scopePatients(d, scope, ids, selectedId, selectedData);
-    const gl = window.cxrvizMap;
+    let only = gl && gl.active && scope !== "ids" && scope !== "all" ? null
+      : scopePatients(d, scope, ids, selectedId, selectedData);
     if (gl && gl.active && (scope === "selected" || scope === "selection")) {
       only = new Set(gl.scopePatientIds(scope).map((p) => d.index.get(p))
         .filter((i) => i !== undefined));  // the WebGL map knows whom it draws

@@ -66,7 +66,7 @@ def layout(**query):
             html.Aside([html.P("Chest X-rays on a model's map. Research use only, not a "
                                "diagnostic tool.", className="muted small"),
                         html.H4("View"), *controls.view_controls(store, view),
-                        html.H4("Time"), *time.time_controls(store, t, keep),
+                        html.H4("Time"), *time_part_for(store, t, keep, query),
                         html.H4("Filters"), *controls.filter_controls(store, st["filters"]),
                         about(store)], className="sidebar"),
             # map and detail: two columns from 1280 px (the wrapper takes no box); below, the
@@ -84,6 +84,15 @@ def layout(**query):
             ], className="map-and-detail"),
         ], className="grid"),
     ], className="page")
+
+
+def time_part_for(store, t, keep, query) -> list:
+    """The time controls; with the WebGL map, their browser data without per-image arrays."""
+    controls = time.time_controls(store, t, keep)
+    for c in controls:
+        if getattr(c, "id", None) == ids.TIME_DATA:
+            c.data = callbacks.time_data_for(callbacks.engine(query), c.data)
+    return controls
 
 
 def about(store):

@@ -40,6 +40,17 @@ def _graph(fig, **extra):
                          "format": "png", "scale": 3}))
 
 
+SLIM_TIME_DATA = ("n", "day_lo", "day_hi", "default_scope", "align_events", "many_edges",
+                  "n_edges", "patients")
+
+
+def time_data_for(engine_name: str, data: dict) -> dict:
+    """What the page's time controls hold for the browser: the WebGL map reads its columns
+    from its own routes, so the page keeps only the scalars and the patient list
+    (assets/cxrviz.js: play, the URL, the export command), not the per-image arrays."""
+    return {k: data[k] for k in SLIM_TIME_DATA} if engine_name == WEBGL else data
+
+
 def map_element(store, st: dict, t: dict, keep, in_days, query: dict) -> list:
     """The map's element(s) for the page's engine. With WebGL the Plotly graph stays, empty and
     hidden, so that every callback that reads its clickData / selectedData or patches its
