@@ -12,6 +12,7 @@ import {DataFilterExtension} from "@deck.gl/extensions";
 import * as data from "./data.js";
 import * as V from "./view.js";
 import {lassoTool} from "./lasso.js";
+import {hookOf} from "./hook.js";
 
 const s = {loaded: false, view: null, pending: {}, seq: {}};
 const POINT_FILTER = new DataFilterExtension({filterSize: 2});
@@ -66,7 +67,12 @@ async function refresh(what) {
     const mine = latest("edges");
     jobs.push(data.edges(edgeQuery()).then((e) => { if (mine()) s.edges = e; }));
   }
-  await Promise.all(jobs);
+  try {
+    await Promise.all(jobs);
+  } catch (e) {
+    console.warn("map:", e.message);  // keep drawing what is loaded
+    if (!s.keep || !s.codes) return;
+  }
   if (!s.days) what.align = true;
   if (what.align) s.days = V.alignedDays(s.cols, s.events, v.align);
   s.range = V.dayRange(s.cfg, v.range, v.align);
@@ -83,10 +89,13 @@ async function refresh(what) {
 
 function pointData() {
   if (!s.pointData) {
-    const n = s.cfg.n, xy = new Float32Array(2 * n);
-    for (let i = 0; i < n; i++) { xy[2 * i] = s.cols.x[i]; xy[2 * i + 1] = s.cols.y[i]; }
+    const n = s.cfg.n;
+    if (!s.xy) {  // positions never change: interleaved once
+      s.xy = new Float32Array(2 * n);
+      for (let i = 0; i < n; i++) { s.xy[2 * i] = s.cols.x[i]; s.xy[2 * i + 1] = s.cols.y[i]; }
+    }
     s.pointData = {length: n, attributes: {
-      getPosition: {value: xy, size: 2},
+      getPosition: {value: s.xy, size: 2},
       getFillColor: {value: s.pointAttrs.color, size: 4, normalized: true},
       getFilterValue: {value: s.pointAttrs.filter, size: 2}}};
   }
@@ -334,64 +343,7 @@ function setView(view) {
   return refresh(what);
 }
 
-async function shownIds() {
-  const {ids} = await data.imageIds();
-  const out = [];
-  for (let i = 0; i < s.cfg.n; i++) if (s.shown[i]) out.push(ids[i]);
-  return out;
-}
-
-async function shownEdges() {
-  const {ids} = await data.imageIds();
-  return V.shownEdges(s, s.shown).map(([a, b]) => [ids[a], ids[b]]);
-}
-
-async function screenPosition(imageId) {
-  const {index} = await data.imageIds();
-  const i = index.get(imageId);
-  if (i === undefined || !s.shown[i]) return null;
-  const vp = deck.getViewports()[0], [px, py] = vp.project([s.cols.x[i], s.cols.y[i]]);
-  const r = root.querySelector("canvas").getBoundingClientRect();
-  if (px < 0 || py < 0 || px > r.width || py > r.height) return null;
-  return {x: r.left + px, y: r.top + py};
-}
-
-/* Whose trajectories "the selected patient" / "the box or lasso selection" draw (patient ids). */
-function scopePatientIds(scope) {
-  if (scope === "selected") return s.selected ? [s.selected.patient] : [];
-  if (scope === "selection") return s.selectionPatients || [];
-  return [];
-}
-
-/* For tests: map coordinates under a viewport position (CSS px). */
-function unproject([cx, cy]) {
-  const r = root.querySelector("canvas").getBoundingClientRect();
-  return deck.getViewports()[0].unproject([cx - r.left, cy - r.top]).slice(0, 2);
-}
-
-/* For tests: the image shown farthest from any other shown image (safe to click). */
-async function lonelyPoint() {
-  const {ids} = await data.imageIds();
-  const idx = [];
-  for (let i = 0; i < s.cfg.n && idx.length < 5000; i++) if (s.shown[i]) idx.push(i);
-  let best = -1, gap = -1;
-  for (const i of idx) {
-    let g = Infinity;
-    for (const j of idx) {
-      if (j !== i) g = Math.min(g, Math.hypot(s.cols.x[i] - s.cols.x[j], s.cols.y[i] - s.cols.y[j]));
-    }
-    if (g > gap) { gap = g; best = i; }
-  }
-  return best < 0 ? null : ids[best];
-}
-
-function view() {
-  return {lo: s.range.lo, hi: s.range.hi, align: s.view.align, scope: s.view.scope,
-          selected: s.view.selectedId, color: s.view.color};
-}
-
-window.cxrvizMap = {setState, setView, setUploads, shownIds, shownEdges, screenPosition, lonelyPoint,
-                    view, unproject, scopePatientIds,
+window.cxrvizMap = {setState, setView, setUploads, ...hookOf(s, () => deck, () => root),
                     get active() { return root !== null && document.body.contains(root); },
                     get frames() { return s.frames || 0; },
                     get rendered() { return s.rendered || 0; },
@@ -405,6 +357,7 @@ function watch() {
   if (el && el !== root && !el.dataset.mounted) {
     el.dataset.mounted = "1";
     if (deck) { deck.finalize(); deck = null; }
+    s.xy = null;
     s.loaded = false;
     mount(el).catch((e) => console.warn("map:", e.message, e.stack));
   }
