@@ -108,6 +108,15 @@
   function drawView(maskData, range, align, mode, selectedId, scope, ids, selectedData,
                     playMode, width, hiddenCats, data, fig) {
     const nu = window.dash_clientside.no_update;
+    const gl = window.cxrvizMap;
+    if (gl && gl.active && data) {  // the WebGL map draws the view and writes count and note
+      const lo = range && range[0] > data.day_lo ? range[0] : null;
+      const hi = range && range[1] < data.day_hi ? range[1] : null;
+      gl.setState({range, align: align || "offset", mode, selected: selectedId || "", scope, ids,
+                   hidden: hiddenCats || []});
+      return [nu, nu, nu, timeQuery({defaultScope: data.default_scope}, align, lo, hi, playMode,
+                                    width, scope, ids)];
+    }
     if (!data || !fig || !fig.data) return [nu, nu, nu, nu];
     const ctx = window.dash_clientside.callback_context;
     const trig = (ctx.triggered || []).map((t) => t.prop_id);
@@ -242,7 +251,7 @@
   function hoverPath(hover, data) {
     const nu = window.dash_clientside.no_update;
     const gd = document.querySelector("#map .js-plotly-plot");
-    if (!gd || !data || !window.Plotly) return nu;
+    if (!gd || !data || !window.Plotly || (window.cxrvizMap && window.cxrvizMap.active)) return nu;
     const d = decoded(data);
     const xs = [], ys = [];
     const p = hover && hover.points && hover.points[0];
@@ -267,7 +276,9 @@
 
   /* The address bar: the server's query (filters, view, selection) + the time part. */
   function writeUrl(query, timeQuery) {
-    const parts = [String(query || "").replace(/^\?/, ""), String(timeQuery || "")]
+    const engine = new URLSearchParams(window.location.search).get("map");
+    const parts = [String(query || "").replace(/^\?/, ""), String(timeQuery || ""),
+                   engine === "webgl" || engine === "plotly" ? `map=${engine}` : ""]
       .filter((s) => s.length);
     const search = parts.length ? "?" + parts.join("&") : "";
     window.history.replaceState(null, "", window.location.pathname + search);
@@ -279,13 +290,23 @@
   function exportCommand(base, range, align, scope, ids, selectedId, selectedData, preset,
                          data) {
     if (!base || !data) return window.dash_clientside.no_update;
-    const d = decoded(data);
-    ensureIdPos(d);
+    const gl = window.cxrvizMap;
+    // with the WebGL map the page holds no per-image arrays (TIME_DATA is slim): the map
+    // knows whom it draws, the patient list checks typed ids
+    const d = gl && gl.active ? {lo: data.day_lo, hi: data.day_hi, patients: data.patients,
+                                  index: new Map(data.patients.map((p, i) => [p, i]))}
+      : decoded(data);
+    if (!(gl && gl.active)) ensureIdPos(d);
     const parts = [base];
     if (align && align !== "offset") parts.push(`--align ${align}`);
     if (range && range[0] > d.lo) parts.push(`--day-from ${range[0]}`);
     if (range && range[1] < d.hi) parts.push(`--day-to ${range[1]}`);
-    const only = scopePatients(d, scope, ids, selectedId, selectedData);
+    let only = gl && gl.active && scope !== "ids" && scope !== "all" ? null
+      : scopePatients(d, scope, ids, selectedId, selectedData);
+    if (gl && gl.active && (scope === "selected" || scope === "selection")) {
+      only = new Set(gl.scopePatientIds(scope).map((p) => d.index.get(p))
+        .filter((i) => i !== undefined));  // the WebGL map knows whom it draws
+    }
     if (only !== null && only.size) {
       const names = Array.from(only, (i) => d.patients[i]).sort();
       parts.push(`--patients ${names.join(",")}`);
@@ -339,8 +360,22 @@
     if (box) box.scrollBy({top: r.top - box.getBoundingClientRect().top, behavior: "smooth"});
   }
 
+  /* The WebGL map (assets/map/): the page query (its filters), colour, layers, opacity. */
+  function mapView(query, color, show, opacity) {
+    const gl = window.cxrvizMap;
+    if (gl && gl.active) gl.setView({query, color, show, opacity});
+    return window.dash_clientside.no_update;
+  }
+
+  /* Placed uploads, drawn by the WebGL map above everything. */
+  function mapUploads(uploads) {
+    const gl = window.cxrvizMap;
+    if (gl && gl.active) gl.setUploads(uploads || []);
+    return window.dash_clientside.no_update;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     cxrviz: {drawView, play, hoverPath, writeUrl, exportCommand, resetHidden, legendToggle,
-             revealDetail},
+             revealDetail, mapView, mapUploads},
   });
 })();

@@ -1,7 +1,10 @@
 """The page in headless Chromium: first load against a bare plotly.js page, day-range frames and
 playback (server requests per frame), and opening the patient table.
 
-    python benchmarks/browser.py --artifact /tmp/cxrviz-30k [--runs 7]
+    python benchmarks/browser.py --artifact /tmp/cxrviz-30k [--runs 7] [--engine plotly|webgl|both]
+
+--engine webgl measures the WebGL map (?map=webgl) against a bare deck.gl page instead
+(benchmarks/browser_webgl.py).
 
 Both pages are loaded alternately in one browser, so they share its state and the machine's
 noise; the ratio of medians is reported. The bare page draws the same points (scattergl, typed
@@ -161,6 +164,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--artifact", required=True)
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--engine", choices=["plotly", "webgl", "both"], default="plotly")
     args = ap.parse_args()
     art = read_artifact(args.artifact)
     n = int((art.images[S.SOURCE] == S.SOURCE_COVID).sum())
@@ -170,6 +174,14 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     driver = headless_chromium()
     try:
+        if args.engine in ("webgl", "both"):
+            from benchmarks import browser_webgl
+
+            with tempfile.TemporaryDirectory() as tmp:
+                browser_webgl.bare_folder(base, Path(tmp))
+                browser_webgl.run(driver, base, serve(Path(tmp)), n, args.runs)
+            if args.engine == "webgl":
+                return
         with tempfile.TemporaryDirectory() as tmp:
             bare_page(art, Path(tmp))
             bare_url = serve(Path(tmp))

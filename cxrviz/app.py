@@ -17,7 +17,7 @@ from dash.exceptions import DependencyException
 from flask import abort, g, jsonify, request, send_file
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
-from cxrviz import security
+from cxrviz import map_data, security
 from cxrviz.appstate import current, open_once
 from cxrviz.callback_guard import Refused, bounds_of, check
 from cxrviz.data.images import MAX_UPLOAD_BYTES
@@ -133,6 +133,8 @@ def _build_app():
         if path is None or not path.is_file():
             abort(404)
         return send_file(path, mimetype="image/jpeg", max_age=86400)
+
+    map_data.register(server)  # the WebGL map's columns, masks, edges, hover and selection
 
     @server.route("/api/status")
     def status():

@@ -7,6 +7,9 @@ ABOUT = "about"
 DATA_USE = "data-use"  # the About box's note on credentialed data (MIMIC)
 NOTICE = "notice"  # what a URL asked for that no longer exists
 MAP = "map"
+MAP_GL = "map-gl"  # the WebGL map (frontend/, assets/map/) where it draws the map
+MAP_ENGINE = "map-engine"  # dcc.Store: "webgl" or "plotly", the engine this page draws with
+MAP_SINK = "map-sink"  # clientside callback output (hands view changes to the WebGL map)
 LEGEND = "map-legend"
 LEGEND_ITEM = "legend-item"  # pattern-matching type, index = colour code
 COUNT = "count"

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from cxrviz import figures, ids, words
+from cxrviz import ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.data.mimic import DATA_USE_NOTE  # the reader's own words, also in its notes
-from cxrviz.pages.common import banner, graph_config, nav
+from cxrviz.pages.common import banner, nav
 from cxrviz.pages.map import (callbacks, cohort, controls, detail, export, legend, selection,
                               table, time, uploads, urlstate)
 
@@ -34,12 +34,6 @@ def layout(**query):
     keep = store.mask(st["filters"])
     view = st["view"]
     in_days = store.day_mask(t["align"], t["lo"], t["hi"])
-    fig = figures.map_figure(store, color_by=view["color"], keep=keep, filtered_mode=view["mode"],
-                             show=view["show"], density_style=view["density_style"],
-                             density_opacity=view["opacity"], selected=st["selected"],
-                             in_days=in_days,
-                             trajectory_patients=time.trajectory_patients(t, st["selected"],
-                                                                          store))
     ignored = st["ignored"] + t["ignored"]
     notice = (html.Div("This link asked for values this map does not have, ignored: "
                        + ", ".join(ignored), id=ids.NOTICE, className="notice")
@@ -73,16 +67,14 @@ def layout(**query):
             html.Aside([html.P("Chest X-rays on a model's map. Research use only, not a "
                                "diagnostic tool.", className="muted small"),
                         html.H4("View"), *controls.view_controls(store, view),
-                        html.H4("Time"), *time.time_controls(store, t, keep),
+                        html.H4("Time"), *time_part_for(store, t, keep, query),
                         html.H4("Filters"), *controls.filter_controls(store, st["filters"]),
                         about(store)], className="sidebar"),
             # map and detail: two columns from 1280 px (the wrapper takes no box); below, the
             # detail panel sits under the map and both scroll together in the wrapper
             html.Div([
                 html.Main([
-                    dcc.Graph(id=ids.MAP, figure=fig, className="map",
-                              config=graph_config(scrollZoom=True, toImageButtonOptions={
-                                  "format": "png", "scale": 3})),
+                    *callbacks.map_element(store, st, t, keep, in_days, query),
                     html.Div(legend.legend(store, view), id=ids.LEGEND, className="legend"),
                     tabs,
                 ], className="center"),
@@ -93,6 +85,15 @@ def layout(**query):
             ], className="map-and-detail"),
         ], className="grid"),
     ], className="page")
+
+
+def time_part_for(store, t, keep, query) -> list:
+    """The time controls; with the WebGL map, their browser data without per-image arrays."""
+    controls = time.time_controls(store, t, keep)
+    for c in controls:
+        if getattr(c, "id", None) == ids.TIME_DATA:
+            c.data = callbacks.time_data_for(callbacks.engine(query), c.data)
+    return controls
 
 
 # Sources whose artifact holds credentialed data, by kind: the About box says so first.

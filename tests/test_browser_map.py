@@ -1,0 +1,204 @@
+"""The WebGL map (opt-in: ?map=webgl) in real headless chromium: the images it shows and the
+trajectory steps it draws equal what Python computes (store.mask, store.day_mask and
+figures.visible_edges over the same query) for alignment x day range x trajectory scope x a
+filter, read through window.cxrvizMap; a click selects; load, filter, play and click leave the
+console without errors. Screenshots at 1280x800 and 1024x768 go to $CXRVIZ_SHOTS if set."""
+import os
+import time
+from urllib.parse import parse_qs
+
+import pytest
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+from cxrviz import ids
+from tests.browser_helpers import (browser_errors, count_text, start, viewport,
+                                   wait_for_detail, wait_until)
+
+CASES = [  # (query, what it varies)
+    "", "align=first_bad&traj=all", "day_from=0&day_to=14&traj=all",
+    "align=first&day_from=-3&day_to=20&traj=ids&traj_ids=205,178&sex=F",
+    "align=last&day_to=0&traj=all&survival=N", "traj=selected&image=%s&state=bad",
+    "mode=hide&age=30-60&traj=all",
+]
+
+
+@pytest.fixture(scope="module")
+def store(covid_artifact):
+    from cxrviz.app import create_app
+    from cxrviz.appstate import current
+
+    create_app(covid_artifact.out)
+    return current().store
+
+
+def expected(store, query: str):
+    """Python's view of a page query: shown image ids and (from, to) id pairs drawn."""
+    from cxrviz.figures.layers import visible_edges
+    from cxrviz.pages.map import time as time_part
+    from cxrviz.pages.map import urlstate
+
+    q = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(query).items()}
+    st, t = urlstate.decode(q, store), time_part.decode(q, store)
+    shown = store.mask(st["filters"])
+    days = store.day_mask(t["align"], t["lo"], t["hi"])
+    if days is not None:
+        shown &= days
+    edges = visible_edges(store, shown, time_part.trajectory_patients(t, st["selected"], store))
+    ids_ = store.image_ids
+    return (sorted(ids_[shown]),
+            sorted(zip(ids_[edges["from_pos"]], ids_[edges["to_pos"]])))
+
+
+def hook(duo, call: str):
+    return duo.driver.execute_script(f"return window.cxrvizMap && window.cxrvizMap.{call};")
+
+
+def wait_drawn(duo, want_ids, want_edges, what):
+    def same():
+        got = hook(duo, "shownIds()")
+        edges = hook(duo, "shownEdges()")
+        return got is not None and sorted(got) == want_ids and \
+            sorted(map(tuple, edges)) == want_edges
+    try:
+        wait_until(same, timeout=30, what=what)
+    except AssertionError:
+        got, edges = sorted(hook(duo, "shownIds()") or []), hook(duo, "shownEdges()") or []
+        raise AssertionError(f"{what}: {len(got)} ids shown (Python {len(want_ids)}), "
+                             f"{len(edges)} edges (Python {len(want_edges)})") from None
+
+
+def open_map(duo, query: str):
+    duo.driver.get(f"{duo.server_url}/?map=webgl&{query}")
+    wait_until(lambda: hook(duo, "frames") and hook(duo, "frames") > 0, timeout=40,
+               what="the WebGL map's first frame")
+
+
+def shot(duo, name):
+    folder = os.environ.get("CXRVIZ_SHOTS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        duo.driver.save_screenshot(os.path.join(folder, f"{name}.png"))
+
+
+def test_what_the_browser_draws_equals_what_python_computes(dash_duo, covid_artifact, store):
+    duo = start(dash_duo, covid_artifact.out, size=(1280, 800))
+    image_205 = store.image_ids[store.patient_positions["205"][2]]
+    for query in CASES:
+        query = query.replace("%s", image_205)
+        open_map(duo, query)
+        want_ids, want_edges = expected(store, query)
+        wait_drawn(duo, want_ids, want_edges, f"query {query!r}")
+        assert browser_errors(duo) == [], query
+        if query.startswith("traj=selected"):
+            assert want_edges  # patient 205's path is drawn, nobody else's
+    # the element keeps the map's size
+    box = duo.driver.execute_script(
+        f"const r = document.getElementById('{ids.MAP_GL}').getBoundingClientRect();"
+        "return [r.width, r.height];")
+    assert box[0] >= 640 and box[1] >= 400, box
+
+
+def test_filter_play_click_and_legend_in_the_browser(dash_duo, covid_artifact, store):
+    duo = start(dash_duo, covid_artifact.out, size=(1280, 800))
+    open_map(duo, "traj=all")
+    shot(duo, "webgl-1280x800")
+    assert count_text(duo).startswith("559 of 559 images")
+    # a filter through the page's own control: the mask comes from the server
+    duo.select_dcc_dropdown(f"#{ids.F_SEX}", value="F")
+    want = expected(store, "sex=F&traj=all")
+    wait_drawn(duo, *want, "sex=F from the dropdown")
+    wait_until(lambda: count_text(duo).startswith(f"{len(want[0])} of 559"), what="count")
+    assert browser_errors(duo) == []
+    # play: frames drawn on the GPU; what is shown follows the day range
+    duo.find_element(f"#{ids.PLAY}").click()
+    time.sleep(3)
+    duo.find_element(f"#{ids.PLAY}").click()  # pause
+    view = hook(duo, "view()")
+    q = "sex=F&traj=all" + (f"&day_from={view['lo']}" if view["lo"] is not None else "") + \
+        (f"&day_to={view['hi']}" if view["hi"] is not None else "")
+    wait_drawn(duo, *expected(store, q), f"after play, {view}")
+    assert " · days" in count_text(duo)
+    assert browser_errors(duo) == []
+    # a click on a point selects its image: the detail panel shows it
+    open_map(duo, "")
+    target = hook(duo, "lonelyPoint()")
+    pos = duo.driver.execute_script(
+        "return window.cxrvizMap.screenPosition(arguments[0]);", target)
+    actions = ActionBuilder(duo.driver)
+    actions.pointer_action.move_to_location(int(round(pos["x"])), int(round(pos["y"])))
+    actions.pointer_action.click()
+    actions.perform()
+    wait_until(lambda: f"image={target}" in duo.driver.current_url, what="selection in the URL")
+    patient = store.covid.iloc[store.position[target]]["patientid"]
+    wait_for_detail(duo, patient)
+    assert "map=webgl" in duo.driver.current_url
+    assert browser_errors(duo) == []
+    shot(duo, "webgl-1280x800-selected")
+    viewport(duo.driver, 1024, 768)
+    time.sleep(1)
+    shot(duo, "webgl-1024x768")
+
+
+def test_legend_box_select_esc_and_day_range_in_the_browser(dash_duo, covid_artifact, store):
+    from selenium.webdriver.common.keys import Keys
+
+    from tests.browser_helpers import callback_requests
+
+    duo = start(dash_duo, covid_artifact.out, size=(1280, 800))
+    open_map(duo, "traj=all")
+    # the legend's "bad" entry hides exactly the bad-state images, and the count says so
+    bad = duo.driver.find_element("xpath", "//button[contains(@class, 'legend-item')]"
+                                           "[contains(., 'bad')]")
+    bad.click()
+    ids_, edges = expected(store, "traj=all")
+    state = dict(zip(store.image_ids, store.covid["state"]))
+    keep = [i for i in ids_ if state[i] != "bad"]
+    wait_drawn(duo, keep, sorted(e for e in edges if state[e[0]] != "bad"
+                                 and state[e[1]] != "bad"), "bad hidden in the legend")
+    hidden = len(ids_) - len(keep)
+    wait_until(lambda: f"· {hidden} hidden in the legend" in count_text(duo), what="count")
+    bad.click()
+    wait_drawn(duo, ids_, edges, "bad shown again")
+    # a box over the map's middle: the server counts what it holds (numpy), shown below the map
+    canvas = duo.driver.find_element("css selector", f"#{ids.MAP_GL} canvas")
+    r = duo.driver.execute_script("return arguments[0].getBoundingClientRect().toJSON();", canvas)
+    duo.driver.find_element("css selector", ".map-tool[data-tool='box']").click()
+    x0, y0 = int(r["left"] + r["width"] * 0.3), int(r["top"] + r["height"] * 0.3)
+    x1, y1 = int(r["left"] + r["width"] * 0.7), int(r["top"] + r["height"] * 0.7)
+    actions = ActionBuilder(duo.driver)
+    actions.pointer_action.move_to_location(x0, y0).pointer_down()
+    for k in range(1, 6):
+        actions.pointer_action.move_to_location(x0 + (x1 - x0) * k // 5, y0 + (y1 - y0) * k // 5)
+    actions.pointer_action.pointer_up()
+    actions.perform()
+    corners = duo.driver.execute_script(
+        "return Promise.all(arguments[0].map(p => window.cxrvizMap.unproject(p)));",
+        [[x0, y0], [x1, y1]])
+    (ax, ay), (bx, by) = corners
+    xs, ys = store.covid["x"].to_numpy(), store.covid["y"].to_numpy()
+    inside = ((xs > min(ax, bx)) & (xs < max(ax, bx)) & (ys > min(ay, by)) & (ys < max(ay, by)))
+    n = int(inside.sum())
+    assert n > 0
+    wait_until(lambda: f"Selection: {n} image" in duo.find_element(
+        f"#{ids.SELECTION_SUMMARY}").text, what=f"the summary of {n} images")
+    duo.driver.find_element("css selector", ".map-tool[data-tool='pan']").click()
+    # a selection, then Esc clears it: the detail panel empties, the URL forgets it
+    image = store.image_ids[store.patient_positions["205"][0]]
+    open_map(duo, f"image={image}")
+    assert hook(duo, "view()")["selected"] == image
+    duo.driver.find_element("css selector", "body").send_keys(Keys.ESCAPE)
+    wait_until(lambda: "image=" not in duo.driver.current_url, what="selection cleared")
+    wait_until(lambda: hook(duo, "view()")["selected"] == "", what="map undimmed")
+    # day range steps from the slider: no server request of any kind
+    before = callback_requests(duo)
+    map_requests = ("return performance.getEntriesByType('resource').filter(e => "
+                    "e.name.includes('/api/map/') && !e.name.includes('/api/map/ids')).length;")
+    api = duo.driver.execute_script(map_requests)  # /api/map/ids: the test hook's own
+    upper = duo.driver.find_elements("css selector", f"#{ids.DAY_RANGE} [role=slider]")[1]
+    upper.click()
+    for _ in range(25):
+        upper.send_keys(Keys.ARROW_LEFT)
+    wait_drawn(duo, *expected(store, "day_to=6"), "days up to 6 from the slider")
+    assert callback_requests(duo) == before
+    assert duo.driver.execute_script(map_requests) == api
+    assert browser_errors(duo) == []

@@ -1,0 +1,215 @@
+"""The WebGL map's routes (cxrviz/map_data.py) through Flask's test client on the real
+collection's artifact. Expected values come from plain pandas / numpy on images.parquet and
+trajectories.parquet, never from the store or the routes under test."""
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxrviz import schema as S
+
+TYPES = {"f4": np.float32, "u4": np.uint32, "u1": np.uint8}
+
+
+@pytest.fixture(scope="module")
+def client(covid_artifact):
+    from cxrviz.app import create_app
+
+    return create_app(covid_artifact.out).server.test_client()
+
+
+@pytest.fixture(scope="module")
+def images(covid_artifact):
+    frame = pd.read_parquet(covid_artifact.out / S.IMAGES_FILE)
+    return frame[frame[S.ROLE] == S.ROLE_COHORT].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def trajectories(covid_artifact):
+    return pd.read_parquet(covid_artifact.out / S.TRAJECTORIES_FILE)
+
+
+@pytest.fixture(scope="module")
+def config(client):
+    return client.get("/api/map/config").get_json()
+
+
+def columns(raw: bytes, layout) -> dict:
+    return {c["name"]: np.frombuffer(raw, TYPES[c["dtype"]], c["length"], c["offset"])
+            for c in layout}
+
+
+def unpack(raw: bytes, n: int, start: int = 0) -> np.ndarray:
+    bits = np.frombuffer(raw, np.uint8)[start:start + (n + 7) // 8]
+    return np.unpackbits(bits, bitorder="little")[:n].astype(bool)
+
+
+def edges_of(response):
+    info = json.loads(response.headers["X-Cxrviz-Edges"])
+    m, raw = info["n"], response.get_data()
+    return info, np.frombuffer(raw, np.uint32, m, 0), np.frombuffer(raw, np.uint32, m, 4 * m)
+
+
+def test_points_are_binary_columns_gzip_with_the_artifact_as_etag(client, config, images):
+    r = client.get("/api/map/points", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
+    artifact = client.get("/api/status").get_json()["artifact"]
+    assert r.headers["ETag"].strip('"') == artifact
+    cols = columns(gzip.decompress(r.get_data()), config["points"])
+    assert config["n"] == len(images) == 559
+    np.testing.assert_array_equal(cols["x"], images[S.X].to_numpy(np.float32))
+    np.testing.assert_array_equal(cols["y"], images[S.Y].to_numpy(np.float32))
+    np.testing.assert_array_equal(np.isnan(cols["day"]), images[S.OFFSET].isna().to_numpy())
+    dated = images[S.OFFSET].notna().to_numpy()
+    np.testing.assert_array_equal(cols["day"][dated], images[S.OFFSET][dated].astype(np.float32))
+    np.testing.assert_array_equal(cols["density_percentile"],
+                                  np.round(images[S.DENSITY_PERCENTILE]).astype(np.uint8))
+    # an episode index names one patient, and every patient has one
+    pairs = pd.DataFrame({"e": cols["episode"], "p": images[S.PATIENTID]})
+    assert (pairs.groupby("e")["p"].nunique() == 1).all()
+    assert pairs["e"].nunique() == images[S.PATIENTID].nunique() == config["n_episodes"]
+    # no per-point text: 4 + 4 + 4 + 4 + 1 bytes per point (+ alignment padding)
+    assert len(gzip.decompress(r.get_data())) <= 17 * len(images) + 8
+    again = client.get("/api/map/points", headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304 and not again.get_data()
+
+
+def test_event_days_per_alignment(client, config, images):
+    raw = client.get("/api/map/events").get_data()
+    ev = np.frombuffer(raw, np.float32).reshape(len(config["alignments"]), config["n_episodes"])
+    patients = sorted(images[S.PATIENTID].unique())  # episode k = k-th patient id in order
+    dated = images[images[S.OFFSET].notna()]
+    first = dated.groupby(S.PATIENTID)[S.OFFSET].min().reindex(patients).to_numpy(np.float32)
+    last = dated.groupby(S.PATIENTID)[S.OFFSET].max().reindex(patients).to_numpy(np.float32)
+    bad = dated[dated[S.STATE] == S.STATE_BAD].groupby(S.PATIENTID)[S.OFFSET].min() \
+        .reindex(patients).to_numpy(np.float32)
+    for name, expected in (("first", first), ("last", last), ("first_bad", bad)):
+        np.testing.assert_array_equal(ev[config["alignments"].index(name)], expected)
+    assert np.isnan(bad).sum() > 0  # patients without a bad state have no such day 0
+
+
+def test_filter_bitmask_from_the_page_query(client, config, images):
+    r = client.get("/api/map/mask?sex=F&age=40-70&age_unknown=drop",
+                   headers={"Accept-Encoding": "gzip"})
+    raw = gzip.decompress(r.get_data())
+    expected = ((images[S.SEX] == "F") & (images[S.AGE] >= 40) & (images[S.AGE] <= 70)).to_numpy()
+    got = unpack(raw, config["n"])
+    np.testing.assert_array_equal(got, expected)
+    assert len(raw) == (config["n"] + 7) // 8  # unknown ages dropped: no second bitmask
+    info = json.loads(r.headers["X-Cxrviz-Mask"])
+    assert info["passing"] == expected.sum() and info["unknown_label"] is None
+    # keeping unknown ages: a second bitmask of the images in only for that
+    r = client.get("/api/map/mask?age=40-70")
+    keep = unpack(r.get_data(), config["n"])
+    age = images[S.AGE]
+    np.testing.assert_array_equal(keep, (((age >= 40) & (age <= 70)) | age.isna()).to_numpy())
+    np.testing.assert_array_equal(unpack(r.get_data(), config["n"], (config["n"] + 7) // 8),
+                                  age.isna().to_numpy())
+    assert json.loads(r.headers["X-Cxrviz-Mask"])["unknown_label"] == "age"
+
+
+def test_colour_codes_name_each_point_s_category(client, config, images):
+    codes = np.frombuffer(client.get("/api/map/colors/state").get_data(), np.uint8)
+    cats = config["colors"]["columns"]["state"]["categories"]
+    assert [cats[c] for c in codes] == images[S.STATE].tolist()
+    age = np.frombuffer(client.get("/api/map/colors/age").get_data(), np.uint8)
+    np.testing.assert_array_equal(age == 255, images[S.AGE].isna().to_numpy())
+    known = images[S.AGE].notna().to_numpy()
+    order = np.argsort(images[S.AGE][known].to_numpy(), kind="stable")
+    assert (np.diff(age[known][order].astype(int)) >= 0).all()  # older never darker on the ramp
+    assert client.get("/api/map/colors/not-a-column").status_code == 404
+
+
+def test_edges_for_the_scope_with_a_budget(client, images, trajectories, monkeypatch):
+    from cxrviz import map_data
+
+    ids = images[S.IMAGE_ID].to_numpy()
+    info, a, b = edges_of(client.get("/api/map/edges?traj=all"))
+    assert set(zip(ids[a], ids[b])) == set(zip(trajectories[S.FROM_IMAGE_ID],
+                                               trajectories[S.TO_IMAGE_ID]))
+    assert info["left_out"] == 0 and info["n"] == len(trajectories)
+    one = trajectories[trajectories[S.PATIENTID] == "205"]
+    info, a, b = edges_of(client.get("/api/map/edges?traj=ids&traj_ids=205"))
+    assert set(zip(ids[a], ids[b])) == set(zip(one[S.FROM_IMAGE_ID], one[S.TO_IMAGE_ID]))
+    image = one[S.TO_IMAGE_ID].iloc[0]
+    info, a, b = edges_of(client.get(f"/api/map/edges?traj=selected&image={image}"))
+    assert len(a) == len(one)
+    info, a, _ = edges_of(client.get("/api/map/edges?traj=selected"))  # nothing selected
+    assert len(a) == 0
+    monkeypatch.setattr(map_data, "EDGE_BUDGET", 10)
+    info, a, _ = edges_of(client.get("/api/map/edges?traj=all"))
+    assert len(a) == 10 and info["left_out"] == len(trajectories) - 10
+
+
+def test_point_facts_by_index_and_id(client, images):
+    row = images[images[S.PATIENTID] == "205"].iloc[0]
+    i = int(row.name)
+    facts = client.get(f"/api/map/point?i={i}").get_json()
+    assert facts["image_id"] == row[S.IMAGE_ID] and facts["patient"] == "205"
+    same = images[images[S.PATIENTID] == "205"]
+    same = same[same[S.OFFSET].notna()].sort_values([S.OFFSET, S.FILENAME, S.IMAGE_ID])
+    assert facts["path"] == same.index.tolist()
+    by_id = client.get(f"/api/map/point?id={row[S.IMAGE_ID]}").get_json()
+    assert by_id == facts
+    for bad in ("i=-1", f"i={len(images)}", "id=nope"):
+        assert client.get(f"/api/map/point?{bad}").status_code == 404
+    assert client.get("/api/map/point?i=x").status_code == 400
+
+
+def test_polygon_selection_summary_in_numpy(client, images):
+    x, y = images[S.X], images[S.Y]
+    eps = 1e-4 * float(np.ptp(x))  # no image on the polygon's border
+    x0, x1 = np.percentile(x, [20, 70]) + eps
+    y0, y1 = np.percentile(y, [10, 80]) + eps
+    poly = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+    r = client.post("/api/map/select?state=bad&day_from=0&day_to=20", json={"polygon": poly})
+    got = r.get_json()
+    inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
+    chosen = images[inside & (images[S.STATE] == "bad") & (images[S.OFFSET] >= 0)
+                    & (images[S.OFFSET] <= 20)]
+    assert got["images"] == len(chosen) > 0
+    assert got["patients"] == chosen[S.PATIENTID].nunique()
+    assert [title for title, _ in got["counts"]] == ["State", "Outcome", "Finding group",
+                                                     "Continent"]
+    outcome = dict(map(tuple, dict(got["counts"])["Outcome"]))
+    expected = chosen[S.SURVIVAL].map({"Y": "survived", "N": "died"}).fillna(
+        chosen[S.SURVIVAL]).value_counts().to_dict()
+    assert outcome == expected
+    patients = sorted(images[S.PATIENTID].unique())
+    assert sorted(patients[e] for e in got["episodes"]) == sorted(chosen[S.PATIENTID].unique())
+    assert sorted(got["patient_ids"]) == sorted(chosen[S.PATIENTID].unique())
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"polygon": [[0, 0], [1, 1]]}, 400), ({"polygon": [[0, 0], [1, "a"], [2, 2]]}, 400),
+    ({"polygon": [[0, 0], [1, 1], [float("nan"), 2]]}, 400), ({"nothing": 1}, 400),
+    ({"polygon": [[i, i % 7] for i in range(600)]}, 400), ([1, 2, 3], 400)])
+def test_selection_requests_are_checked(client, body, status):
+    r = client.post("/api/map/select", data=json.dumps(body), content_type="application/json")
+    assert r.status_code == status
+
+
+def test_other_requests_are_checked(client, config):
+    assert client.get("/api/map/mask?" + "sex=F&" * 300).status_code == 400
+    assert client.get("/api/map/mask?patient=" + "x" * 20000).status_code == 400
+    assert client.get("/api/map/edges?traj=selection&episodes=1,x").status_code == 400
+    assert client.get(f"/api/map/edges?traj=selection&episodes={config['n_episodes']}") \
+        .status_code == 400
+    # a value no control has is ignored as the page ignores it: every image passes
+    keep = unpack(client.get("/api/map/mask?sex=<script>").get_data(), config["n"])
+    assert keep.all()
+
+
+def test_config_carries_the_rules(config):
+    from cxrviz.pages.map.time import SPEEDS
+
+    words = config["day"]["words"]
+    assert words["both"].format(lo=3, hi=10) == "days 3 to 10"
+    assert words["from"].format(lo=-2, hi=None) == "days -2 and later"
+    assert words["to"].format(lo=None, hi=5) == "days up to 5"
+    assert config["speeds"] == SPEEDS
+    assert config["edge_budget"] == 200_000
+    assert len(config["colors"]["ramp"]) == 256
+    assert config["opacity"]["dim"] < config["opacity"]["point"] <= 1
