@@ -95,7 +95,7 @@ def parse_args(args, store) -> dict:
         raise UsageError(f"--out {args.out}: the file must end in .png, .svg or .pdf")
     if args.preset not in PRESETS:
         raise UsageError(f"--preset {args.preset}: choose one of {', '.join(PRESETS)}")
-    colors = [o["value"] for o in color_options(store.pathologies)]
+    colors = [o["value"] for o in color_options(store)]
     if args.color not in colors:
         raise UsageError(f"--color {args.color}: choose one of {', '.join(colors)}")
     if args.align not in ALIGNMENTS:

@@ -15,6 +15,7 @@ from plotly import colors as plotly_colors
 
 from cxrviz import ids
 from cxrviz import schema as S
+from cxrviz import words
 from cxrviz.compute.timeline import ALIGNMENTS
 from cxrviz.store import CATEGORICAL, day_label
 
@@ -81,7 +82,7 @@ def events_payload(store) -> bytes:
 def color_columns(store) -> list:
     from cxrviz.figures.palette import color_options
 
-    return [o["value"] for o in color_options(store.pathologies)]
+    return [o["value"] for o in color_options(store)]
 
 
 def _continuous(store, column) -> tuple:
@@ -229,3 +230,16 @@ def config(store, edge_budget: int) -> dict:
             "points_trace": layers.TRACE["points"],
         }
     return _cached(store, "config", build)
+
+
+SUMMARY_COLUMNS = ((S.STATE, "State"), (S.SURVIVAL, "Outcome"),
+                   (S.FINDING_GROUP, "Finding group"), (S.CONTINENT, "Continent"))
+
+
+def selection_counts(store, rows) -> list:
+    """A box / lasso selection's summary: [[title, [[value words, count], ...]], ...] for the
+    summary columns this artifact has values for (Store.has_known: no continent on a MIMIC
+    map). One rule for the Plotly map's panel and the WebGL map's /api/map/select."""
+    return [[title, [[words.value(col, k), int(v)] for k, v in rows[col].value_counts().items()]]
+            for col, title in SUMMARY_COLUMNS if col == S.STATE or store.has_known(col)]
+

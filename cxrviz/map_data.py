@@ -20,6 +20,7 @@ import numpy as np
 from flask import Blueprint, Response, abort, jsonify, request
 
 from cxrviz import map_columns as C
+from cxrviz.map_columns import selection_counts
 from cxrviz import schema as S
 from cxrviz import words
 from cxrviz.appstate import current
@@ -30,8 +31,6 @@ MAX_POLYGON = 512  # vertices of a lasso
 MAX_BODY_BYTES = 64 * 1024
 MAX_EPISODES = 100_000  # episodes named in one trajectory request ("the selection")
 EDGE_BUDGET = 200_000  # trajectory segments sent at most; beyond, the map says how many it left
-SUMMARY_COLUMNS = ((S.STATE, "State"), (S.SURVIVAL, "Outcome"),
-                   (S.FINDING_GROUP, "Finding group"), (S.CONTINENT, "Continent"))
 
 blueprint = Blueprint("map_data", __name__, url_prefix="/api/map")
 
@@ -287,8 +286,7 @@ def select():
     chosen = shown & inside_polygon(x, y, poly)
     rows = store.covid[chosen]
     episodes = np.unique(store.patient_index[chosen])
-    counts = [[title, [[words.value(col, k), int(v)] for k, v in rows[col].value_counts().items()]]
-              for col, title in SUMMARY_COLUMNS]  # in this order (a JSON object's keys get sorted)
+    counts = selection_counts(store, rows)  # a list: in this order (an object's keys get sorted)
     return jsonify({"images": int(chosen.sum()), "patients": int(rows[S.PATIENTID].nunique()),
                     "counts": counts, "episodes": episodes[:MAX_EPISODES].tolist(),
                     "patient_ids": store.patient_ids[episodes[:MAX_EPISODES]].tolist()})

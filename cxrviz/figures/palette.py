@@ -32,10 +32,13 @@ def probability(logits) -> np.ndarray:
     return expit(np.asarray(logits, dtype=float))
 
 
-def color_options(pathologies) -> list:
-    opts = [{"label": label, "value": col} for col, label in COLOR_LABELS.items()]
+def color_options(store: Store) -> list:
+    """What the map can be coloured by: the columns this artifact has values for (the store's
+    one rule, Store.has_known: no continent on a MIMIC map), then each model output."""
+    opts = [{"label": label, "value": col} for col, label in COLOR_LABELS.items()
+            if col == S.STATE or store.has_known(col)]
     return opts + [{"label": f"model output: {p}", "value": S.logit_column(p)}
-                   for p in pathologies]
+                   for p in store.pathologies]
 
 
 def category_colors(store: Store, column: str) -> dict:

@@ -5,12 +5,12 @@ cxrviz/map_data.py). Box / lasso selections are summarised; a selection brings t
 panel into view where it sits under the map."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 
 import numpy as np
 import plotly.graph_objects as go
-from _plotly_utils.utils import to_typed_array_spec
 from dash import (ClientsideFunction, Input, Output, Patch, State, callback, clientside_callback,
                   ctx, dcc, html)
 from dash.exceptions import PreventUpdate
@@ -19,6 +19,7 @@ from cxrviz import figures, ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.pages.common import graph_config
+from cxrviz.map_columns import selection_counts
 from cxrviz.pages.map.controls import view_inputs
 
 WEBGL, PLOTLY = "webgl", "plotly"
@@ -80,9 +81,17 @@ def map_element(store, st: dict, t: dict, keep, in_days, query: dict) -> list:
             dcc.Store(id=ids.MAP_ENGINE, data=WEBGL), dcc.Store(id=ids.MAP_SINK, data="")]
 
 
+PLOTLY_TYPED = {np.dtype(t) for t in ("f8", "f4", "i4", "u4", "i2", "u2", "i1", "u1")}
+
+
 def typed(values):
-    """numpy -> plotly.js typed-array spec (base64): a fraction of a JSON list's size."""
-    return to_typed_array_spec(np.asarray(values))
+    """numpy -> plotly.js's documented typed-array form {dtype, bdata (base64)}: a fraction of
+    a JSON list's size. 64-bit integers (which plotly.js has no type for) go as float64."""
+    arr = np.ascontiguousarray(values)
+    if arr.dtype not in PLOTLY_TYPED:
+        arr = arr.astype(np.float64)
+    arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    return {"dtype": arr.dtype.str[1:], "bdata": base64.b64encode(arr.tobytes()).decode("ascii")}
 
 
 @callback(Output(ids.MAP, "figure"),
@@ -141,13 +150,9 @@ def selection_summary(selected_data):
                 html.P("Use box or lasso select on the map to summarise a region.",
                        className="muted")]
     rows = store.covid.iloc[pos]
-    tables = []
-    for column, title in ((S.STATE, "State"), (S.SURVIVAL, "Outcome"),
-                          (S.FINDING_GROUP, "Finding group"), (S.CONTINENT, "Continent")):
-        counts = rows[column].value_counts()
-        tables.append(html.Div([html.H5(title), html.Table(
-            [html.Tr([html.Td(words.value(column, k)), html.Td(int(v))])
-             for k, v in counts.items()], className="counts")], className="summary-block"))
+    tables = [html.Div([html.H5(title), html.Table(
+        [html.Tr([html.Td(label), html.Td(n)]) for label, n in counts], className="counts")],
+        className="summary-block") for title, counts in selection_counts(store, rows)]
     return [html.H4(f"Selection: {words.plural(len(rows), 'image')}, "
                     f"{words.plural(rows[S.PATIENTID].nunique(), 'patient')}"),
             html.Div(tables, className="summary-grid")]

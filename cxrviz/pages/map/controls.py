@@ -75,7 +75,7 @@ def view_controls(store, view: dict) -> list:
     layers = [k for k in LAYER_LABELS if k != "rsna" or len(store.rsna)]
     return [
         labelled("Colour by", dcc.Dropdown(id=ids.COLOR_BY, value=view["color"], clearable=False,
-                                           options=figures.color_options(store.pathologies))),
+                                           options=figures.color_options(store))),
         dcc.Checklist(id=ids.SHOW, value=view["show"], className="checklist",
                       options=[{"label": LAYER_LABELS[k], "value": k} for k in layers]),
         labelled("Density as", dcc.RadioItems(id=ids.DENSITY_STYLE, inline=True,

@@ -61,7 +61,7 @@ def decode(query: dict, store) -> dict:
     view = dict(DEFAULT_VIEW)
     color = _first(query, "color")
     if color is not None:
-        if color in {o["value"] for o in figures.color_options(store.pathologies)}:
+        if color in {o["value"] for o in figures.color_options(store)}:
             view["color"] = color
         else:
             ignored.append(f"color={color}")
