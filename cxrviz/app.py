@@ -90,6 +90,20 @@ def _pages():
     return [map_page, evaluation]
 
 
+# Props that carry data, not structure: Dash sends the validation layout (every page's layout)
+# inside every page's HTML, so at 30,000 images the map's figure and time data made 6 MB of each
+# page. Dash validates callbacks against ids and prop names only, so the values go.
+HEAVY_PROPS = ("figure", "data", "rowData")
+
+
+def _lighten(layout) -> None:
+    """Strip HEAVY_PROPS' values from the validation layout, in place."""
+    for component in [layout, *layout._traverse()]:
+        for prop in HEAVY_PROPS:
+            if getattr(component, prop, None) is not None:
+                setattr(component, prop, None)
+
+
 def _build_app():
     import dash
     from dash import html
@@ -107,6 +121,9 @@ def _build_app():
     @server.before_request
     def start_timer():
         g.cxrviz_start = time.perf_counter()
+        if app.validation_layout is not None and not getattr(app, "_cxrviz_light", False):
+            _lighten(app.validation_layout)  # Dash built it in its own (earlier) hook
+            app._cxrviz_light = True
 
     @server.after_request
     def server_timing(response):

@@ -213,3 +213,30 @@ def test_config_carries_the_rules(config):
     assert config["edge_budget"] == 200_000
     assert len(config["colors"]["ramp"]) == 256
     assert config["opacity"]["dim"] < config["opacity"]["point"] <= 1
+
+
+def test_the_page_html_carries_no_map_data_in_dashs_validation_layout(client):
+    """Dash puts every page's layout into every page's HTML to validate callbacks; the map's
+    figure and the time data there made 6 MB per page at 30,000 images. Only structure stays:
+    every id is still there (callbacks validate), no figure or store data is."""
+    import re
+
+    html = client.get("/").get_data(as_text=True)
+    config = json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)'
+                                  r'</script>', html, re.S).group(1))
+    found, heavy = set(), []
+
+    def walk(node):
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict) and "props" in node:
+            props = node["props"]
+            if "id" in props:
+                found.add(json.dumps(props["id"], sort_keys=True))
+            heavy.extend(k for k in ("figure", "data", "rowData") if props.get(k) is not None)
+            walk(props.get("children"))
+
+    walk(config["validation_layout"])
+    assert not heavy
+    assert {'"map"', '"selected-image"', '"time-data"'} <= found  # ids.MAP, ids.SELECTED, ids.TIME_DATA
