@@ -36,7 +36,12 @@
       defaultScope: data.default_scope,
     };
     for (const k in data.events) d.events[k] = f32(data.events[k]);
-    d.index = new Map(d.patients.map((p, i) => [p, i]));
+    // patient id -> its episodes (a MIMIC patient has one per admission; the collection one)
+    d.index = new Map();
+    d.patients.forEach((p, i) => {
+      if (!d.index.has(p)) d.index.set(p, []);
+      d.index.get(p).push(i);
+    });
     cache.set(data, d);
     return d;
   }
@@ -61,7 +66,8 @@
     return String(text || "").split(",").map((t) => t.trim()).filter((t) => t.length);
   }
 
-  /* Which patients' trajectories to draw: null means every patient shown. */
+  /* Which episodes' trajectories to draw (a patient id names all its episodes): null means
+   * every one shown. */
   function scopePatients(d, scope, ids, selectedId, selectedData) {
     if (scope === "all") return null;
     const set = new Set();
@@ -72,7 +78,7 @@
         if (p.curveNumber === d.trace.points) set.add(d.patient[p.pointIndex]);
       }
     } else if (scope === "ids") {
-      for (const id of splitIds(ids)) if (d.index.has(id)) set.add(d.index.get(id));
+      for (const id of splitIds(ids)) for (const e of d.index.get(id) || []) set.add(e);
     }
     return set;
   }
@@ -154,7 +160,7 @@
       inDays[i] = ok ? 1 : 0;
       shown[i] = ok && mask[i] ? 1 : 0;
       if (shown[i]) {
-        count++; patientsShown.add(p);
+        count++; patientsShown.add(d.patients[p]);  // patients, not episodes (as count_text)
         if (unknown && unknown[i]) unknownShown++;
       }
       const base = selPatient < 0 ? POINT_OPACITY : (p === selPatient ? 1.0 : 0.3);
