@@ -291,35 +291,6 @@
     return search;
   }
 
-  /* The export panel's command: the server's part (artifact, preset, filters, colour) plus the
-   * time part this page holds (alignment, day range, whose trajectories). */
-  function exportCommand(base, range, align, scope, ids, selectedId, selectedData, preset,
-                         data) {
-    if (!base || !data) return window.dash_clientside.no_update;
-    const gl = window.cxrvizMap;
-    // with the WebGL map the page holds no per-image arrays (TIME_DATA is slim): the map
-    // knows whom it draws, the patient list checks typed ids
-    const d = gl && gl.active ? {lo: data.day_lo, hi: data.day_hi, patients: data.patients,
-                                  index: new Map(data.patients.map((p, i) => [p, i]))}
-      : decoded(data);
-    if (!(gl && gl.active)) ensureIdPos(d);
-    const parts = [base];
-    if (align && align !== "offset") parts.push(`--align ${align}`);
-    if (range && range[0] > d.lo) parts.push(`--day-from ${range[0]}`);
-    if (range && range[1] < d.hi) parts.push(`--day-to ${range[1]}`);
-    let only = gl && gl.active && scope !== "ids" && scope !== "all" ? null
-      : scopePatients(d, scope, ids, selectedId, selectedData);
-    if (gl && gl.active && (scope === "selected" || scope === "selection")) {
-      only = new Set(gl.scopePatientIds(scope).map((p) => d.index.get(p))
-        .filter((i) => i !== undefined));  // the WebGL map knows whom it draws
-    }
-    if (only !== null && only.size) {
-      const names = Array.from(only, (i) => d.patients[i]).sort();
-      parts.push(`--patients ${names.join(",")}`);
-    }
-    return parts.join(" ");
-  }
-
   setInterval(() => {  // pace playback by the map's own draws (pages come and go)
     const gd = document.querySelector("#map .js-plotly-plot");
     if (gd && gd.on && !gd.__cxrvizWatched) {
@@ -381,7 +352,7 @@
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    cxrviz: {drawView, play, hoverPath, writeUrl, exportCommand, resetHidden, legendToggle,
+    cxrviz: {drawView, play, hoverPath, writeUrl, resetHidden, legendToggle,
              revealDetail, mapView, mapUploads},
   });
 })();
