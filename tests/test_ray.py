@@ -126,7 +126,9 @@ def test_kill_9_of_a_ray_run_then_a_rerun_finishes_with_the_same_artifact(datase
         assert left_running(killed.pid, 10, allowed=RAY_AGENTS) == []
         assert not out.exists()
         cached = cache_entries(cache)
-        assert 8 <= cached < LIMIT
+        # the driver counts results as they reach it; Ray's actors may have cached every image
+        # by then on an idle machine (the kill still lands before UMAP and the write)
+        assert 8 <= cached <= LIMIT
         done, stdout, err = run_in_session(cli(dataset, out, cache, "--engine", "ray"), ray_env)
         assert done.returncode == 0, err[-3000:]
         assert f"model runs this time: {LIMIT - cached} images; from cache: {cached}" in stdout
