@@ -5,7 +5,7 @@ import json
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from cxrviz.data.covid import UNKNOWN_PATIENT_PREFIX
 from cxrviz.hashing import sha256_bytes
 from cxrviz.io.artifact import write_artifact
 from precompute import sources
+from precompute.summary import Summary
 
 
 @dataclass
@@ -69,48 +70,6 @@ class Config:
         if self.mimic_iv and out[0][0] != S.SOURCE_MIMIC:
             raise ValueError("--mimic-iv goes with --dataset mimic:PATH")
         return out
-
-
-@dataclass
-class Summary:
-    out: Path
-    embedded: dict
-    skipped: list
-    excluded: list
-    timings: dict
-    computed: int
-    from_cache: int
-    pretrained: bool
-    weights_name: str
-    notes: list = field(default_factory=list)
-    made_unknown: list = field(default_factory=list)
-    run: dict = field(default_factory=dict)  # run_settings: device, batch size, workers
-
-    def text(self) -> str:
-        lines = [f"artifact: {self.out}"]
-        if self.run:
-            lines.append(f"device: {self.run['device']} ({self.run['name']}), batch size "
-                         f"{self.run['batch_size']}, {self.run['workers']} decoding workers on "
-                         f"{self.run['cores']} cores")
-        lines += [f"embedded {source}: {n} images" for source, n in self.embedded.items()]
-        lines.append(f"model runs this time: {self.computed} images; from cache: "
-                     f"{self.from_cache}")
-        for group in self.excluded:
-            lines.append(f"not on the map by design: {group[S.E_COUNT]} rows, {group[S.E_REASON]}"
-                         f" ({group[S.E_RAW_VALUE] or 'blank'})")
-        for group in self.made_unknown:
-            lines.append(f"read as unknown: {group[S.E_COUNT]} {group[S.E_COLUMN]} values, "
-                         f"{group[S.E_REASON]} ({group[S.E_RAW_VALUE] or 'blank'})")
-        lines.append(f"skipped: {len(self.skipped)} images")
-        for s in self.skipped:
-            lines.append(f"  - [{s['source']}] {s['filename']}: {s['reason']}")
-        lines.append("time per stage: " + ", ".join(f"{k} {v:.1f}s"
-                                                    for k, v in self.timings.items()))
-        if not self.pretrained:
-            lines.append(f"WARNING: weights '{self.weights_name}' are not pretrained: the map is "
-                         "not meaningful (fine for tests and demos).")
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
 
 
 @contextmanager
