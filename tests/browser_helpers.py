@@ -1,43 +1,43 @@
-"""Browser-test helpers: the page in Debian's chromium (dash[testing]), clicks, waits."""
+"""Browser-test helpers: the page in Debian's chromium (dash[testing]), the WebGL map read
+through its test hook (window.cxrvizMap), clicks, waits."""
 import time
 
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
-from cxrviz import figures, ids
+from cxrviz import ids
 
-POINTS = figures.TRACE["points"]
 
-# The screen position of the point that stands most apart from the others (safe to click).
-FIND_POINT = """
-const gd = document.querySelector('#%s .js-plotly-plot');
-const tr = gd._fullData[%d], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-const px = [], py = [];
-for (let i = 0; i < tr.x.length; i++) { px.push(xa._offset + xa.l2p(tr.x[i]));
-                                         py.push(ya._offset + ya.l2p(tr.y[i])); }
-let best = -1, bestGap = -1;
-for (let i = 0; i < px.length; i++) {
-  if (!Number.isFinite(px[i]) || !Number.isFinite(py[i])) continue;  // hidden
-  let gap = 1e9;
-  for (let j = 0; j < px.length; j++) if (j !== i && Number.isFinite(px[j])) {
-    gap = Math.min(gap, Math.hypot(px[i] - px[j], py[i] - py[j])); }
-  if (gap > bestGap) { bestGap = gap; best = i; }
-}
-const r = gd.getBoundingClientRect();
-return {x: r.left + px[best], y: r.top + py[best], id: tr.customdata[best], gap: bestGap};
-""" % (ids.MAP, POINTS)
+def hook(driver, call: str, *args):
+    """`window.cxrvizMap.<call>` in the page (a Promise is awaited); None before the map loads."""
+    return driver.execute_script(
+        f"const m = window.cxrvizMap; return m ? (async () => await m.{call})() : null;", *args)
+
+
+def map_ready(driver) -> bool:
+    return bool(driver.execute_script("return !!(window.cxrvizMap && window.cxrvizMap.ready);"))
+
+
+def click_at(driver, at):
+    """A real mouse click at a viewport position (CSS px)."""
+    actions = ActionBuilder(driver)
+    actions.pointer_action.move_to_location(int(round(at["x"])), int(round(at["y"])))
+    actions.pointer_action.click()
+    actions.perform()
 
 
 def click_lonely_point(duo, attempts=4):
-    """A real mouse click on a WebGL point; retried while the plot is still settling."""
+    """A real mouse click on the WebGL map's point that stands most apart from the others;
+    retried while the map is still settling. Returns the clicked image's id."""
     for _ in range(attempts):
-        target = duo.driver.execute_script(FIND_POINT)
-        actions = ActionBuilder(duo.driver)
-        actions.pointer_action.move_to_location(int(round(target["x"])), int(round(target["y"])))
-        actions.pointer_action.click()
-        actions.perform()
+        target = hook(duo.driver, "lonelyPoint()")
+        at = target and hook(duo.driver, "screenPosition(arguments[0])", target)
+        if not at:
+            time.sleep(0.5)
+            continue
+        click_at(duo.driver, at)
         try:
-            wait_until(lambda: f"image={target['id']}" in duo.driver.current_url, timeout=5)
-            return target["id"]
+            wait_until(lambda: f"image={target}" in duo.driver.current_url, timeout=5)
+            return target
         except AssertionError:
             continue
     raise AssertionError("clicking the point never selected it")
@@ -81,7 +81,7 @@ def start(duo, artifact, path="/", size=(1600, 1000)):
     duo.start_server(app)
     if path != "/":
         duo.driver.get(duo.server_url + path)
-    duo.wait_for_element(f"#{ids.MAP} .js-plotly-plot", timeout=30)
+    wait_until(lambda: map_ready(duo.driver), timeout=60, what="the map's first view")
     duo.wait_for_contains_text(f"#{ids.COUNT}", "of 559 images", timeout=30)
     return duo
 
@@ -97,11 +97,12 @@ def viewport(driver, width, height):
     assert inner == [width, height], f"the window's page area is {inner}, not {width}x{height}"
 
 
-def plot_area(driver, graph_id: str) -> dict:
+def map_area(driver) -> dict | None:
+    """The map's drawing area: the canvas box inside #map (CSS px)."""
     return driver.execute_script(
-        f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
-        "return g && g._fullLayout ? {w: g._fullLayout._size.w, h: g._fullLayout._size.h} "
-        ": null;")
+        f"const c = document.querySelector('#{ids.MAP} canvas');"
+        "if (!c) return null; const r = c.getBoundingClientRect();"
+        "return {w: r.width, h: r.height};")
 
 
 def open_tab(duo, label):

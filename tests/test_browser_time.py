@@ -5,10 +5,12 @@ import pandas as pd
 import pytest
 from selenium.webdriver.common.keys import Keys
 
-from cxrviz import figures, ids
+from cxrviz import ids
 from cxrviz import schema as S
 from tests.browser_helpers import (browser_errors, callback_requests, click_lonely_point,
-                                   count_text, open_tab, start, wait_for_detail, wait_until)
+                                   count_text, hook, open_tab, start, wait_for_detail,
+                                   wait_until)
+from tests.pandas_counts import trajectory_edges
 
 DAYS_205 = [1, 6, 11, 13, 20, 24, 28]  # metadata.csv, by hand
 
@@ -39,11 +41,8 @@ def test_moving_the_day_range_changes_the_count_without_server_requests(dash_duo
     wait_until(lambda: count_text(duo) == expected_count(rows, "days up to 6"),
                what=f"count {expected_count(rows, 'days up to 6')!r}, saw {count_text(duo)!r}")
     assert callback_requests(duo) == before  # every frame drawn in the browser
-    shown = duo.driver.execute_script(
-        "const g = document.querySelector('#map .js-plotly-plot');"
-        f"return g._fullData[{figures.TRACE['points']}].x.filter(v => Number.isFinite(v))"
-        ".length;")
-    assert shown == len(rows)  # undated and later images are hidden
+    shown = hook(duo.driver, "shownIds()")
+    assert sorted(shown) == sorted(rows[S.IMAGE_ID])  # undated and later images are hidden
     assert "day_to=6" in duo.driver.current_url
     assert browser_errors(duo) == []
 
@@ -67,7 +66,7 @@ def test_a_copied_url_with_a_day_range_restores_it(dash_duo, covid_artifact, ima
 
 
 def test_playback_draws_frames_in_the_browser(dash_duo, covid_artifact):
-    duo = start(dash_duo, covid_artifact.out, "/?day_from=0&day_to=2")
+    duo = start(dash_duo, covid_artifact.out, "/?day_from=0&day_to=10")
     before = callback_requests(duo)
     seen = {count_text(duo)}
     duo.find_element(f"#{ids.PLAY}").click()
@@ -76,6 +75,45 @@ def test_playback_draws_frames_in_the_browser(dash_duo, covid_artifact):
     duo.find_element(f"#{ids.PLAY}").click()  # pause
     assert callback_requests(duo) == before
     assert all(" · days" in s for s in seen)
+    assert browser_errors(duo) == []
+
+
+# Every distinct day range the map is given, as it is drawn (one sample per animation frame).
+RECORD_RANGES = """
+window.__ranges = [];
+(function sample() {
+  const v = window.cxrvizMap.view(), last = window.__ranges[window.__ranges.length - 1];
+  if (!last || last[0] !== v.lo || last[1] !== v.hi) window.__ranges.push([v.lo, v.hi]);
+  window.__sampling = requestAnimationFrame(sample);
+})();
+"""
+
+
+def test_play_starts_from_the_chosen_range_and_stops_at_its_end(dash_duo, covid_artifact,
+                                                               images):
+    duo = start(dash_duo, covid_artifact.out, "/?day_from=3&day_to=9")
+    rows = images[images[S.OFFSET].between(3, 9)]
+    wait_until(lambda: count_text(duo) == expected_count(rows, "days 3 to 9"),
+               what=f"count for days 3 to 9, saw {count_text(duo)!r}")
+    assert hook(duo.driver, "view()")["lo"] == 3 and hook(duo.driver, "view()")["hi"] == 9
+    duo.driver.execute_script(RECORD_RANGES)
+    play = duo.find_element(f"#{ids.PLAY}")
+    play.click()
+    wait_until(lambda: play.text.strip() != "▶ Play", what="playing")
+    wait_until(lambda: play.text.strip() == "▶ Play", timeout=60, what="playback to stop")
+    ranges = duo.driver.execute_script(
+        "cancelAnimationFrame(window.__sampling); return window.__ranges;")
+    frames = ranges[1:]  # after the starting [3, 9]
+    assert ranges[0] == [3, 9] and len(frames) >= 3, ranges  # it played, frame by frame
+    assert all(lo is not None and hi is not None and 3 <= lo <= hi <= 9
+               for lo, hi in frames), ranges  # never outside the chosen range
+    assert frames[0][1] < 9, ranges  # from the range's start, not at its end
+    assert ranges[-1] == [3, 9], ranges  # stops at the range's end
+    his = [hi for _, hi in frames]
+    assert his == sorted(his), ranges  # day by day forward
+    assert count_text(duo) == expected_count(rows, "days 3 to 9")
+    assert "day_from=3" in duo.driver.current_url and "day_to=9" in duo.driver.current_url
+    assert browser_errors(duo) == []
 
 
 def test_patient_205_series_has_seven_points_and_the_icu_interval(dash_duo, covid_artifact,
@@ -144,21 +182,18 @@ def test_trajectories_of_listed_patients_and_hover_path(dash_duo, covid_artifact
     dated = images[images[S.OFFSET].notna()]
     edges = int((dated[dated[S.PATIENTID].isin(["205", "332"])].groupby(S.PATIENTID).size()
                  - 1).sum())
-    t = figures.TRACE
-    script = ("const g = document.querySelector('#map .js-plotly-plot');"
-              "const paths = %s.map(i => g._fullData[i].x.filter(v => Number.isNaN(v)).length);"
-              "const heads = %s.map(i => g._fullData[i].x.length);"
-              "return [paths.reduce((a, b) => a + b, 0), heads.reduce((a, b) => a + b, 0)];"
-              % ([t[n] for n in figures.PATH_TRACES], [t[n] for n in figures.ARROW_TRACES]))
-    assert duo.driver.execute_script(script) == [edges, edges] == [8, 8]
-    rows = images.reset_index(drop=True)
-    i205 = int(rows.index[rows[S.PATIENTID] == "205"][0])
-    duo.driver.execute_script(
-        "const g = document.querySelector('#map .js-plotly-plot');"
-        f"g.emit('plotly_hover', {{points: [{{curveNumber: {t['points']}, "
-        f"pointIndex: {i205}, pointNumber: {i205}}}]}});")
-    hovered = wait_until(lambda: duo.driver.execute_script(
-        f"return document.querySelector('#map .js-plotly-plot')._fullData[{t['hover']}]"
-        ".x.length;"), what="hover path")
-    assert hovered == 7
+    assert edges == 8
+    pairs = trajectory_edges(images, images[S.OFFSET].notna(), ["205", "332"])
+    want = sorted(zip(images.loc[pairs["a"], S.IMAGE_ID], images.loc[pairs["b"], S.IMAGE_ID]))
+    assert len(want) == edges
+    drawn = wait_until(lambda: hook(duo.driver, "shownEdges()"), what="trajectory edges")
+    assert sorted(map(tuple, drawn)) == want
+    heads = hook(duo.driver, "arrowheads()")
+    assert sorted(map(tuple, heads)) == want  # every step shows its direction
+    first_205 = images.loc[images[S.PATIENTID] == "205", S.IMAGE_ID].iloc[0]
+    hook(duo.driver, "hover(arguments[0])", first_205)
+    path = wait_until(lambda: hook(duo.driver, "hoverPath()"), what="hover path")
+    p205 = dated[dated[S.PATIENTID] == "205"].sort_values([S.OFFSET, S.FILENAME])
+    assert path == list(p205[S.IMAGE_ID])  # its dated images, in time order
+    assert len(path) == 7 == len(DAYS_205)
     assert browser_errors(duo) == []

@@ -1,21 +1,21 @@
 """Uploads and what the page shows of data, in a real browser (Debian's chromium, dash[testing]):
 files the browser refuses and files the server refuses say why; an image unlike the collection
-is a hollow star above the map's points, its neighbour list labelled; the page runs under its
-Content-Security-Policy without a console error; a patient id '<b>x</b>' shows in the map's
-hover as typed (a server of its own over an artifact with that id)."""
+is drawn as unlike it on the map, numbered (read through window.cxrvizMap.uploads()), its
+neighbour list labelled; the page runs under its Content-Security-Policy without a console
+error; a patient id '<b>x</b>' shows in the map's hover as typed (a server of its own over an
+artifact with that id)."""
 import os
 
 import pytest
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
-from cxrviz import figures, ids
+from cxrviz import ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
-from tests.browser_helpers import POINTS, browser_errors, open_tab, start, viewport, wait_until
+from tests.browser_helpers import (browser_errors, hook, map_ready, open_tab, start, viewport,
+                                   wait_until)
 from tests.hostile import hostile_artifact
 from tests.test_place import synthetic_non_xrays
-
-UPLOADS = figures.TRACE["uploads"]
 
 
 @pytest.fixture
@@ -52,9 +52,7 @@ def test_refused_files_say_why_under_the_pages_csp(upload_tab, tmp_path):
     send(duo, fake)  # passes the browser's checks: refused by the server
     wait_until(lambda: message(duo).startswith("Not placed: fake.png: not a readable X-ray"),
                timeout=60, what=f"the server's refusal (saw {message(duo)!r})")
-    n = duo.driver.execute_script(
-        f"return document.querySelector('#{ids.MAP} .js-plotly-plot').data[{UPLOADS}].x.length")
-    assert n == 0
+    assert hook(duo.driver, "uploads()") == []  # nothing placed on the map
     csp = duo.driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "fetch(location.href).then(r => done(r.headers.get('content-security-policy')));")
@@ -76,27 +74,15 @@ def test_an_upload_unlike_the_collection_is_a_hollow_star(upload_tab, tmp_path, 
     send(duo, sorted((dataset / "images").glob("*.jpg"))[5])  # a collection image
     wait_until(lambda: "Placed image 2" in message(duo), timeout=120,
                what=f"placed (saw {message(duo)!r})")
-    trace = wait_until(lambda: duo.driver.execute_script(
-        f"const g = document.querySelector('#{ids.MAP} .js-plotly-plot');"
-        f"const t = g._fullData[{UPLOADS}];"
-        "return t.x.length === 2 ? {symbol: g.data[%d].marker.symbol, text: t.text, "
-        "type: t.type, last: g._fullData.length - 1, index: t.index} : null;" % UPLOADS),
-        what="two upload markers")
-    assert trace["symbol"] == ["star-open", "star"] and trace["text"] == ["1", "2"]
-    assert trace["type"] == "scattergl" and trace["index"] == trace["last"]  # drawn last, on top
+    marks = wait_until(lambda: (lambda u: u if u and len(u) == 2 else None)(
+        hook(duo.driver, "uploads()")), what="two upload markers")
+    assert [u["n"] for u in marks] == [1, 2]  # numbered as the messages say
+    assert [u["unlike"] for u in marks] == [True, False]  # the first drawn as unlike the map
+    assert all(u["screen"] is not None for u in marks), marks  # both in view on the map
     card2 = duo.find_element("#upload-card-2").get_attribute("textContent")
     assert "though unlike" not in card2
     duo.driver.save_screenshot(str(tmp_path / "uploads.png"))
     assert browser_errors(duo) == []
-
-
-FIND = """
-const gd = document.querySelector('#%s .js-plotly-plot');
-const tr = gd._fullData[%d], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-const i = tr.customdata.indexOf(arguments[0]);
-const r = gd.getBoundingClientRect();
-return {x: r.left + xa._offset + xa.l2p(tr.x[i]), y: r.top + ya._offset + ya.l2p(tr.y[i])};
-""" % (ids.MAP, POINTS)
 
 
 def test_a_patient_id_with_markup_shows_as_typed_in_the_hover(dash_br, dataset,
@@ -112,20 +98,20 @@ def test_a_patient_id_with_markup_shows_as_typed_in_the_hover(dash_br, dataset,
         driver = dash_br.driver
         viewport(driver, 1280, 800)
         driver.get(server.url + "/")
-        wait_until(lambda: driver.execute_script(
-            f"const g = document.querySelector('#{ids.MAP} .js-plotly-plot');"
-            "return g && g._fullData && g._fullData.length > 0;"), timeout=60, what="the map")
+        wait_until(lambda: map_ready(driver), timeout=60, what="the map")
 
         def hover_label():
-            at = driver.execute_script(FIND, image)
-            actions = ActionBuilder(driver)
+            at = hook(driver, "screenPosition(arguments[0])", image)
+            if not at:
+                return None
+            actions = ActionBuilder(driver)  # the mouse itself, over the point
             actions.pointer_action.move_to_location(int(at["x"]) + 1, int(at["y"]))
-            actions.pointer_action.move_to_location(int(at["x"]), int(at["y"]))
+            actions.pointer_action.move_to_location(int(round(at["x"])), int(round(at["y"])))
             actions.perform()
             return driver.execute_script(
-                "const h = document.querySelector('.hoverlayer .hovertext');"
-                "return h ? {text: h.textContent, bold: h.querySelectorAll("
-                "'tspan[style*=\"bold\"]').length} : null;")
+                f"const h = document.querySelector('#{ids.MAP} .map-tooltip');"
+                "return h && !h.hidden ? {text: h.textContent, bold: h.querySelectorAll("
+                "'b, strong').length} : null;")
 
         label = wait_until(lambda: (lambda h: h if h and "x</b>" in h["text"] else None)(
             hover_label()), what="the hover label of patient <b>x</b>")

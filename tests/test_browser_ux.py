@@ -8,8 +8,8 @@ from selenium.webdriver.common.keys import Keys
 
 from cxrviz import figures, ids
 from cxrviz import schema as S
-from tests.browser_helpers import (browser_errors, click_lonely_point, count_text, plot_area,
-                                   start, viewport, wait_for_detail, wait_until)
+from tests.browser_helpers import (browser_errors, click_lonely_point, count_text, hook,
+                                   map_area, start, viewport, wait_for_detail, wait_until)
 
 IMAGE_205 = "covid-205-covid-19-pneumonia-progression-and-regression-day11"
 LOCAL_ACTIONS = {"Download plot as a PNG", "Zoom", "Pan", "Box Select", "Lasso Select",
@@ -25,7 +25,7 @@ def images(covid_artifact):
                                                       (1024, 768, 600, 300)])
 def test_the_map_is_the_page_centre(dash_duo, covid_artifact, width, height, min_w, min_h):
     duo = start(dash_duo, covid_artifact.out, f"/?image={IMAGE_205}", size=(width, height))
-    area = wait_until(lambda: plot_area(duo.driver, ids.MAP), what="map size")
+    area = wait_until(lambda: map_area(duo.driver), what="map size")
     assert area["w"] >= min_w and area["h"] >= min_h, area
     # the tab bar under the map (placing an X-ray, export ...) is in view, not scrolled away
     tabs = duo.driver.execute_script(
@@ -54,18 +54,30 @@ def test_no_toolbar_button_leaves_the_machine(dash_duo, covid_artifact):
     assert links == []
 
 
-def test_clear_selection_with_the_button_and_esc(dash_duo, covid_artifact):
+def alphas(duo, image_ids) -> dict:
+    """The opacity each image is drawn with now (None: not drawn)."""
+    got = duo.driver.execute_script(
+        "return Promise.all(arguments[0].map(async i => await window.cxrvizMap.pointAlpha(i)));",
+        list(image_ids))
+    return dict(zip(image_ids, got))
+
+
+def test_clear_selection_with_the_button_and_esc(dash_duo, covid_artifact, images):
     duo = start(dash_duo, covid_artifact.out, f"/?image={IMAGE_205}")
     wait_for_detail(duo, "205")
+    everyone = list(images[S.IMAGE_ID])
+    of_205 = set(images.loc[images[S.PATIENTID] == "205", S.IMAGE_ID])
+    dimmed = wait_until(lambda: (lambda a: a if max(a[i] for i in everyone if i not in of_205)
+                                 < min(a[i] for i in of_205) else None)(alphas(duo, everyone)),
+                        what="everyone but patient 205 dimmed")
+    assert None not in dimmed.values()  # all 559 drawn
     duo.find_element(f"#{ids.CLEAR}").click()
     wait_until(lambda: "image=" not in duo.driver.current_url, what="URL without a selection")
     wait_until(lambda: "Click a point on the map" in duo.find_element(f"#{ids.DETAIL}").text,
                what="an empty detail panel")
-    opacity = duo.driver.execute_script(
-        "const g = document.querySelector('#map .js-plotly-plot');"
-        f"return Array.from(g._fullData[{figures.TRACE['points']}].marker.opacity);")
-    assert max(opacity) - min(opacity) < 1e-6  # nobody dimmed
-    assert opacity[0] == pytest.approx(figures.POINT_OPACITY)
+    opacity = wait_until(lambda: (lambda a: a if max(a) - min(a) < 1e-6 else None)(
+        list(alphas(duo, everyone).values())), what="nobody dimmed")
+    assert opacity[0] == pytest.approx(figures.POINT_OPACITY, abs=1 / 255)  # 8-bit alpha
     image_id = click_lonely_point(duo)
     assert f"image={image_id}" in duo.driver.current_url
     duo.find_element("body").send_keys(Keys.ESCAPE)
@@ -102,15 +114,12 @@ def test_the_legend_hides_what_it_names(dash_duo, covid_artifact, images):
     bad = duo.driver.find_element("xpath", "//button[contains(@class, 'legend-item')]"
                                            "[normalize-space()='bad']")
     bad.click()
-    script = ("const g = document.querySelector('#map .js-plotly-plot');"
-              f"return Array.from(g._fullData[{figures.TRACE['points']}].x)"
-              ".map(v => Number.isFinite(v));")
-    shown = wait_until(lambda: (lambda v: v if not all(v) else None)(
-        duo.driver.execute_script(script)), what="bad points hidden")
-    states = images[S.STATE].tolist()
-    assert [s != "bad" for s in states] == shown  # the bad points, and only them
+    everyone = sorted(images[S.IMAGE_ID])
+    shown = wait_until(lambda: (lambda v: v if v is not None and len(v) < 559 else None)(
+        hook(duo.driver, "shownIds()")), what="bad points hidden")
+    assert sorted(shown) == sorted(images.loc[images[S.STATE] != "bad", S.IMAGE_ID])  # only them
     bad.click()
-    wait_until(lambda: all(duo.driver.execute_script(script)), what="shown again")
+    wait_until(lambda: sorted(hook(duo.driver, "shownIds()")) == everyone, what="shown again")
     assert browser_errors(duo) == []
 
 
