@@ -184,7 +184,11 @@ def test_an_upload_made_while_the_model_loads_is_placed_when_it_is_ready(dash_br
         if state == "loading":  # the point of the test: usually so, the model takes ~15 s
             wait_until(lambda: "Kept 1 upload" in message(), timeout=30,
                        what=f"kept (saw {message()!r}, {server.status()['model']})")
-        wait_until(lambda: "Placed image 1" in message(), timeout=300, what="placed")
+        try:
+            wait_until(lambda: "Placed image 1" in message(), timeout=300, what="placed")
+        except AssertionError:
+            raise AssertionError(f"not placed: {message()!r}, {server.status()['model']}") \
+                from None
         status = lambda: dash_br.driver.find_element(  # noqa: E731
             "css selector", f"#{ids.MODEL_STATUS}").get_attribute("textContent")
         wait_until(lambda: "Model ready" in status(), timeout=10,
