@@ -58,7 +58,10 @@ def pack(columns: list) -> tuple:
 def _point_columns(store) -> list:
     c, r = store.covid, store.rsna
     return [("x", c[S.X].to_numpy("<f4")), ("y", c[S.Y].to_numpy("<f4")),
-            ("episode", store.patient_index.astype("<u4")),
+            # its episode's row in store.patients (the unit of day 0 and of a trajectory: an
+            # admission in MIMIC, the patient in the collection) and its patient's number
+            ("episode", store.episode_index.astype("<u4")),
+            ("patient", store.patient_index.astype("<u4")),
             ("day", c[S.OFFSET].to_numpy("<f4")),
             ("density_percentile", np.clip(np.nan_to_num(store.density_percentile), 0, 100)
              .round().astype("u1")),
@@ -202,7 +205,9 @@ def config(store, edge_budget: int) -> dict:
         xr, yr = layers.map_ranges(store)
         return {
             "artifact": store.artifact.artifact_id, "n": len(store.covid),
-            "n_reference": len(store.rsna), "n_episodes": len(store.patient_ids),
+            "n_reference": len(store.rsna), "n_episodes": len(store.patients),
+            "n_patients": len(store.patient_ids),
+            "unit_word": words.unit_word(store.episodes_are_patients),
             "n_edges": len(store.trajectories), "points": points_layout(store),
             "alignments": list(ALIGNMENTS), "align_events": time_part.ALIGN_EVENTS,
             "colors": palettes(store),

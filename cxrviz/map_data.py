@@ -169,10 +169,9 @@ def scope_positions(store, t: dict, selected, episodes) -> np.ndarray | None:
     traj = store.trajectories
     if t["scope"] == "all":
         return None
-    if t["scope"] == "selection":
-        wanted = store.patient_ids[np.asarray(sorted(episodes), dtype=int)] if episodes else []
-    else:
-        wanted = trajectory_patients(t, selected, store)
+    if t["scope"] == "selection":  # episodes: rows of store.patients
+        return np.flatnonzero(np.isin(store.edge_episodes, np.asarray(episodes, dtype=int)))
+    wanted = trajectory_patients(t, selected, store)  # patient ids: all their episodes
     return np.flatnonzero(traj[S.PATIENTID].isin(list(wanted)).to_numpy())
 
 
@@ -183,7 +182,7 @@ def _episodes(query: dict) -> list:
         out = {int(v) for v in raw.split(",") if v.strip()}
     except ValueError:
         abort(400, "episodes: whole numbers, comma-separated")
-    if len(out) > MAX_EPISODES or any(not 0 <= e < len(_store().patient_ids) for e in out):
+    if len(out) > MAX_EPISODES or any(not 0 <= e < len(_store().patients) for e in out):
         abort(400, "episodes: out of range or too many")
     return sorted(out)
 
@@ -228,7 +227,7 @@ def point():
     day = row[S.OFFSET]
     return jsonify({
         "index": pos, "image_id": row[S.IMAGE_ID], "patient": str(row[S.PATIENTID]),
-        "episode": int(store.patient_index[pos]),
+        "episode": int(store.episode_index[pos]),
         "day": None if day != day else float(day),
         "finding": words.value(S.FINDING, row[S.FINDING]), "view": str(row[S.VIEW]),
         "country": str(row[S.COUNTRY]), "state": str(row[S.STATE]),
@@ -322,11 +321,12 @@ def select():
     store = _store()
     chosen = shown_in_polygon(store, _polygon(), query_dict())
     rows = store.covid[chosen]
-    episodes = np.unique(store.patient_index[chosen])
+    episodes = np.unique(store.episode_index[chosen])
     counts = selection_counts(store, rows)  # a list: in this order (an object's keys get sorted)
     return jsonify({"images": int(chosen.sum()), "patients": int(rows[S.PATIENTID].nunique()),
                     "counts": counts, "episodes": episodes[:MAX_EPISODES].tolist(),
-                    "patient_ids": store.patient_ids[episodes[:MAX_EPISODES]].tolist()})
+                    "patient_ids": sorted(set(store.patients[S.PATIENTID].to_numpy(object)[
+                        episodes[:MAX_EPISODES]]))})
 
 
 def register(server) -> None:

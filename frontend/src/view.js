@@ -107,18 +107,18 @@ function plural(k, word) {
 export function texts(s, shown) {
   const {cfg, cols} = s, n = cfg.n;
   let count = 0, unknown = 0, legendOff = 0;
-  const episodes = new Uint8Array(cfg.n_episodes), missing = new Uint8Array(cfg.n_episodes);
+  const patients = new Uint8Array(cfg.n_patients), missing = new Uint8Array(cfg.n_episodes);
   const ev = s.events[s.view.align];
   for (let i = 0; i < n; i++) {
     if (shown[i]) {
-      count++; episodes[cols.episode[i]] = 1;
+      count++; patients[cols.patient[i]] = 1;  // patients, not episodes (as count_text)
       if (s.unknown && s.unknown[i]) unknown++;
     } else if (s.keep[i] && s.legendHidden[i] && inside(s.days[i], s.range.filter)) legendOff++;
     if (s.keep[i] && s.view.align !== "offset" && !Number.isFinite(ev[cols.episode[i]])) {
       missing[cols.episode[i]] = 1;
     }
   }
-  const k = episodes.reduce((a, b) => a + b, 0), left = missing.reduce((a, b) => a + b, 0);
+  const k = patients.reduce((a, b) => a + b, 0), left = missing.reduce((a, b) => a + b, 0);
   let text = `${count} of ${n} images, ${plural(k, "patient")}`;
   const w = cfg.day.words, {lo, hi} = s.range;
   const label = lo !== null && hi !== null ? w.both : lo !== null ? w.from : hi !== null ? w.to : "";
@@ -136,6 +136,6 @@ export function texts(s, shown) {
                `${cfg.edge_budget.toLocaleString("en-US")} left out: narrow the filters or draw ` +
                "trajectories of fewer patients.");
   }
-  if (left) notes.push(`${plural(left, "patient")} without ${cfg.align_events[s.view.align]} left out.`);
+  if (left) notes.push(`${plural(left, cfg.unit_word)} without ${cfg.align_events[s.view.align]} left out.`);
   return {count: text, notes: notes.join(" ")};
 }
