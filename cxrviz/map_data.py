@@ -13,6 +13,7 @@ The routes are registered by cxrviz/app.py (`register`); the column layouts by m
 """
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 
@@ -131,6 +132,13 @@ def colors(column):
 def density():
     """The bad-state density as an image (figures' colour scale; bounds in the config)."""
     return binary(C.density_png(_store()), etag=_etag(), mimetype="image/png", compress=False)
+
+
+@blueprint.route("/contours")
+def contours():
+    """The density's contour lines in map coordinates (map_columns.density_contours)."""
+    body = json.dumps(C.density_contours(_store()), separators=(",", ":")).encode()
+    return binary(body, etag=f"{_etag()}-contours", mimetype="application/json")
 
 
 @blueprint.route("/arrow.png")
@@ -274,7 +282,8 @@ def select():
     """A box or lasso (the polygon, in map coordinates) over the points shown by the page's
     query (filters and day range): how many images and patients, counted by state, outcome,
     finding group and continent ([title, [[value in words, count], ...]] in that order); the
-    episodes, for 'trajectories of the selection'."""
+    episodes, for 'trajectories of the selection'; the chosen points as a bitmask (base64 of
+    `bits`), which the map marks."""
     store = _store()
     poly = _polygon()
     filters, t, _ = view_of(query_dict())
@@ -289,7 +298,8 @@ def select():
     counts = selection_counts(store, rows)  # a list: in this order (an object's keys get sorted)
     return jsonify({"images": int(chosen.sum()), "patients": int(rows[S.PATIENTID].nunique()),
                     "counts": counts, "episodes": episodes[:MAX_EPISODES].tolist(),
-                    "patient_ids": store.patient_ids[episodes[:MAX_EPISODES]].tolist()})
+                    "patient_ids": store.patient_ids[episodes[:MAX_EPISODES]].tolist(),
+                    "marked": base64.b64encode(bits(chosen)).decode("ascii")})
 
 
 def register(server) -> None:

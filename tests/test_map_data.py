@@ -1,6 +1,7 @@
 """The WebGL map's routes (cxrviz/map_data.py) through Flask's test client on the real
 collection's artifact. Expected values come from plain pandas / numpy on images.parquet and
 trajectories.parquet, never from the store or the routes under test."""
+import base64
 import gzip
 import json
 
@@ -180,6 +181,9 @@ def test_polygon_selection_summary_in_numpy(client, images):
     patients = sorted(images[S.PATIENTID].unique())
     assert sorted(patients[e] for e in got["episodes"]) == sorted(chosen[S.PATIENTID].unique())
     assert sorted(got["patient_ids"]) == sorted(chosen[S.PATIENTID].unique())
+    # the chosen points, marked on the map: a bitmask, point i at byte i // 8, bit i % 8
+    marked = unpack(base64.b64decode(got["marked"]), len(images))
+    assert images[S.IMAGE_ID][marked].tolist() == chosen[S.IMAGE_ID].tolist()
 
 
 @pytest.mark.parametrize("body, status", [
@@ -240,3 +244,65 @@ def test_the_page_html_carries_no_map_data_in_dashs_validation_layout(client):
     walk(config["validation_layout"])
     assert not heavy
     assert {'"map"', '"selected-image"', '"time-data"'} <= found  # ids.MAP, ids.SELECTED, ids.TIME_DATA
+
+
+def test_density_contours_lie_on_their_levels(client, covid_artifact):
+    """8 levels evenly across the grid's range (ends left out), as the figure's contours; every
+    point of a line lies where the grid (with its ring of zeros), interpolated, equals the
+    line's level; colours along OrRd, lighter for lower levels."""
+    from plotly.express.colors import sequential
+    from plotly.colors import hex_to_rgb
+    from scipy.interpolate import RegularGridInterpolator
+
+    r = client.get("/api/map/contours", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
+    got = json.loads(gzip.decompress(r.get_data()))
+    npz = np.load(covid_artifact.out / S.DENSITY_FILE)
+    x, y, z = npz[S.DENSITY_X], npz[S.DENSITY_Y], npz[S.DENSITY_Z]
+    lo, hi = float(z.min()), float(z.max())
+    levels = [lo + (hi - lo) * k / 9 for k in range(1, 9)]
+    np.testing.assert_allclose(got["levels"], levels, rtol=1e-12)
+    sx, sy = x[1] - x[0], y[1] - y[0]
+    grid = RegularGridInterpolator((np.r_[y[0] - sy, y, y[-1] + sy],
+                                    np.r_[x[0] - sx, x, x[-1] + sx]), np.pad(z, 1))
+    stops = np.array([hex_to_rgb(c) if c.startswith("#") else
+                      [float(v) for v in c[c.index("(") + 1:-1].split(",")]
+                      for c in sequential.OrRd], float)
+    at = np.linspace(0, 1, len(stops))
+    assert {line["level"] for line in got["lines"]} == set(got["levels"])
+    for line in got["lines"]:
+        path = np.asarray(line["path"])
+        assert len(path) >= 3 and (path[0] == path[-1]).all()  # closed (the ring of zeros)
+        np.testing.assert_allclose(grid(path[:, ::-1]), line["level"], atol=1e-4 * (hi - lo))
+        want = [np.interp((line["level"] - lo) / (hi - lo), at, stops[:, c]) for c in range(3)]
+        np.testing.assert_allclose(line["color"], want, atol=1.01)
+    first, last = (next(l["color"] for l in got["lines"] if l["level"] == v)
+                   for v in (got["levels"][0], got["levels"][-1]))
+    assert sum(first) > sum(last)
+
+
+def test_the_keys_the_browser_strips_before_asking_for_a_mask(client, config):
+    """Every key the page writes into its URL is a filter (filters.all_keys) or one of the
+    config's non_filter_keys, never both."""
+    from urllib.parse import parse_qs
+
+    from cxrviz.appstate import current
+    from cxrviz.filters import all_keys
+    from cxrviz.pages.map import time as time_part
+    from cxrviz.pages.map import urlstate
+
+    store = current().store
+    non = set(config["non_filter_keys"])
+    assert not non & set(all_keys())
+    view = {"color": "age", "show": ["density"], "density_style": "contours", "opacity": 0.3,
+            "mode": "hide"}
+    page = urlstate.encode(store.default_filters(), view, store.image_ids[0], store)
+    timed = time_part.encode({"align": "first", "lo": -3, "hi": 9, "window": 4, "scope": "ids",
+                              "ids": "205"}, store)
+    written = set(parse_qs(page.lstrip("?"))) | set(parse_qs(timed))
+    assert written == {"color", "show", "density", "opacity", "mode", "image", "align",
+                       "day_from", "day_to", "window", "traj", "traj_ids"}
+    assert written <= non
+    # such keys never change the mask
+    plain = client.get("/api/map/mask?sex=F").get_data()
+    assert client.get(f"/api/map/mask?sex=F&{page.lstrip('?')}&{timed}").get_data() == plain
