@@ -6,9 +6,9 @@ BANNER = "banner"
 ABOUT = "about"
 DATA_USE = "data-use"  # the About box's note on credentialed data (MIMIC)
 NOTICE = "notice"  # what a URL asked for that no longer exists
-MAP = "map"
-MAP_GL = "map-gl"  # the WebGL map (frontend/, assets/map/) where it draws the map
-MAP_ENGINE = "map-engine"  # dcc.Store: "webgl" or "plotly", the engine this page draws with
+MAP = "map"  # the map: a WebGL (deck.gl) view drawn by frontend/, built into assets/map/
+MAP_CLICK = "map-click"  # dcc.Store: {image_id, n} of the point last clicked on the map
+MAP_SELECTION = "map-selection"  # dcc.Store: {polygon, query} of the box / lasso, or None
 MAP_SINK = "map-sink"  # clientside callback output (hands view changes to the WebGL map)
 LEGEND = "map-legend"
 LEGEND_ITEM = "legend-item"  # pattern-matching type, index = colour code
@@ -47,12 +47,11 @@ PLAY_MODE = "play-mode"  # grow | window
 PLAY_WINDOW = "play-window"  # window width, days
 PLAY_SPEED = "play-speed"  # ms per frame
 TIME_NOTE = "time-note"
-TIME_DATA = "time-data"  # dcc.Store: per-image arrays the browser draws day ranges from
-TIME_QUERY = "time-query"  # dcc.Store: the time part of the URL, written in the browser
-MASK = "mask"  # dcc.Store: which images pass the filters (base64, one byte per image)
+TIME_DATA = "time-data"  # dcc.Store: what playback needs (day ends, default scope)
+TIME_SETTLED = "time-settled"  # dcc.Store: the time controls when not playing (for the URL)
+PLAY_RANGE = "play-range"  # dcc.Store: the day range Play runs through
 TRAJ_SCOPE = "trajectory-scope"  # all | selected | selection | ids
 TRAJ_IDS = "trajectory-ids"
-HOVER_SINK = "hover-sink"
 HIDDEN_CATS = "hidden-categories"  # dcc.Store: colour categories hidden from the legend
 
 # below the map

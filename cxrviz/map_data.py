@@ -261,20 +261,64 @@ def inside_polygon(x: np.ndarray, y: np.ndarray, poly: np.ndarray) -> np.ndarray
     return out
 
 
+def polygon_array(poly) -> np.ndarray:
+    """A box / lasso as sent by the map ([[x, y], ...] in map coordinates, 3 to MAX_POLYGON
+    finite vertices) -> float array; ValueError otherwise."""
+    if not isinstance(poly, list) or not 3 <= len(poly) <= MAX_POLYGON:
+        raise ValueError(f"polygon: 3 to {MAX_POLYGON} [x, y] vertices")
+    try:
+        arr = np.array(poly, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("polygon: numbers only") from None
+    if arr.shape != (len(poly), 2) or not np.isfinite(arr).all():
+        raise ValueError("polygon: finite [x, y] pairs")
+    return arr
+
+
+def query_of(text: str) -> dict:
+    """A page query string -> the dict `layout(**query)` gets (bounded as query_dict)."""
+    from urllib.parse import parse_qs
+
+    text = str(text or "").lstrip("?")
+    if len(text) > MAX_QUERY_BYTES:
+        raise ValueError(f"query string longer than {MAX_QUERY_BYTES} bytes")
+    out = {}
+    for key, values in parse_qs(text, keep_blank_values=True).items():
+        if len(values) > MAX_VALUES_PER_KEY:
+            raise ValueError(f"{key}: more than {MAX_VALUES_PER_KEY} values")
+        out[key] = values[0] if len(values) == 1 else values
+    return out
+
+
+def shown_in_polygon(store, poly: np.ndarray, query: dict) -> np.ndarray:
+    """The points inside the polygon among those the query shows (filters and day range): the
+    one rule of a box / lasso, for /select here and the page's summary and export."""
+    filters, t, _ = view_of(query)
+    shown = store.mask(filters)
+    in_days = store.day_mask(t["align"], t["lo"], t["hi"])
+    if in_days is not None:
+        shown &= in_days
+    x, y = store.covid[S.X].to_numpy(float), store.covid[S.Y].to_numpy(float)
+    return shown & inside_polygon(x, y, poly)
+
+
+def selected_mask(store, polygon, query: str) -> np.ndarray:
+    """MAP_SELECTION's {polygon, query} -> the selected points; none for a malformed one (the
+    store reaches the server from the browser: checked like a request)."""
+    try:
+        return shown_in_polygon(store, polygon_array(polygon), query_of(query))
+    except ValueError:
+        return np.zeros(len(store.covid), bool)
+
+
 def _polygon() -> np.ndarray:
     if (request.content_length or 0) > MAX_BODY_BYTES:
         abort(413)
     body = request.get_json(silent=True)
-    poly = body.get("polygon") if isinstance(body, dict) else None
-    if not isinstance(poly, list) or not 3 <= len(poly) <= MAX_POLYGON:
-        abort(400, f"polygon: 3 to {MAX_POLYGON} [x, y] vertices")
     try:
-        arr = np.array(poly, dtype=float)
-    except (TypeError, ValueError):
-        abort(400, "polygon: numbers only")
-    if arr.shape != (len(poly), 2) or not np.isfinite(arr).all():
-        abort(400, "polygon: finite [x, y] pairs")
-    return arr
+        return polygon_array(body.get("polygon") if isinstance(body, dict) else None)
+    except ValueError as exc:
+        abort(400, str(exc))
 
 
 @blueprint.route("/select", methods=["POST"])
@@ -285,14 +329,7 @@ def select():
     episodes, for 'trajectories of the selection'; the chosen points as a bitmask (base64 of
     `bits`), which the map marks."""
     store = _store()
-    poly = _polygon()
-    filters, t, _ = view_of(query_dict())
-    shown = store.mask(filters)
-    in_days = store.day_mask(t["align"], t["lo"], t["hi"])
-    if in_days is not None:
-        shown &= in_days
-    x, y = store.covid[S.X].to_numpy(float), store.covid[S.Y].to_numpy(float)
-    chosen = shown & inside_polygon(x, y, poly)
+    chosen = shown_in_polygon(store, _polygon(), query_dict())
     rows = store.covid[chosen]
     episodes = np.unique(store.patient_index[chosen])
     counts = selection_counts(store, rows)  # a list: in this order (an object's keys get sorted)

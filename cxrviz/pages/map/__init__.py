@@ -1,8 +1,8 @@
 """The map page (Dash Pages, path "/"): `layout(**query)` renders the view a URL describes.
 
 Where things are: controls.py (sidebar: view controls, filters from cxrviz.filters), time.py
-(day range, playback, alignment, trajectory choice; drawn by assets/cxrviz.js), callbacks.py
-(the map figure and the selection summary), selection.py (what is selected, and how: clicks,
+(day range, playback, alignment, trajectory choice; handed to the map by assets/cxrviz.js),
+callbacks.py (the map's element, what it answers, the selection summary), selection.py (what is selected, and how: clicks,
 search, previous / next, clear), detail.py (clicked image, timeline, the patient's course,
 saliency), cohort.py and table.py (tabs below the map), uploads.py (placing new X-rays),
 export.py (figures and CSV), urlstate.py (the query string).
@@ -52,8 +52,8 @@ def layout(**query):
         # "" rather than None: a Store mounted with None sets its data once, which would fire
         # every callback that listens to the selection on each page load.
         dcc.Store(id=ids.SELECTED, data=st["selected"] or ""),
-        dcc.Store(id=ids.MASK, data=time.mask_payload(store, st["filters"])),
-        dcc.Store(id=ids.QUERY, data=urlstate.encode(st["filters"], view, st["selected"], store)),
+        dcc.Store(id=ids.QUERY, data=urlstate.encode(st["filters"], view, st["selected"], store,
+                                                     t)),
         dcc.Store(id=ids.QUERY_SINK, data=""),
         html.Header([html.H1("cxrviz", title="chest X-rays on a model's map: research use "
                                               "only, not a diagnostic tool"),
@@ -67,14 +67,14 @@ def layout(**query):
             html.Aside([html.P("Chest X-rays on a model's map. Research use only, not a "
                                "diagnostic tool.", className="muted small"),
                         html.H4("View"), *controls.view_controls(store, view),
-                        html.H4("Time"), *time_part_for(store, t, keep, query),
+                        html.H4("Time"), *time.time_controls(store, t, keep),
                         html.H4("Filters"), *controls.filter_controls(store, st["filters"]),
                         about(store)], className="sidebar"),
             # map and detail: two columns from 1280 px (the wrapper takes no box); below, the
             # detail panel sits under the map and both scroll together in the wrapper
             html.Div([
                 html.Main([
-                    *callbacks.map_element(store, st, t, keep, in_days, query),
+                    *callbacks.map_element(store, st, t),
                     html.Div(legend.legend(store, view), id=ids.LEGEND, className="legend"),
                     tabs,
                 ], className="center"),
@@ -85,15 +85,6 @@ def layout(**query):
             ], className="map-and-detail"),
         ], className="grid"),
     ], className="page")
-
-
-def time_part_for(store, t, keep, query) -> list:
-    """The time controls; with the WebGL map, their browser data without per-image arrays."""
-    controls = time.time_controls(store, t, keep)
-    for c in controls:
-        if getattr(c, "id", None) == ids.TIME_DATA:
-            c.data = callbacks.time_data_for(callbacks.engine(query), c.data)
-    return controls
 
 
 # Sources whose artifact holds credentialed data, by kind: the About box says so first.

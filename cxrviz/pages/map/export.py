@@ -51,7 +51,7 @@ def export_panel():
 # whose trajectories, the clicked image, the box / lasso selection, the legend's hidden entries.
 PAGE_STATE = {"align": (ids.ALIGN, "value"), "day_range": (ids.DAY_RANGE, "value"),
               "scope": (ids.TRAJ_SCOPE, "value"), "traj_ids": (ids.TRAJ_IDS, "value"),
-              "selected": (ids.SELECTED, "data"), "selected_data": (ids.MAP, "selectedData"),
+              "selected": (ids.SELECTED, "data"), "selected_data": (ids.MAP_SELECTION, "data"),
               "hidden": (ids.HIDDEN_CATS, "data")}
 
 

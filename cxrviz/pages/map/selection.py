@@ -3,10 +3,10 @@ row, a thumbnail, a neighbour, previous / next along the patient's timeline, the
 (an image or patient id), or "Clear selection" (the button, or Esc)."""
 from __future__ import annotations
 
-from dash import ALL, Input, Output, Patch, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from cxrviz import figures, ids
+from cxrviz import ids
 from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.pages.map.table import first_image_of
@@ -54,7 +54,7 @@ def _goto(store, text: str):
 
 
 @callback(Output(ids.SELECTED, "data"), Output(ids.GOTO_MESSAGE, "children"),
-          inputs={"click": Input(ids.MAP, "clickData"),
+          inputs={"click": Input(ids.MAP_CLICK, "data"),
                   "thumbs": Input({"type": ids.TIMELINE_THUMB, "index": ALL}, "n_clicks"),
                   "neighbours": Input({"type": ids.NEIGHBOUR, "index": ALL}, "n_clicks"),
                   "series": Input(ids.SERIES, "clickData"),
@@ -86,22 +86,22 @@ def select_image(click, thumbs, neighbours, series=None, cohort=None, row=None, 
         image_id, message = _goto(store, goto)
         if image_id is None:
             return no_update, message
+    elif trigger == ids.MAP_CLICK:
+        image_id = (click or {}).get("image_id") if isinstance(click, dict) else None
     else:
-        image_id = _clicked_id({ids.SERIES: series, ids.COHORT_GRAPH: cohort}.get(trigger, click))
+        image_id = _clicked_id({ids.SERIES: series, ids.COHORT_GRAPH: cohort}.get(trigger))
     if not isinstance(image_id, str) or store.row(image_id) is None:
         raise PreventUpdate
     return image_id, message
 
 
-@callback(Output(ids.MAP, "selectedData"), Output(ids.MAP, "figure", allow_duplicate=True),
+@callback(Output(ids.MAP_SELECTION, "data", allow_duplicate=True),
           Output(ids.SALIENCY_VIEW, "children", allow_duplicate=True),
           inputs={"clear": Input(ids.CLEAR, "n_clicks")}, prevent_initial_call=True)
 def clear_box_selection(clear):
-    """Clear also drops a box / lasso selection (and the saliency of the image it showed)."""
-    patch = Patch()
-    patch["layout"]["selections"] = []
-    patch["data"][figures.TRACE["points"]]["selectedpoints"] = None
-    return None, patch, None
+    """Clear also drops a box / lasso selection (the map's marks go with it: mapSelection) and
+    the saliency of the image it showed."""
+    return None, None
 
 
 @callback(Output(ids.SALIENCY_VIEW, "children", allow_duplicate=True),

@@ -1,25 +1,21 @@
 """Time, the map's second axis: day range and playback, alignment, whose trajectories to draw.
 
-The server sends, once, what the browser needs to draw any day range (TIME_DATA) and, on each
-filter change, which images pass the filters (MASK). Day ranges, playback frames, trajectory
-choices and hover highlights are then drawn in the browser (assets/cxrviz.js): no server request
-per frame. The time part of the URL (day_from, day_to, align, window, traj, traj_ids) is written
-there too and read here by `decode`.
+The WebGL map holds every image's day and each episode's event days (map_data.py): day ranges,
+playback frames and trajectory choices are drawn in the browser (assets/cxrviz.js hands them to
+the map) with no server request per frame. The time part of the URL (day_from, day_to, align,
+window, traj, traj_ids) is read by `decode` and written by `pairs` (urlstate joins both with the
+rest of the query: one codec); the address bar follows the time controls once playback is not
+running (TIME_SETTLED).
 """
 from __future__ import annotations
 
-import base64
-from urllib.parse import urlencode
-
-import numpy as np
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 
 from cxrviz import ids, words
 from cxrviz import schema as S
-from cxrviz.appstate import current
 from cxrviz.compute.timeline import ALIGN_OFFSET, ALIGNMENTS
 from cxrviz.filters import split_ids
-from cxrviz.pages.map.controls import filter_inputs, labelled
+from cxrviz.pages.map.controls import labelled
 
 DAY_LO, DAY_HI = -31, 31  # the slider's ends mean "and earlier" / "and later"
 # a week apart where most images are (0-30), two weeks before: at a 1024 px window's sidebar a
@@ -76,22 +72,34 @@ def decode(query: dict, store) -> dict:
             "ids": str(first("traj_ids") or ""), "ignored": ignored}
 
 
-def encode(t: dict, store) -> str:
-    """The time part of the query string, as assets/cxrviz.js (timeQuery) writes it."""
-    pairs = []
+def pairs(t: dict, store) -> list:
+    """The time part of the query string as (key, value) pairs, `decode`'s inverse."""
+    out = []
     if t["align"] != ALIGN_OFFSET:
-        pairs.append(("align", t["align"]))
+        out.append(("align", t["align"]))
     if t["lo"] is not None:
-        pairs.append(("day_from", t["lo"]))
+        out.append(("day_from", t["lo"]))
     if t["hi"] is not None:
-        pairs.append(("day_to", t["hi"]))
+        out.append(("day_to", t["hi"]))
     if t["window"]:
-        pairs.append(("window", t["window"]))
+        out.append(("window", t["window"]))
     if t["scope"] != default_scope(store):
-        pairs.append(("traj", t["scope"]))
+        out.append(("traj", t["scope"]))
     if t["scope"] == "ids" and split_ids(t["ids"]):
-        pairs.append(("traj_ids", ",".join(split_ids(t["ids"]))))
-    return urlencode(pairs)
+        out.append(("traj_ids", ",".join(split_ids(t["ids"]))))
+    return out
+
+
+def from_controls(settled, store) -> dict:
+    """TIME_SETTLED (the time controls' values, from the browser) -> the time part, validated
+    by the same `decode` a URL goes through."""
+    c = settled if isinstance(settled, dict) else {}
+    rng = c.get("range") if isinstance(c.get("range"), (list, tuple)) else [DAY_LO, DAY_HI]
+    query = {"align": c.get("align"), "traj": c.get("scope"), "traj_ids": c.get("ids"),
+             "day_from": rng[0] if len(rng) == 2 else None,
+             "day_to": rng[1] if len(rng) == 2 else None,
+             "window": c.get("window") if c.get("mode") == "window" else None}
+    return decode({k: str(v) for k, v in query.items() if v is not None}, store)
 
 
 def trajectory_patients(t: dict, selected, store):
@@ -106,61 +114,23 @@ def trajectory_patients(t: dict, selected, store):
     return set()  # a box / lasso selection exists only in the browser
 
 
-def b64(values, dtype) -> str:
-    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode()
-
-
-def mask_payload(store, filters: dict) -> dict:
-    """Which images pass the filters (a byte each), which of them are in only because their
-    value is unknown to a range filter that keeps unknowns, and what emptied an empty result."""
-    keep = store.mask(filters)
-    unknown, names = store.unknown_kept(filters)
-    return {"keep": b64(keep, np.uint8), "unknown": b64(unknown & keep, np.uint8) if names
-            else None, "unknown_label": names,
-            "emptied_by": None if keep.any() else store.emptied_by(filters)}
+def settled_of(t: dict) -> dict:
+    """The time part as TIME_SETTLED holds it (what the time controls show; from_controls's
+    inverse)."""
+    return {"align": t["align"], "range": [DAY_LO if t["lo"] is None else t["lo"],
+                                           DAY_HI if t["hi"] is None else t["hi"]],
+            "mode": "window" if t["window"] else "grow", "window": t["window"] or 7,
+            "scope": t["scope"], "ids": t["ids"]}
 
 
 def client_data(store) -> dict:
-    """Everything the browser needs to draw a day range, as base64 typed arrays (little endian).
-    Built once per process."""
-    cached = store.__dict__.get("_client_data")
-    if cached is not None:
-        return cached
-    from cxrviz.figures import ARROW_AT, ARROW_TRACES, PATH_TRACES, TRACE
-    from cxrviz.figures.layers import ARROW_STEP
-
-    covid, t = store.covid, store.trajectories
-    codes = {S.YES: 0, S.NO: 1, S.UNKNOWN: 2, S.STATE_GOOD: 0, S.STATE_BAD: 1}
-    data = {
-        "n": len(covid),
-        "x": b64(covid[S.X], "<f4"), "y": b64(covid[S.Y], "<f4"),
-        "offset": b64(covid[S.OFFSET], "<f4"),
-        # per image its episode's number (the unit of day 0 and of a trajectory; in the COVID
-        # collection the patient), the images of each episode in time order, and per episode
-        # its patient id (a patient with two admissions is named twice) and episode id
-        "patient": b64(store.episode_index, "<i4"),
-        "order": b64(np.concatenate(store.episode_positions)
-                     if len(covid) else [], "<i4"),
-        "patients": store.patients[S.PATIENTID].tolist(),
-        "episodes": store.episode_ids.tolist(),
-        "unit_word": words.unit_word(store.episodes_are_patients),
-        "events": {a: b64(store.events(a), "<f4") for a in ALIGNMENTS},
-        "edges": {"from": b64(t["from_pos"], "<i4"), "to": b64(t["to_pos"], "<i4"),
-                  "patient": b64(store.edge_episodes, "<i4"),
-        "survival": b64(t[S.SURVIVAL].map(codes), "u1"),
-                  "to_state": b64(t[S.TO_STATE].map(codes), "u1")},
-        "trace": {"points": TRACE["points"], "hover": TRACE["hover"],
-                  "paths": [TRACE[n] for n in PATH_TRACES],
-                  "arrows": [TRACE[n] for n in ARROW_TRACES]},
-        "arrow_at": ARROW_AT, "arrow_step": ARROW_STEP, "day_lo": DAY_LO, "day_hi": DAY_HI,
-        "align_events": ALIGN_EVENTS, "many_edges": MANY_EDGES, "n_edges": len(t),
-        "default_scope": default_scope(store),
-    }
-    store.__dict__["_client_data"] = data
-    return data
+    """What playback needs in the browser: the slider's ends and the default trajectory scope
+    (the map itself loads its columns from map_data.py)."""
+    return {"n": len(store.covid), "day_lo": DAY_LO, "day_hi": DAY_HI,
+            "default_scope": default_scope(store), "speeds": SPEEDS}
 
 
-def time_controls(store, t: dict, keep: np.ndarray) -> list:
+def time_controls(store, t: dict, keep) -> list:
     lo = DAY_LO if t["lo"] is None else t["lo"]
     hi = DAY_HI if t["hi"] is None else t["hi"]
     return [
@@ -191,8 +161,8 @@ def time_controls(store, t: dict, keep: np.ndarray) -> list:
         ])),
         html.Div(time_note(store, keep, t), id=ids.TIME_NOTE, className="muted small"),
         dcc.Store(id=ids.TIME_DATA, data=client_data(store)),
-        dcc.Store(id=ids.TIME_QUERY, data=encode(t, store)),
-        dcc.Store(id=ids.HOVER_SINK, data=""),
+        dcc.Store(id=ids.TIME_SETTLED, data=settled_of(t)),
+        dcc.Store(id=ids.PLAY_RANGE, data=None),
         dcc.Store(id=ids.HIDDEN_CATS, data=[]),
     ]
 
@@ -211,24 +181,21 @@ def time_note(store, keep, t) -> str:
     return " ".join(parts)
 
 
-@callback(Output(ids.MASK, "data"), inputs={"filters": filter_inputs()},
-          prevent_initial_call=True)
-def update_mask(filters):
-    """The one server step of a filter change: which images pass (the browser draws them)."""
-    return mask_payload(current().store, filters)
-
-
-_VIEW = ClientsideFunction(namespace="cxrviz", function_name="drawView")
+# the view's time part goes to the map (it draws and writes the count and the time note)
 clientside_callback(
-    _VIEW,
-    Output(ids.MAP, "figure", allow_duplicate=True), Output(ids.COUNT, "children"),
-    Output(ids.TIME_NOTE, "children"), Output(ids.TIME_QUERY, "data"),
-    Input(ids.MASK, "data"), Input(ids.DAY_RANGE, "value"), Input(ids.ALIGN, "value"),
+    ClientsideFunction(namespace="cxrviz", function_name="mapState"),
+    Output(ids.MAP_SINK, "data", allow_duplicate=True),
+    Input(ids.DAY_RANGE, "value"), Input(ids.ALIGN, "value"),
     Input(ids.FILTERED_MODE, "value"), Input(ids.SELECTED, "data"),
     Input(ids.TRAJ_SCOPE, "value"), Input(ids.TRAJ_IDS, "value"),
-    Input(ids.MAP, "selectedData"), Input(ids.PLAY_MODE, "value"),
-    Input(ids.PLAY_WINDOW, "value"), Input(ids.HIDDEN_CATS, "data"),
-    State(ids.TIME_DATA, "data"), State(ids.MAP, "figure"),
+    Input(ids.HIDDEN_CATS, "data"), prevent_initial_call=True)
+# ... and, when playback is not running, to the URL (no request per frame)
+clientside_callback(
+    ClientsideFunction(namespace="cxrviz", function_name="settleTime"),
+    Output(ids.TIME_SETTLED, "data"),
+    Input(ids.DAY_RANGE, "value"), Input(ids.ALIGN, "value"), Input(ids.PLAY_MODE, "value"),
+    Input(ids.PLAY_WINDOW, "value"), Input(ids.TRAJ_SCOPE, "value"),
+    Input(ids.TRAJ_IDS, "value"), Input(ids.PLAY_TICK, "disabled"),
     prevent_initial_call=True)
 clientside_callback(ClientsideFunction(namespace="cxrviz", function_name="resetHidden"),
                     Output(ids.HIDDEN_CATS, "data", allow_duplicate=True),
@@ -237,12 +204,9 @@ clientside_callback(
     ClientsideFunction(namespace="cxrviz", function_name="play"),
     Output(ids.DAY_RANGE, "value"), Output(ids.PLAY_TICK, "disabled"),
     Output(ids.PLAY, "children"), Output(ids.PLAY_TICK, "interval"),
+    Output(ids.PLAY_RANGE, "data"),
     Input(ids.PLAY, "n_clicks"), Input(ids.PLAY_TICK, "n_intervals"),
     Input(ids.PLAY_SPEED, "value"),
     State(ids.DAY_RANGE, "value"), State(ids.PLAY_MODE, "value"),
     State(ids.PLAY_WINDOW, "value"), State(ids.PLAY_TICK, "disabled"),
-    State(ids.TIME_DATA, "data"), prevent_initial_call=True)
-clientside_callback(
-    ClientsideFunction(namespace="cxrviz", function_name="hoverPath"),
-    Output(ids.HOVER_SINK, "data"),
-    Input(ids.MAP, "hoverData"), State(ids.TIME_DATA, "data"), prevent_initial_call=True)
+    State(ids.TIME_DATA, "data"), State(ids.PLAY_RANGE, "data"), prevent_initial_call=True)

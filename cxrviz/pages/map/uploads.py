@@ -12,10 +12,10 @@ from __future__ import annotations
 import base64
 import json
 
-from dash import ALL, Input, Output, Patch, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from cxrviz import figures, ids, words
+from cxrviz import ids, words
 from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.data.images import MAX_UPLOAD_BYTES
@@ -255,15 +255,12 @@ def renew_neighbours(k, space, uploads):
     return out
 
 
-@callback(Output(ids.UPLOAD_PANEL, "children"), Output(ids.MAP, "figure", allow_duplicate=True),
+@callback(Output(ids.UPLOAD_PANEL, "children"),
           inputs={"uploads": Input(ids.UPLOADS, "data")}, prevent_initial_call=True)
 def show_uploads(uploads):
+    """The cards; the map draws the uploads itself (mapUploads)."""
     store = current().store
-    uploads = _placed(uploads)
-    patch = Patch()
-    for key, value in figures.uploads_trace(uploads).items():
-        patch["data"][figures.TRACE["uploads"]][key] = value
-    return [upload_card(store, u) for u in uploads], patch
+    return [upload_card(store, u) for u in _placed(uploads)]
 
 
 @callback(Output(ids.UPLOAD_SALIENCY_VIEW, "children"),

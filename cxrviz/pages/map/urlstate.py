@@ -2,9 +2,9 @@
 
 Dash Pages hands `layout(**query)` the query string as a dict (a value, or a list of values for
 a repeated key); `decode` turns it into control values, ignoring (and reporting) what is invalid.
-`encode` is its inverse. The browser joins it with the time part (pages/map/time.py) and writes
-both into the address bar with history.replaceState, so sharing a view never re-renders the
-page.
+`encode` is its inverse, the one encoder of the query string (the time part's pairs come from
+pages/map/time.py); the browser only writes what it returns into the address bar with
+history.replaceState, so sharing a view never re-renders the page.
 """
 from __future__ import annotations
 
@@ -35,8 +35,11 @@ def _first(query: dict, key: str):
     return values[0] if values else None
 
 
-def encode(filters: dict, view: dict, selected, store) -> str:
-    """Control values -> '?key=value&...' ('' for the default view)."""
+def encode(filters: dict, view: dict, selected, store, t: dict | None = None) -> str:
+    """Control values (and the time part `t`, as time.decode returns it) -> '?key=value&...'
+    ('' for the default view)."""
+    from cxrviz.pages.map import time as time_part
+
     pairs = as_pairs(filters, store.default_filters())
     if view["color"] != DEFAULT_VIEW["color"]:
         pairs.append(("color", view["color"]))
@@ -50,6 +53,8 @@ def encode(filters: dict, view: dict, selected, store) -> str:
         pairs.append(("mode", view["mode"]))
     if selected:
         pairs.append(("image", selected))
+    if t is not None:
+        pairs += time_part.pairs(t, store)
     return ("?" + urlencode(pairs)) if pairs else ""
 
 
@@ -87,13 +92,19 @@ def decode(query: dict, store) -> dict:
 
 @callback(Output(ids.QUERY, "data"),
           inputs={"filters": filter_inputs(), "view": view_inputs(),
-                  "selected": Input(ids.SELECTED, "data")},
+                  "selected": Input(ids.SELECTED, "data"),
+                  "settled": Input(ids.TIME_SETTLED, "data")},
           prevent_initial_call=True)
-def sync_url(filters, view, selected):
-    return encode(filters, view, selected, current().store)
+def sync_url(filters, view, selected, settled=None):
+    """The page's whole query; the time part from TIME_SETTLED, which does not change while
+    Play runs (so playback sends no request per frame)."""
+    from cxrviz.pages.map import time as time_part
+
+    store = current().store
+    return encode(filters, view, selected, store, time_part.from_controls(settled, store))
 
 
 # replaceState, not dcc.Location: a Location change would make Dash Pages render the page again.
 clientside_callback(ClientsideFunction(namespace="cxrviz", function_name="writeUrl"),
                     Output(ids.QUERY_SINK, "data"), Input(ids.QUERY, "data"),
-                    Input(ids.TIME_QUERY, "data"), prevent_initial_call=True)
+                    prevent_initial_call=True)
