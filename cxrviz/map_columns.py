@@ -150,11 +150,13 @@ def palettes(store) -> dict:
 
 
 def edges_payload(store, rows: np.ndarray) -> bytes:
-    """from, to (uint32), survival, arrival state (uint8) of the trajectory rows `rows`."""
+    """from, to (uint32), survival, arrival state (uint8), episode (uint32: its row in
+    store.patients, what one arrowhead per episode counts by) of the trajectory rows `rows`."""
     t = store.trajectories.iloc[rows]
     return pack([("from", t["from_pos"].to_numpy("<u4")), ("to", t["to_pos"].to_numpy("<u4")),
                  ("survival", t[S.SURVIVAL].map(SURVIVAL_CODES).fillna(2).to_numpy("u1")),
-                 ("to_state", t[S.TO_STATE].map(STATE_CODES).fillna(2).to_numpy("u1"))])[0]
+                 ("to_state", t[S.TO_STATE].map(STATE_CODES).fillna(2).to_numpy("u1")),
+                 ("episode", store.edge_episodes[rows].astype("<u4"))])[0]
 
 
 def density_png(store) -> bytes:
@@ -277,9 +279,7 @@ def config(store, edge_budget: int) -> dict:
                         for kind, st in (("placed", layers.UPLOAD_STYLE[False]),
                                          ("unlike", layers.UPLOAD_STYLE[True]))},
             "ids": {"map": ids.MAP, "count": ids.COUNT, "time_note": ids.TIME_NOTE,
-                    # the lead adds these to ids.py; the literal names until then
-                    "map_click": getattr(ids, "MAP_CLICK", "map-click"),
-                    "map_selection": getattr(ids, "MAP_SELECTION", "map-selection")},
+                    "map_click": ids.MAP_CLICK, "map_selection": ids.MAP_SELECTION},
             "non_filter_keys": list(NON_FILTER_KEYS),
         }
     return _cached(store, "config", build)

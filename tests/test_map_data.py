@@ -131,6 +131,13 @@ def test_edges_for_the_scope_with_a_budget(client, images, trajectories, monkeyp
     assert set(zip(ids[a], ids[b])) == set(zip(trajectories[S.FROM_IMAGE_ID],
                                                trajectories[S.TO_IMAGE_ID]))
     assert info["left_out"] == 0 and info["n"] == len(trajectories)
+    # then survival and arrival state (uint8, each padded to 4 bytes), then each step's episode
+    # (its row among the patients: in the collection an episode is its patient)
+    m, pad = info["n"], -info["n"] % 4
+    raw = client.get("/api/map/edges?traj=all").get_data()
+    episode = np.frombuffer(raw, np.uint32, m, 8 * m + 2 * (m + pad))
+    patients = sorted(images[S.PATIENTID].unique())
+    assert [patients[e] for e in episode] == trajectories[S.PATIENTID].tolist()
     one = trajectories[trajectories[S.PATIENTID] == "205"]
     info, a, b = edges_of(client.get("/api/map/edges?traj=ids&traj_ids=205"))
     assert set(zip(ids[a], ids[b])) == set(zip(one[S.FROM_IMAGE_ID], one[S.TO_IMAGE_ID]))
