@@ -72,12 +72,16 @@ def pack(columns: list) -> tuple:
 
 def _point_columns(store) -> list:
     c, r = store.covid, store.rsna
+    # per point its episode (the unit of time: day 0, one arrowhead, "left out"; a row of
+    # store.patients), and per episode its patient (what the count and the selection dim count)
     return [("x", c[S.X].to_numpy("<f4")), ("y", c[S.Y].to_numpy("<f4")),
-            ("episode", store.patient_index.astype("<u4")),
+            ("episode", store.episode_index.astype("<u4")),
             ("day", c[S.OFFSET].to_numpy("<f4")),
             ("density_percentile", np.clip(np.nan_to_num(store.density_percentile), 0, 100)
              .round().astype("u1")),
-            ("reference_x", r[S.X].to_numpy("<f4")), ("reference_y", r[S.Y].to_numpy("<f4"))]
+            ("reference_x", r[S.X].to_numpy("<f4")), ("reference_y", r[S.Y].to_numpy("<f4")),
+            ("episode_patient", np.searchsorted(store.patient_ids, store.patients[S.PATIENTID]
+                                                .to_numpy(dtype=object)).astype("<u4"))]
 
 
 def points_payload(store) -> bytes:
@@ -250,7 +254,9 @@ def config(store, edge_budget: int) -> dict:
         xr, yr = layers.map_ranges(store)
         return {
             "artifact": store.artifact.artifact_id, "n": len(store.covid),
-            "n_reference": len(store.rsna), "n_episodes": len(store.patient_ids),
+            "n_reference": len(store.rsna), "n_episodes": len(store.patients),
+            "n_patients": len(store.patient_ids),
+            "unit_word": words.unit_word(store.episodes_are_patients),
             "n_edges": len(store.trajectories), "points": points_layout(store),
             "alignments": list(ALIGNMENTS), "align_events": time_part.ALIGN_EVENTS,
             "colors": palettes(store),

@@ -236,7 +236,7 @@ def point():
     day = row[S.OFFSET]
     return jsonify({
         "index": pos, "image_id": row[S.IMAGE_ID], "patient": str(row[S.PATIENTID]),
-        "episode": int(store.patient_index[pos]),
+        "patient_index": int(store.patient_index[pos]), "episode": int(store.episode_index[pos]),
         "day": None if day != day else float(day),
         "finding": words.value(S.FINDING, row[S.FINDING]), "view": str(row[S.VIEW]),
         "country": str(row[S.COUNTRY]), "state": str(row[S.STATE]),

@@ -53,7 +53,8 @@ def edges_of(response):
     return info, np.frombuffer(raw, np.uint32, m, 0), np.frombuffer(raw, np.uint32, m, 4 * m)
 
 
-def test_points_are_binary_columns_gzip_with_the_artifact_as_etag(client, config, images):
+def test_points_are_binary_columns_gzip_with_the_artifact_as_etag(client, config, images,
+                                                                   covid_artifact):
     r = client.get("/api/map/points", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
     artifact = client.get("/api/status").get_json()["artifact"]
@@ -67,12 +68,19 @@ def test_points_are_binary_columns_gzip_with_the_artifact_as_etag(client, config
     np.testing.assert_array_equal(cols["day"][dated], images[S.OFFSET][dated].astype(np.float32))
     np.testing.assert_array_equal(cols["density_percentile"],
                                   np.round(images[S.DENSITY_PERCENTILE]).astype(np.uint8))
-    # an episode index names one patient, and every patient has one
-    pairs = pd.DataFrame({"e": cols["episode"], "p": images[S.PATIENTID]})
-    assert (pairs.groupby("e")["p"].nunique() == 1).all()
-    assert pairs["e"].nunique() == images[S.PATIENTID].nunique() == config["n_episodes"]
-    # no per-point text: 4 + 4 + 4 + 4 + 1 bytes per point (+ alignment padding)
-    assert len(gzip.decompress(r.get_data())) <= 17 * len(images) + 8
+    # a point's episode is its row of patients.parquet ordered by patient, then episode (an
+    # image in no episode: its patient's row without one); per episode, its patient
+    units = pd.read_parquet(covid_artifact.out / S.PATIENTS_FILE).sort_values(
+        [S.PATIENTID, S.EPISODE], na_position="first", kind="mergesort").reset_index(drop=True)
+    rows = {(p, e if isinstance(e, str) else ""): k for k, (p, e) in
+            enumerate(zip(units[S.PATIENTID], units[S.EPISODE]))}
+    assert cols["episode"].tolist() == [rows[(p, e if isinstance(e, str) else "")] for p, e in
+                                        zip(images[S.PATIENTID], images[S.EPISODE])]
+    patients = sorted(images[S.PATIENTID].unique())
+    assert [patients[k] for k in cols["episode_patient"]] == units[S.PATIENTID].tolist()
+    assert config["n_episodes"] == len(units) and config["n_patients"] == len(patients)
+    # no per-point text: 4 + 4 + 4 + 4 + 1 bytes per point, 4 per episode (+ padding)
+    assert len(gzip.decompress(r.get_data())) <= 17 * len(images) + 4 * len(units) + 8
     again = client.get("/api/map/points", headers={"If-None-Match": r.headers["ETag"]})
     assert again.status_code == 304 and not again.get_data()
 
@@ -295,7 +303,6 @@ def test_the_keys_the_browser_strips_before_asking_for_a_mask(client, config):
 
     from cxrviz.appstate import current
     from cxrviz.filters import all_keys
-    from cxrviz.pages.map import time as time_part
     from cxrviz.pages.map import urlstate
 
     store = current().store
@@ -303,13 +310,12 @@ def test_the_keys_the_browser_strips_before_asking_for_a_mask(client, config):
     assert not non & set(all_keys())
     view = {"color": "age", "show": ["density"], "density_style": "contours", "opacity": 0.3,
             "mode": "hide"}
-    page = urlstate.encode(store.default_filters(), view, store.image_ids[0], store)
-    timed = time_part.encode({"align": "first", "lo": -3, "hi": 9, "window": 4, "scope": "ids",
-                              "ids": "205"}, store)
-    written = set(parse_qs(page.lstrip("?"))) | set(parse_qs(timed))
+    t = {"align": "first", "lo": -3, "hi": 9, "window": 4, "scope": "ids", "ids": "205"}
+    page = urlstate.encode(store.default_filters(), view, store.image_ids[0], store, t).lstrip("?")
+    written = set(parse_qs(page))
     assert written == {"color", "show", "density", "opacity", "mode", "image", "align",
                        "day_from", "day_to", "window", "traj", "traj_ids"}
     assert written <= non
     # such keys never change the mask
     plain = client.get("/api/map/mask?sex=F").get_data()
-    assert client.get(f"/api/map/mask?sex=F&{page.lstrip('?')}&{timed}").get_data() == plain
+    assert client.get(f"/api/map/mask?sex=F&{page}").get_data() == plain

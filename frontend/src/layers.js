@@ -71,7 +71,8 @@ export function arrowheads(s) {
     out.selected = headData(s, pairs, own.at, () => SELECTED_COLOR);
     out.pairs.push(...pairs);
   }
-  s.drawn.arrowheads = out.pairs;
+  // a step of the selected path that is also a drawn trajectory step carries both: one segment
+  s.drawn.arrowheads = [...new Map(out.pairs.map((p) => [p.join(","), p])).values()];
   return out;
 }
 

@@ -42,13 +42,14 @@ export function pointAttributes(s) {
   const n = cfg.n, filter = new Float32Array(2 * n), color = new Uint8Array(4 * n);
   const pal = cfg.colors.columns[s.view.color];
   const table = pal.kind === "categorical" ? pal.colors : cfg.colors.ramp;
-  const o = cfg.opacity, sel = s.selected ? s.selected.episode : -1;
+  const o = cfg.opacity, sel = s.selected ? s.selected.patient_index : -1;
+  const patientOf = cols.episode_patient;
   const hide = s.view.mode === "hide", marked = s.marked;
   s.legendHidden = hiddenFlags(codes, s.view.hidden, n);
   for (let i = 0; i < n; i++) {
     filter[2 * i] = days[i];
     filter[2 * i + 1] = (hide && !keep[i]) || s.legendHidden[i] ? 0 : 1;
-    const base = sel < 0 ? o.point : (cols.episode[i] === sel ? o.patient : o.others);
+    const base = sel < 0 ? o.point : (patientOf[cols.episode[i]] === sel ? o.patient : o.others);
     const c = table[codes[i]] || table[table.length - 1];
     color[4 * i] = c[0]; color[4 * i + 1] = c[1]; color[4 * i + 2] = c[2];
     const dim = marked && !marked[i] ? o.unselected : 1;
@@ -146,18 +147,18 @@ function plural(k, word) {
 export function texts(s, shown) {
   const {cfg, cols} = s, n = cfg.n;
   let count = 0, unknown = 0, legendOff = 0;
-  const episodes = new Uint8Array(cfg.n_episodes), missing = new Uint8Array(cfg.n_episodes);
+  const patients = new Uint8Array(cfg.n_patients), missing = new Uint8Array(cfg.n_episodes);
   const ev = s.events[s.view.align];
   for (let i = 0; i < n; i++) {
     if (shown[i]) {
-      count++; episodes[cols.episode[i]] = 1;
+      count++; patients[cols.episode_patient[cols.episode[i]]] = 1;
       if (s.unknown && s.unknown[i]) unknown++;
     } else if (s.keep[i] && s.legendHidden[i] && inside(s.days[i], s.range.filter)) legendOff++;
     if (s.keep[i] && s.view.align !== "offset" && !Number.isFinite(ev[cols.episode[i]])) {
       missing[cols.episode[i]] = 1;
     }
   }
-  const k = episodes.reduce((a, b) => a + b, 0), left = missing.reduce((a, b) => a + b, 0);
+  const k = patients.reduce((a, b) => a + b, 0), left = missing.reduce((a, b) => a + b, 0);
   let text = `${count} of ${n} images, ${plural(k, "patient")}`;
   const w = cfg.day.words, {lo, hi} = s.range;
   const label = lo !== null && hi !== null ? w.both : lo !== null ? w.from : hi !== null ? w.to : "";
@@ -175,6 +176,6 @@ export function texts(s, shown) {
                `${cfg.edge_budget.toLocaleString("en-US")} left out: narrow the filters or draw ` +
                "trajectories of fewer patients.");
   }
-  if (left) notes.push(`${plural(left, "patient")} without ${cfg.align_events[s.view.align]} left out.`);
+  if (left) notes.push(`${plural(left, cfg.unit_word)} without ${cfg.align_events[s.view.align]} left out.`);
   return {count: text, notes: notes.join(" ")};
 }
