@@ -72,16 +72,15 @@ def pack(columns: list) -> tuple:
 
 def _point_columns(store) -> list:
     c, r = store.covid, store.rsna
-    # per point its episode (the unit of time: day 0, one arrowhead, "left out"; a row of
-    # store.patients), and per episode its patient (what the count and the selection dim count)
     return [("x", c[S.X].to_numpy("<f4")), ("y", c[S.Y].to_numpy("<f4")),
+            # its episode's row in store.patients (the unit of day 0 and of a trajectory: an
+            # admission in MIMIC, the patient in the collection) and its patient's number
             ("episode", store.episode_index.astype("<u4")),
+            ("patient", store.patient_index.astype("<u4")),
             ("day", c[S.OFFSET].to_numpy("<f4")),
             ("density_percentile", np.clip(np.nan_to_num(store.density_percentile), 0, 100)
              .round().astype("u1")),
-            ("reference_x", r[S.X].to_numpy("<f4")), ("reference_y", r[S.Y].to_numpy("<f4")),
-            ("episode_patient", np.searchsorted(store.patient_ids, store.patients[S.PATIENTID]
-                                                .to_numpy(dtype=object)).astype("<u4"))]
+            ("reference_x", r[S.X].to_numpy("<f4")), ("reference_y", r[S.Y].to_numpy("<f4"))]
 
 
 def points_payload(store) -> bytes:

@@ -177,10 +177,9 @@ def scope_positions(store, t: dict, selected, episodes) -> np.ndarray | None:
     traj = store.trajectories
     if t["scope"] == "all":
         return None
-    if t["scope"] == "selection":
-        wanted = store.patient_ids[np.asarray(sorted(episodes), dtype=int)] if episodes else []
-    else:
-        wanted = trajectory_patients(t, selected, store)
+    if t["scope"] == "selection":  # episodes: rows of store.patients
+        return np.flatnonzero(np.isin(store.edge_episodes, np.asarray(episodes, dtype=int)))
+    wanted = trajectory_patients(t, selected, store)  # patient ids: all their episodes
     return np.flatnonzero(traj[S.PATIENTID].isin(list(wanted)).to_numpy())
 
 
@@ -191,7 +190,7 @@ def _episodes(query: dict) -> list:
         out = {int(v) for v in raw.split(",") if v.strip()}
     except ValueError:
         abort(400, "episodes: whole numbers, comma-separated")
-    if len(out) > MAX_EPISODES or any(not 0 <= e < len(_store().patient_ids) for e in out):
+    if len(out) > MAX_EPISODES or any(not 0 <= e < len(_store().patients) for e in out):
         abort(400, "episodes: out of range or too many")
     return sorted(out)
 
@@ -331,11 +330,12 @@ def select():
     store = _store()
     chosen = shown_in_polygon(store, _polygon(), query_dict())
     rows = store.covid[chosen]
-    episodes = np.unique(store.patient_index[chosen])
+    episodes = np.unique(store.episode_index[chosen])
     counts = selection_counts(store, rows)  # a list: in this order (an object's keys get sorted)
     return jsonify({"images": int(chosen.sum()), "patients": int(rows[S.PATIENTID].nunique()),
                     "counts": counts, "episodes": episodes[:MAX_EPISODES].tolist(),
-                    "patient_ids": store.patient_ids[episodes[:MAX_EPISODES]].tolist(),
+                    "patient_ids": sorted(set(store.patients[S.PATIENTID].to_numpy(object)[
+                        episodes[:MAX_EPISODES]])),
                     "marked": base64.b64encode(bits(chosen)).decode("ascii")})
 
 

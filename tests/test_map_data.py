@@ -69,7 +69,7 @@ def test_points_are_binary_columns_gzip_with_the_artifact_as_etag(client, config
     np.testing.assert_array_equal(cols["density_percentile"],
                                   np.round(images[S.DENSITY_PERCENTILE]).astype(np.uint8))
     # a point's episode is its row of patients.parquet ordered by patient, then episode (an
-    # image in no episode: its patient's row without one); per episode, its patient
+    # image in no episode: its patient's row without one); its patient, its patient's number
     units = pd.read_parquet(covid_artifact.out / S.PATIENTS_FILE).sort_values(
         [S.PATIENTID, S.EPISODE], na_position="first", kind="mergesort").reset_index(drop=True)
     rows = {(p, e if isinstance(e, str) else ""): k for k, (p, e) in
@@ -77,10 +77,10 @@ def test_points_are_binary_columns_gzip_with_the_artifact_as_etag(client, config
     assert cols["episode"].tolist() == [rows[(p, e if isinstance(e, str) else "")] for p, e in
                                         zip(images[S.PATIENTID], images[S.EPISODE])]
     patients = sorted(images[S.PATIENTID].unique())
-    assert [patients[k] for k in cols["episode_patient"]] == units[S.PATIENTID].tolist()
+    assert [patients[k] for k in cols["patient"]] == images[S.PATIENTID].tolist()
     assert config["n_episodes"] == len(units) and config["n_patients"] == len(patients)
-    # no per-point text: 4 + 4 + 4 + 4 + 1 bytes per point, 4 per episode (+ padding)
-    assert len(gzip.decompress(r.get_data())) <= 17 * len(images) + 4 * len(units) + 8
+    # no per-point text: 4 + 4 + 4 + 4 + 4 + 1 bytes per point (+ alignment padding)
+    assert len(gzip.decompress(r.get_data())) <= 21 * len(images) + 8
     again = client.get("/api/map/points", headers={"If-None-Match": r.headers["ETag"]})
     assert again.status_code == 304 and not again.get_data()
 

@@ -42,14 +42,13 @@ export function pointAttributes(s) {
   const n = cfg.n, filter = new Float32Array(2 * n), color = new Uint8Array(4 * n);
   const pal = cfg.colors.columns[s.view.color];
   const table = pal.kind === "categorical" ? pal.colors : cfg.colors.ramp;
-  const o = cfg.opacity, sel = s.selected ? s.selected.patient_index : -1;
-  const patientOf = cols.episode_patient;
+  const o = cfg.opacity, sel = s.selected ? s.selected.patient_index : -1;  // dims by patient
   const hide = s.view.mode === "hide", marked = s.marked;
   s.legendHidden = hiddenFlags(codes, s.view.hidden, n);
   for (let i = 0; i < n; i++) {
     filter[2 * i] = days[i];
     filter[2 * i + 1] = (hide && !keep[i]) || s.legendHidden[i] ? 0 : 1;
-    const base = sel < 0 ? o.point : (patientOf[cols.episode[i]] === sel ? o.patient : o.others);
+    const base = sel < 0 ? o.point : (cols.patient[i] === sel ? o.patient : o.others);
     const c = table[codes[i]] || table[table.length - 1];
     color[4 * i] = c[0]; color[4 * i + 1] = c[1]; color[4 * i + 2] = c[2];
     const dim = marked && !marked[i] ? o.unselected : 1;
@@ -151,7 +150,7 @@ export function texts(s, shown) {
   const ev = s.events[s.view.align];
   for (let i = 0; i < n; i++) {
     if (shown[i]) {
-      count++; patients[cols.episode_patient[cols.episode[i]]] = 1;
+      count++; patients[cols.patient[i]] = 1;  // patients, not episodes (as count_text)
       if (s.unknown && s.unknown[i]) unknown++;
     } else if (s.keep[i] && s.legendHidden[i] && inside(s.days[i], s.range.filter)) legendOff++;
     if (s.keep[i] && s.view.align !== "offset" && !Number.isFinite(ev[cols.episode[i]])) {
