@@ -1,5 +1,6 @@
 """Which facts of an image the app shows, in which order, under which label: one rule for the
-detail panel, the map's hover text and (later) the WebGL map's hover by index.
+detail panel and the map's hover label (hover_texts). Not yet followed by the WebGL map's
+tooltip, which writes three fixed lines from /api/map/point's facts (frontend/src/map.js).
 
 A field shows only where the artifact has its column with a known value among the cohort's
 images (Store.has_known, the rule the filters follow too): a MIMIC map says nothing of countries
