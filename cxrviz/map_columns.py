@@ -24,7 +24,7 @@ RAMP_STEPS = 255  # continuous colours: codes 0..254 along the scale, 255 = unkn
 UNKNOWN_CODE = 255
 SURVIVAL_CODES = {S.YES: 0, S.NO: 1, S.UNKNOWN: 2}  # edge palettes' order
 STATE_CODES = {S.STATE_GOOD: 0, S.STATE_BAD: 1, S.STATE_UNKNOWN: 2}
-REFERENCE_COLOR = "#D9D9D9"  # the reference cloud, as figures.layers.map_figure draws it
+REFERENCE_COLOR = "#D9D9D9"  # the reference cloud (light grey, under the cohort's points)
 POINT_SIZE = 7  # px, as the figure's marker size (a diameter)
 DENSITY_PATH = "/api/map/density.png"
 CONTOURS_PATH = "/api/map/contours"
@@ -202,8 +202,9 @@ def density_bounds(store) -> list:
 def density_contours(store) -> dict:
     """The density's contour lines, as figures.layers.density_trace draws them: N_CONTOURS
     levels evenly across the grid's range (its ends left out), each coloured by DENSITY_SCALE at
-    the level's place in that range. The grid gets a ring of zeros one cell wide, as the figure
-    pads it, so that lines near its border close. {levels, lines: [{level, color, path}]}."""
+    the level's place in that range. The grid gets a ring of zeros one cell wide, so that lines
+    near its border close (the density falls to zero there). {levels, lines: [{level, color,
+    path}]}."""
     from skimage.measure import find_contours
 
     from cxrviz.figures.palette import DENSITY_SCALE
