@@ -13,6 +13,7 @@ The routes are registered by cxrviz/app.py (`register`); the column layouts by m
 """
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 
@@ -133,6 +134,13 @@ def density():
     return binary(C.density_png(_store()), etag=_etag(), mimetype="image/png", compress=False)
 
 
+@blueprint.route("/contours")
+def contours():
+    """The density's contour lines in map coordinates (map_columns.density_contours)."""
+    body = json.dumps(C.density_contours(_store()), separators=(",", ":")).encode()
+    return binary(body, etag=f"{_etag()}-contours", mimetype="application/json")
+
+
 @blueprint.route("/arrow.png")
 def arrow():
     return binary(C.arrow_png(), etag="arrow-1", mimetype="image/png", compress=False)
@@ -227,7 +235,7 @@ def point():
     day = row[S.OFFSET]
     return jsonify({
         "index": pos, "image_id": row[S.IMAGE_ID], "patient": str(row[S.PATIENTID]),
-        "episode": int(store.episode_index[pos]),
+        "patient_index": int(store.patient_index[pos]), "episode": int(store.episode_index[pos]),
         "day": None if day != day else float(day),
         "finding": words.value(S.FINDING, row[S.FINDING]), "view": str(row[S.VIEW]),
         "country": str(row[S.COUNTRY]), "state": str(row[S.STATE]),
@@ -317,7 +325,8 @@ def select():
     """A box or lasso (the polygon, in map coordinates) over the points shown by the page's
     query (filters and day range): how many images and patients, counted by state, outcome,
     finding group and continent ([title, [[value in words, count], ...]] in that order); the
-    episodes, for 'trajectories of the selection'."""
+    episodes, for 'trajectories of the selection'; the chosen points as a bitmask (base64 of
+    `bits`), which the map marks."""
     store = _store()
     chosen = shown_in_polygon(store, _polygon(), query_dict())
     rows = store.covid[chosen]
@@ -326,7 +335,8 @@ def select():
     return jsonify({"images": int(chosen.sum()), "patients": int(rows[S.PATIENTID].nunique()),
                     "counts": counts, "episodes": episodes[:MAX_EPISODES].tolist(),
                     "patient_ids": sorted(set(store.patients[S.PATIENTID].to_numpy(object)[
-                        episodes[:MAX_EPISODES]]))})
+                        episodes[:MAX_EPISODES]])),
+                    "marked": base64.b64encode(bits(chosen)).decode("ascii")})
 
 
 def register(server) -> None:
