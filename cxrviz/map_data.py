@@ -23,7 +23,6 @@ from flask import Blueprint, Response, abort, jsonify, request
 from cxrviz import map_columns as C
 from cxrviz.map_columns import selection_counts
 from cxrviz import schema as S
-from cxrviz import words
 from cxrviz.appstate import current
 
 MAX_QUERY_BYTES = 16 * 1024  # a page URL's query is far below this
@@ -222,7 +221,11 @@ def patient_path(store, pos: int) -> list:
 @blueprint.route("/point")
 def point():
     """What hover and click show for one point, by index (i=) or image id (id=): JSON, text
-    as data (the browser sets it as text, never as HTML)."""
+    as data (the browser sets it as text, never as HTML). `hover`: the tooltip's lines, by the
+    artifact's own fields (cxrviz/fields.py: no country line on a MIMIC map; CheXpert labels
+    where it has them)."""
+    from cxrviz.fields import hover_lines
+
     store = _store()
     args = query_dict()
     if "id" in args:
@@ -237,9 +240,7 @@ def point():
         "index": pos, "image_id": row[S.IMAGE_ID], "patient": str(row[S.PATIENTID]),
         "patient_index": int(store.patient_index[pos]), "episode": int(store.episode_index[pos]),
         "day": None if day != day else float(day),
-        "finding": words.value(S.FINDING, row[S.FINDING]), "view": str(row[S.VIEW]),
-        "country": str(row[S.COUNTRY]), "state": str(row[S.STATE]),
-        "path": patient_path(store, pos)})
+        "hover": hover_lines(store, [pos])[0], "path": patient_path(store, pos)})
 
 
 def inside_polygon(x: np.ndarray, y: np.ndarray, poly: np.ndarray) -> np.ndarray:

@@ -151,6 +151,10 @@ def test_detail_and_hover_fields_are_the_artifacts_own(mimic_art, export_art):
     assert every[pos] == ("patient 10000032 · day 1.5<br>AP<br>state: bad<br>"
                           "CheXpert positive: Edema, Support Devices")
     assert list(fields.hover_texts(store, [pos, 0])) == [every[pos], every[0]]
+    # the map's tooltip (/api/map/point's "hover"): the same lines, as text
+    assert fields.hover_lines(store, [pos]) == [["patient 10000032 · day 1.5", "AP",
+                                                 "state: bad",
+                                                 "CheXpert positive: Edema, Support Devices"]]
     export = Store.open(export_art["out"])
     names = dict(zip(export.covid[S.FILENAME], export.covid[S.IMAGE_ID]))
     groups = dict(fields.detail_fields(export, export.row(names["a2.jpg"])))

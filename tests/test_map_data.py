@@ -167,6 +167,9 @@ def test_point_facts_by_index_and_id(client, images):
     same = images[images[S.PATIENTID] == "205"]
     same = same[same[S.OFFSET].notna()].sort_values([S.OFFSET, S.FILENAME, S.IMAGE_ID])
     assert facts["path"] == same.index.tolist()
+    day = f"{row[S.OFFSET]:g}" if row[S.OFFSET] == row[S.OFFSET] else "unknown"
+    assert facts["hover"][0] == f"patient 205 · day {day}"  # the hover's lines, as text
+    assert facts["hover"][-1] == f"{row[S.COUNTRY]} · state: {row[S.STATE]}"
     by_id = client.get(f"/api/map/point?id={row[S.IMAGE_ID]}").get_json()
     assert by_id == facts
     for bad in ("i=-1", f"i={len(images)}", "id=nope"):

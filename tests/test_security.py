@@ -430,7 +430,8 @@ def test_map_hover_shows_data_literally_and_in_words(hostile, covid_artifact):
         assert r.headers["Content-Type"].startswith("application/json")
         facts = r.json()
         assert facts["patient"] == "<b>x</b>" and facts["day"] == 3.0  # as typed in the CSV
-        assert facts["finding"] == "not yet labelled in the dataset"
+        assert facts["hover"][0] == "patient <b>x</b> · day 3"  # text: the map sets it as text
+        assert "not yet labelled in the dataset" in facts["hover"][1]
     labels = dict(zip(store.covid[S.PATIENTID], hover_texts(store)))
     bold = labels["<b>x</b>"]
     assert "<b>x</b>" not in bold and unescape(bold).startswith("patient <b>x</b> · day 3<br>")

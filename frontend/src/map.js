@@ -106,8 +106,7 @@ function draw() {
 /* --- hover and click: facts by index, debounced and cached --------------------------------- */
 function showTooltip(info, facts) {
   tooltip.textContent = "";
-  for (const line of [`patient ${facts.patient} · day ${facts.day === null ? "unknown" : facts.day}`,
-                      `${facts.finding} · ${facts.view}`, `${facts.country} · state: ${facts.state}`]) {
+  for (const line of facts.hover) {  // the artifact's own fields (cxrviz/fields.py)
     const div = document.createElement("div");
     div.textContent = line;  // data as text, never as HTML
     tooltip.appendChild(div);
