@@ -51,9 +51,7 @@ def create_app(artifact_path, *, model: bool = True, weights_path=None):
     app; a call with another raises appstate.AlreadyServing.
     """
     global _APP
-    from cxrviz.figures.layers import hover_texts
-
-    hover_texts(open_once(artifact_path, model=model, weights_path=weights_path).store)
+    open_once(artifact_path, model=model, weights_path=weights_path)
     if _APP is None:
         _APP = _build_app()
     return _APP

@@ -1,5 +1,6 @@
 """Which facts of an image the app shows, in which order, under which label: one rule for the
-detail panel, the map's hover text and (later) the WebGL map's hover by index.
+detail panel and the map's hover label (hover_texts). Not yet followed by the WebGL map's
+tooltip, which writes three fixed lines from /api/map/point's facts (frontend/src/map.js).
 
 A field shows only where the artifact has its column with a known value among the cohort's
 images (Store.has_known, the rule the filters follow too): a MIMIC map says nothing of countries
@@ -196,28 +197,35 @@ def _image_label(store, row, image_id: str) -> str | None:
     return "this image" if image_id == row[S.IMAGE_ID] else f"image {k + 1}, day {day}"
 
 
-def hover_texts(store, positions=None) -> np.ndarray:
-    """The hover label of cohort images (all, or those at `positions`): the fields with a hover
-    template, line by line ('patient 205 · day 11<br>COVID-19 · PA<br>China · state: bad'), then
-    the positive CheXpert labels where the map has them. plotly renders a subset of HTML in
-    hover text, so every data value is escaped: a patient id '<b>x</b>' shows as typed."""
+def hover_lines(store, positions=None, markup: bool = False) -> list:
+    """Per cohort image (all, or those at `positions`) its hover lines: the fields with a hover
+    template, joined per line ('patient 205 · day 11', 'COVID-19 · PA', 'China · state: bad'),
+    then the positive CheXpert labels where the map has them. The map's tooltip sets them as
+    text (markup=False); `markup` escapes every data value for a label rendered as HTML."""
     rows = store.covid if positions is None else store.covid.iloc[np.asarray(positions)]
+    esc = (lambda t: escape(t, quote=False)) if markup else (lambda t: t)
     lines: dict = {}
     for f in fields(store):
         if f.hover is None:
             continue
-        texts = [escape(f.hover.format(f.text(v)), quote=False) for v in rows[f.column]]
+        texts = [esc(f.hover.format(f.text(v))) for v in rows[f.column]]
         lines.setdefault(f.line, []).append(texts)
     joined = [[HOVER_JOIN.join(parts) for parts in zip(*columns)]
               for _, columns in sorted(lines.items())]
-    positive = _positive_labels(store, rows)
+    positive = _positive_labels(store, rows, esc)
     if positive is not None:
         joined.append(positive)
-    return np.array([HOVER_BREAK.join(t for t in parts if t) for parts in zip(*joined)],
+    return [[t for t in parts if t] for parts in zip(*joined)]
+
+
+def hover_texts(store, positions=None) -> np.ndarray:
+    """hover_lines as one HTML label per image ('patient 205 · day 11<br>COVID-19 · PA<br>...'),
+    every data value escaped: a patient id '<b>x</b>' shows as typed."""
+    return np.array([HOVER_BREAK.join(parts) for parts in hover_lines(store, positions, True)],
                     dtype=object)
 
 
-def _positive_labels(store, rows) -> list | None:
+def _positive_labels(store, rows, esc) -> list | None:
     """Per row 'CheXpert positive: Edema, Support Devices' ('' where none; None: no labels)."""
     flt = BY_KEY["chexpert"]
     labels = flt.labels(store) if flt.offered(store) else []
@@ -226,5 +234,5 @@ def _positive_labels(store, rows) -> list | None:
     found = [[] for _ in range(len(rows))]
     for label in labels:
         for i in np.flatnonzero(rows[flt.column + label].to_numpy(float) == 1.0):
-            found[i].append(escape(label, quote=False))
+            found[i].append(esc(label))
     return [f"CheXpert positive: {', '.join(f)}" if f else "" for f in found]

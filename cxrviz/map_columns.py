@@ -17,15 +17,30 @@ from cxrviz import ids
 from cxrviz import schema as S
 from cxrviz import words
 from cxrviz.compute.timeline import ALIGNMENTS
+from cxrviz.filters import all_keys
 from cxrviz.store import CATEGORICAL, day_label
 
 RAMP_STEPS = 255  # continuous colours: codes 0..254 along the scale, 255 = unknown (grey)
 UNKNOWN_CODE = 255
 SURVIVAL_CODES = {S.YES: 0, S.NO: 1, S.UNKNOWN: 2}  # edge palettes' order
 STATE_CODES = {S.STATE_GOOD: 0, S.STATE_BAD: 1, S.STATE_UNKNOWN: 2}
-REFERENCE_COLOR = "#D9D9D9"  # the reference cloud, as figures.layers.map_figure draws it
+REFERENCE_COLOR = "#D9D9D9"  # the reference cloud (light grey, under the cohort's points)
 POINT_SIZE = 7  # px, as the figure's marker size (a diameter)
 DENSITY_PATH = "/api/map/density.png"
+CONTOURS_PATH = "/api/map/contours"
+N_CONTOURS = 8  # levels, as figures.layers.density_trace's contours (ncontours=8)
+CONTOUR_WIDTH = 1.2  # px, as density_trace's contour lines
+SELECTION_DIM = 0.2  # outside a box / lasso selection: this times the point's opacity, as
+#                      plotly.js dims unselected points (its DESELECTDIM)
+ARROW_AT_LATEST = 1.0  # in a day range, figures.layers.trajectory_data's one arrowhead per
+#                        episode sits at the end of its latest shown step
+
+# The keys of a page query that are not filters (pages/map/urlstate.py: view and selection;
+# pages/map/time.py: time and trajectories; the legend's hidden categories): the browser strips
+# them before asking /mask, so that only a filter change asks for a new mask.
+NON_FILTER_KEYS = tuple(k for k in (
+    "image", "color", "show", "density", "opacity", "mode", "hidden",
+    "align", "day_from", "day_to", "window", "traj", "traj_ids") if k not in all_keys())
 
 
 def _cached(store, key, build):
@@ -58,7 +73,10 @@ def pack(columns: list) -> tuple:
 def _point_columns(store) -> list:
     c, r = store.covid, store.rsna
     return [("x", c[S.X].to_numpy("<f4")), ("y", c[S.Y].to_numpy("<f4")),
-            ("episode", store.patient_index.astype("<u4")),
+            # its episode's row in store.patients (the unit of day 0 and of a trajectory: an
+            # admission in MIMIC, the patient in the collection) and its patient's number
+            ("episode", store.episode_index.astype("<u4")),
+            ("patient", store.patient_index.astype("<u4")),
             ("day", c[S.OFFSET].to_numpy("<f4")),
             ("density_percentile", np.clip(np.nan_to_num(store.density_percentile), 0, 100)
              .round().astype("u1")),
@@ -135,11 +153,13 @@ def palettes(store) -> dict:
 
 
 def edges_payload(store, rows: np.ndarray) -> bytes:
-    """from, to (uint32), survival, arrival state (uint8) of the trajectory rows `rows`."""
+    """from, to (uint32), survival, arrival state (uint8), episode (uint32: its row in
+    store.patients, what one arrowhead per episode counts by) of the trajectory rows `rows`."""
     t = store.trajectories.iloc[rows]
     return pack([("from", t["from_pos"].to_numpy("<u4")), ("to", t["to_pos"].to_numpy("<u4")),
                  ("survival", t[S.SURVIVAL].map(SURVIVAL_CODES).fillna(2).to_numpy("u1")),
-                 ("to_state", t[S.TO_STATE].map(STATE_CODES).fillna(2).to_numpy("u1"))])[0]
+                 ("to_state", t[S.TO_STATE].map(STATE_CODES).fillna(2).to_numpy("u1")),
+                 ("episode", store.edge_episodes[rows].astype("<u4"))])[0]
 
 
 def density_png(store) -> bytes:
@@ -179,6 +199,38 @@ def density_bounds(store) -> list:
     return [float(x[0] - hx), float(y[0] - hy), float(x[-1] + hx), float(y[-1] + hy)]
 
 
+def density_contours(store) -> dict:
+    """The density's contour lines, as figures.layers.density_trace draws them: N_CONTOURS
+    levels evenly across the grid's range (its ends left out), each coloured by DENSITY_SCALE at
+    the level's place in that range. The grid gets a ring of zeros one cell wide, so that lines
+    near its border close (the density falls to zero there). {levels, lines: [{level, color,
+    path}]}."""
+    from skimage.measure import find_contours
+
+    from cxrviz.figures.palette import DENSITY_SCALE
+
+    def build():
+        d = store.artifact.density
+        x, y = np.asarray(d[S.DENSITY_X], float), np.asarray(d[S.DENSITY_Y], float)
+        z = np.nan_to_num(np.asarray(d[S.DENSITY_Z], float))
+        lo, hi = float(z.min()), float(z.max())
+        if not hi > lo:
+            return {"levels": [], "lines": []}
+        sx, sy = (x[1] - x[0] if len(x) > 1 else 1.0), (y[1] - y[0] if len(y) > 1 else 1.0)
+        px, py, pz = np.r_[x[0] - sx, x, x[-1] + sx], np.r_[y[0] - sy, y, y[-1] + sy], np.pad(z, 1)
+        levels = np.linspace(lo, hi, N_CONTOURS + 2)[1:-1]
+        colors = plotly_colors.sample_colorscale(DENSITY_SCALE, list((levels - lo) / (hi - lo)))
+        lines = []
+        for level, color in zip(levels, colors):
+            for rc in find_contours(pz, level):  # (row, column) = (y, x) fractional indices
+                path = np.c_[np.interp(rc[:, 1], np.arange(len(px)), px),
+                             np.interp(rc[:, 0], np.arange(len(py)), py)]
+                lines.append({"level": float(level), "color": rgb(color),
+                              "path": path.round(6).tolist()})
+        return {"levels": levels.tolist(), "lines": lines}
+    return _cached(store, "contours", build)
+
+
 def day_words() -> dict:
     """store.day_label's three shapes with {lo} / {hi} where the numbers go."""
     a, b = 1357, 2468  # numbers that ":g" writes as they are
@@ -202,7 +254,9 @@ def config(store, edge_budget: int) -> dict:
         xr, yr = layers.map_ranges(store)
         return {
             "artifact": store.artifact.artifact_id, "n": len(store.covid),
-            "n_reference": len(store.rsna), "n_episodes": len(store.patient_ids),
+            "n_reference": len(store.rsna), "n_episodes": len(store.patients),
+            "n_patients": len(store.patient_ids),
+            "unit_word": words.unit_word(store.episodes_are_patients),
             "n_edges": len(store.trajectories), "points": points_layout(store),
             "alignments": list(ALIGNMENTS), "align_events": time_part.ALIGN_EVENTS,
             "colors": palettes(store),
@@ -213,21 +267,26 @@ def config(store, edge_budget: int) -> dict:
                         "patient": 1.0, "others": 0.3,
                         "path": [layers.path_opacity(None), layers.path_opacity("x")],
                         "arrow": [layers.arrow_opacity(None), layers.arrow_opacity("x")],
-                        "density": DEFAULT_VIEW["opacity"]},
+                        "density": DEFAULT_VIEW["opacity"], "unselected": SELECTION_DIM},
             "sizes": {"point": POINT_SIZE, "arrow": layers.ARROW_SIZE,
-                      "arrow_at": layers.ARROW_AT},
+                      "arrow_at": layers.ARROW_AT, "arrow_at_latest": ARROW_AT_LATEST,
+                      "contour": CONTOUR_WIDTH},
+            # trajectory_data(latest_only=in a day range): one arrowhead per episode, on its
+            # latest shown step; otherwise one on every shown step
+            "arrows_latest_only_when_timed": True,
             "day": {"lo": time_part.DAY_LO, "hi": time_part.DAY_HI, "words": day_words()},
             "speeds": time_part.SPEEDS, "many_edges": time_part.MANY_EDGES,
             "default_scope": time_part.default_scope(store), "edge_budget": edge_budget,
             "ranges": {"x": xr, "y": yr}, "warning": store.warning,
-            "density": {"url": DENSITY_PATH, "bounds": density_bounds(store)},
+            "density": {"url": DENSITY_PATH, "bounds": density_bounds(store),
+                        "contours": CONTOURS_PATH},
             "uploads": {kind: {"fill": rgb(st["color"]), "line": rgb(st["line"]),
                                "size": st["size"], "hollow": st["symbol"].endswith("-open")}
                         for kind, st in (("placed", layers.UPLOAD_STYLE[False]),
                                          ("unlike", layers.UPLOAD_STYLE[True]))},
             "ids": {"map": ids.MAP, "count": ids.COUNT, "time_note": ids.TIME_NOTE,
-                    "selection_summary": ids.SELECTION_SUMMARY},
-            "points_trace": layers.TRACE["points"],
+                    "map_click": ids.MAP_CLICK, "map_selection": ids.MAP_SELECTION},
+            "non_filter_keys": list(NON_FILTER_KEYS),
         }
     return _cached(store, "config", build)
 

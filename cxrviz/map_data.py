@@ -13,6 +13,7 @@ The routes are registered by cxrviz/app.py (`register`); the column layouts by m
 """
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 
@@ -22,7 +23,6 @@ from flask import Blueprint, Response, abort, jsonify, request
 from cxrviz import map_columns as C
 from cxrviz.map_columns import selection_counts
 from cxrviz import schema as S
-from cxrviz import words
 from cxrviz.appstate import current
 
 MAX_QUERY_BYTES = 16 * 1024  # a page URL's query is far below this
@@ -133,6 +133,13 @@ def density():
     return binary(C.density_png(_store()), etag=_etag(), mimetype="image/png", compress=False)
 
 
+@blueprint.route("/contours")
+def contours():
+    """The density's contour lines in map coordinates (map_columns.density_contours)."""
+    body = json.dumps(C.density_contours(_store()), separators=(",", ":")).encode()
+    return binary(body, etag=f"{_etag()}-contours", mimetype="application/json")
+
+
 @blueprint.route("/arrow.png")
 def arrow():
     return binary(C.arrow_png(), etag="arrow-1", mimetype="image/png", compress=False)
@@ -169,10 +176,9 @@ def scope_positions(store, t: dict, selected, episodes) -> np.ndarray | None:
     traj = store.trajectories
     if t["scope"] == "all":
         return None
-    if t["scope"] == "selection":
-        wanted = store.patient_ids[np.asarray(sorted(episodes), dtype=int)] if episodes else []
-    else:
-        wanted = trajectory_patients(t, selected, store)
+    if t["scope"] == "selection":  # episodes: rows of store.patients
+        return np.flatnonzero(np.isin(store.edge_episodes, np.asarray(episodes, dtype=int)))
+    wanted = trajectory_patients(t, selected, store)  # patient ids: all their episodes
     return np.flatnonzero(traj[S.PATIENTID].isin(list(wanted)).to_numpy())
 
 
@@ -183,7 +189,7 @@ def _episodes(query: dict) -> list:
         out = {int(v) for v in raw.split(",") if v.strip()}
     except ValueError:
         abort(400, "episodes: whole numbers, comma-separated")
-    if len(out) > MAX_EPISODES or any(not 0 <= e < len(_store().patient_ids) for e in out):
+    if len(out) > MAX_EPISODES or any(not 0 <= e < len(_store().patients) for e in out):
         abort(400, "episodes: out of range or too many")
     return sorted(out)
 
@@ -215,7 +221,11 @@ def patient_path(store, pos: int) -> list:
 @blueprint.route("/point")
 def point():
     """What hover and click show for one point, by index (i=) or image id (id=): JSON, text
-    as data (the browser sets it as text, never as HTML)."""
+    as data (the browser sets it as text, never as HTML). `hover`: the tooltip's lines, by the
+    artifact's own fields (cxrviz/fields.py: no country line on a MIMIC map; CheXpert labels
+    where it has them)."""
+    from cxrviz.fields import hover_lines
+
     store = _store()
     args = query_dict()
     if "id" in args:
@@ -228,11 +238,9 @@ def point():
     day = row[S.OFFSET]
     return jsonify({
         "index": pos, "image_id": row[S.IMAGE_ID], "patient": str(row[S.PATIENTID]),
-        "episode": int(store.patient_index[pos]),
+        "patient_index": int(store.patient_index[pos]), "episode": int(store.episode_index[pos]),
         "day": None if day != day else float(day),
-        "finding": words.value(S.FINDING, row[S.FINDING]), "view": str(row[S.VIEW]),
-        "country": str(row[S.COUNTRY]), "state": str(row[S.STATE]),
-        "path": patient_path(store, pos)})
+        "hover": hover_lines(store, [pos])[0], "path": patient_path(store, pos)})
 
 
 def inside_polygon(x: np.ndarray, y: np.ndarray, poly: np.ndarray) -> np.ndarray:
@@ -318,15 +326,18 @@ def select():
     """A box or lasso (the polygon, in map coordinates) over the points shown by the page's
     query (filters and day range): how many images and patients, counted by state, outcome,
     finding group and continent ([title, [[value in words, count], ...]] in that order); the
-    episodes, for 'trajectories of the selection'."""
+    episodes, for 'trajectories of the selection'; the chosen points as a bitmask (base64 of
+    `bits`), which the map marks."""
     store = _store()
     chosen = shown_in_polygon(store, _polygon(), query_dict())
     rows = store.covid[chosen]
-    episodes = np.unique(store.patient_index[chosen])
+    episodes = np.unique(store.episode_index[chosen])
     counts = selection_counts(store, rows)  # a list: in this order (an object's keys get sorted)
     return jsonify({"images": int(chosen.sum()), "patients": int(rows[S.PATIENTID].nunique()),
                     "counts": counts, "episodes": episodes[:MAX_EPISODES].tolist(),
-                    "patient_ids": store.patient_ids[episodes[:MAX_EPISODES]].tolist()})
+                    "patient_ids": sorted(set(store.patients[S.PATIENTID].to_numpy(object)[
+                        episodes[:MAX_EPISODES]])),
+                    "marked": base64.b64encode(bits(chosen)).decode("ascii")})
 
 
 def register(server) -> None:

@@ -178,8 +178,8 @@ class Store(Episodes):
     def count_text(self, keep: np.ndarray, days: tuple | None = None,
                    filters: dict | None = None) -> str:
         """'n of N images, k patients' (+ ' · days a to b' with a day range, how many are in
-        with an unknown value, what emptied an empty result); the browser's view
-        (assets/cxrviz.js, drawView) writes the same words."""
+        with an unknown value, what emptied an empty result); the WebGL map
+        (frontend/src/view.js, texts) writes the same words."""
         n, total = int(keep.sum()), len(keep)
         k = len(np.unique(self.patient_index[keep]))
         text = f"{n} of {total} images, {words.plural(k, 'patient')}"

@@ -14,7 +14,6 @@ from urllib.parse import parse_qs
 import numpy as np
 import pandas as pd
 import pytest
-from dash import Patch
 from dash.exceptions import PreventUpdate
 from plotly.utils import PlotlyJSONEncoder
 
@@ -117,19 +116,35 @@ def test_every_filter_of_the_table_drives_layout_mask_and_url(page, store, image
         assert back["filters"][f.key] == value and back["ignored"] == [], f.key
 
 
-def test_map_figure_traces(store, images, covid_artifact):
-    fig = figures.map_figure(store)
-    t = figures.TRACE
-    assert fig.data[t["points"]].type == "scattergl"
-    assert list(fig.data[t["points"]].customdata) == images[S.IMAGE_ID].tolist()
-    assert fig.data[t["density"]].type == "heatmap"
+def test_the_map_gets_every_image_one_segment_per_dated_step_and_the_warning(
+        app, page, images, covid_artifact):
+    """What the WebGL map draws from: every image in images.parquet's order, one trajectory
+    segment per consecutive pair of dated images (counted with pandas), the density grid as an
+    image of the grid's size, the untrained-weights warning; the legend is HTML beside the map."""
+    from PIL import Image
+
+    client = app.server.test_client()
+    assert client.get("/api/map/ids").get_json() == images[S.IMAGE_ID].tolist()
     dated = images[images[S.OFFSET].notna()].groupby(S.PATIENTID).size()
-    n_edges = int((dated - 1).sum())  # consecutive dated pairs, counted with pandas
-    paths = sum(np.isnan(fig.data[t[k]].x).sum() for k in figures.PATH_TRACES)
-    arrows = sum(len(fig.data[t[k]].x) for k in figures.ARROW_TRACES)
-    assert paths == arrows == n_edges  # one gap-terminated segment and one arrowhead per edge
-    assert not fig.layout.showlegend  # the legend is HTML below the plot (legend.py)
-    assert any(UNTRAINED_WARNING in a.text for a in fig.layout.annotations)
+    r = client.get("/api/map/edges?traj=all")
+    assert json.loads(r.headers["X-Cxrviz-Edges"])["n"] == int((dated - 1).sum())
+    z = np.load(covid_artifact.out / S.DENSITY_FILE)[S.DENSITY_Z]
+    png = Image.open(io.BytesIO(client.get("/api/map/density.png").get_data()))
+    assert png.size == (z.shape[1], z.shape[0])
+    assert client.get("/api/map/config").get_json()["warning"] == UNTRAINED_WARNING
+    layout = json.loads(as_json(page.layout()))
+    found = {c["props"]["id"]: c for c in components(layout)
+             if c["props"].get("id") in (ids.MAP, ids.LEGEND)}
+    assert found[ids.MAP]["type"] == "Div" and ids.LEGEND in found  # no plot of its own
+
+
+def components(tree):
+    """Every component of a layout as the browser receives it (JSON), depth first."""
+    if isinstance(tree, dict) and "props" in tree:
+        yield tree
+        tree = tree["props"].get("children")
+    for child in tree if isinstance(tree, list) else [tree] if isinstance(tree, dict) else []:
+        yield from components(child)
 
 
 def test_legend_names_colours_in_words_with_unknowns(page, store, images):
@@ -163,12 +178,17 @@ def test_arrows_point_from_earlier_to_later(store, images):
     assert cos > np.cos(np.radians(7.5 + 1e-6)) and angle % 15 == 0
 
 
-def test_colour_by_continuous_output(store, images):
-    fig = figures.map_figure(store, color_by="logit:Lung Opacity")
-    marker = fig.data[figures.TRACE["points"]].marker
-    probs = 1 / (1 + np.exp(-images["logit:Lung Opacity"].to_numpy(float)))
-    np.testing.assert_allclose(np.asarray(marker.color, float), probs, rtol=1e-6)
-    assert (marker.cmin, marker.cmax) == (0.0, 1.0)
+def test_colour_by_continuous_output(app, images):
+    """A model output colours by its probability on the whole 0..1 scale: the map's colour
+    codes are steps along the ramp from 0 to 1."""
+    client = app.server.test_client()
+    column = "logit:Lung Opacity"
+    palette = client.get("/api/map/config").get_json()["colors"]["columns"][column]
+    assert (palette["kind"], palette["lo"], palette["hi"]) == ("continuous", 0.0, 1.0)
+    codes = np.frombuffer(client.get(f"/api/map/colors/{column}").get_data(), np.uint8)
+    probs = 1 / (1 + np.exp(-images[column].to_numpy(float)))
+    steps = len(client.get("/api/map/config").get_json()["colors"]["ramp"]) - 1  # last: unknown
+    assert np.abs(codes.astype(float) - probs * (steps - 1)).max() <= 0.5 + 1e-6
 
 
 def test_outputs_figure_sorted_probabilities():
@@ -181,8 +201,8 @@ def test_outputs_figure_sorted_probabilities():
 
 
 def test_click_selects_by_customdata_and_shows_detail(page, images):
-    click = {"points": [{"customdata": IMAGE_205, "x": 0.1, "y": 0.2}]}
-    selected, _ = run_callback(page.selection.select_image, {f"{ids.MAP}.clickData": click},
+    click = {"image_id": IMAGE_205, "n": 1}  # what the map sets on a click
+    selected, _ = run_callback(page.selection.select_image, {f"{ids.MAP_CLICK}.data": click},
                                click=click, thumbs=[], neighbours=[])
     assert selected == IMAGE_205
     detail = run_callback(page.detail.show_detail, {f"{ids.SELECTED}.data": selected},
@@ -225,93 +245,58 @@ def test_selection_steps_search_and_clear(page, images):
     assert cleared == ""
 
 
-def test_filter_change_sends_the_mask_not_the_figure(page, store, images):
-    """A filter change costs one byte per image; the browser draws the rest."""
-    import base64
+def test_filter_change_sends_a_bitmask_not_the_figure(app, page, store, images):
+    """A filter change costs the map one request for one bit per image: the page's query (as
+    sync_url encodes it) to /api/map/mask, whose bitmask the GPU applies."""
+    client = app.server.test_client()
+    n = len(images)
+
+    def mask_for(filters):
+        query = page.urlstate.encode(filters, page.urlstate.DEFAULT_VIEW, None, store)
+        r = client.get("/api/map/mask" + query)
+        bits = np.unpackbits(np.frombuffer(r.get_data(), np.uint8), bitorder="little")
+        size = (n + 7) // 8 * 8
+        return bits[:n].astype(bool), bits[size:size + n].astype(bool), \
+            json.loads(r.headers["X-Cxrviz-Mask"]), len(r.get_data())
 
     filters = {**store.default_filters(), "continent": ["Europe"]}
-    payload = run_callback(page.time.update_mask, {f"{ids.F_CONTINENT}.value": ["Europe"]},
-                           filters=filters)
-    mask = np.frombuffer(base64.b64decode(payload["keep"]), np.uint8).astype(bool)
-    assert (mask == (images[S.CONTINENT] == "Europe").to_numpy()).all()
-    assert len(payload["keep"]) < 2 * len(images) and payload["unknown"] is None
+    keep, _, info, size = mask_for(filters)
+    europe = (images[S.CONTINENT] == "Europe").to_numpy()
+    assert (keep == europe).all() and info["passing"] == europe.sum()
+    assert size == (n + 7) // 8 and info["unknown_label"] is None
     # a narrowed age range: which images are in only because their age is unknown
     filters["age"] = [40, 60]
-    payload = run_callback(page.time.update_mask, {f"{ids.F_AGE}.value": [40, 60]},
-                           filters=filters)
-    unknown = np.frombuffer(base64.b64decode(payload["unknown"]), np.uint8).astype(bool)
-    europe = (images[S.CONTINENT] == "Europe").to_numpy()
-    assert (unknown == (europe & images[S.AGE].isna().to_numpy())).all()
-    assert payload["unknown_label"] == "age"
+    keep, unknown, info, _ = mask_for(filters)
+    ages = images[S.AGE]
+    assert (keep == (europe & (ages.between(40, 60) | ages.isna()).to_numpy())).all()
+    assert (unknown == (europe & ages.isna().to_numpy())).all()
+    assert info["unknown_label"] == "age"
     # an empty result says which filter emptied it
     empty = {**store.default_filters(), "continent": ["Oceania"], "patient": "205"}
-    payload = run_callback(page.time.update_mask, {f"{ids.F_PATIENT}.value": "205"},
-                           filters=empty)
-    assert payload["emptied_by"] == "Patient id"
+    keep, _, info, _ = mask_for(empty)
+    assert not keep.any() and info["emptied_by"] == "Patient id"
 
 
-def plain(value):
-    """A figure value as the browser reads it: typed-array specs ({dtype, bdata}) decoded."""
-    if isinstance(value, dict) and set(value) >= {"dtype", "bdata"}:
-        return np.frombuffer(base64.b64decode(value["bdata"]), np.dtype(value["dtype"]))
-    return value
-
-
-def apply_patch(figure: dict, patch: Patch) -> dict:
-    """What the browser does with a Patch (dash-renderer's Assign), written out here."""
-    for op in json.loads(json.dumps(patch.to_plotly_json(), cls=PlotlyJSONEncoder))[
-            "operations"]:
-        assert op["operation"] == "Assign", op
-        *path, last = op["location"]
-        target = figure
-        for key in path:
-            target = target[key]
-        target[last] = op["params"]["value"]
-    return figure
-
-
-def colour_at(marker: dict, code: float) -> str:
-    """The colour a discrete colourscale gives a marker code (plotly's rule: cmin..cmax)."""
-    t = (code - marker["cmin"]) / (marker["cmax"] - marker["cmin"])
-    return next(c for (a, c), (b, _) in zip(marker["colorscale"], marker["colorscale"][1:])
-                if a <= t <= b and a != b)
-
-
-def test_view_changes_patch_the_figure_to_what_the_controls_say(page, store, images):
-    """The patch, applied to the page's figure as the browser applies it, gives the view the
-    controls ask for; expected values from images.parquet with pandas."""
+def test_view_changes_reach_the_url_and_the_map_s_colours(page, store, images, app):
+    """A view control's change goes to the map in the browser (mapView) and to the URL
+    (sync_url): the query holds what the controls say, and the colours the map is handed for
+    it are each image's, from images.parquet with pandas."""
     from cxrviz.figures.palette import SURVIVAL_COLORS
+    from cxrviz.map_columns import rgb
 
-    fig = json.loads(json.dumps(figures.map_figure(store), cls=PlotlyJSONEncoder))
-    view = {k: v for k, v in page.urlstate.DEFAULT_VIEW.items() if k != "mode"}
-    t = figures.TRACE
-
-    def change(cid, **changed):
-        patch = run_callback(page.callbacks.update_map, {f"{cid}.value": 1},
-                             view={**view, **changed}, selected="")
-        return apply_patch(fig, patch)
-
-    change(ids.COLOR_BY, color=S.SURVIVAL)
-    marker = fig["data"][t["points"]]["marker"]
-    shown = [colour_at(marker, c) for c in plain(marker["color"])]
-    assert shown == [SURVIVAL_COLORS[v] for v in images[S.SURVIVAL]]
-    change(ids.DENSITY_OPACITY, opacity=0.3)
-    assert fig["data"][t["density"]]["opacity"] == 0.3
-    change(ids.SHOW, show=["rsna"])
-    assert fig["data"][t["density"]]["visible"] is False
-    assert all(fig["data"][t[n]]["visible"] is False for n in figures.TRAJECTORY_TRACES)
-    np.testing.assert_allclose(np.asarray(plain(fig["data"][t["points"]]["x"]), float),
-                               images[S.X], rtol=1e-6)  # points untouched
-    patch = run_callback(page.callbacks.update_map, {f"{ids.SELECTED}.data": IMAGE_205},
-                         view=view, selected=IMAGE_205)
-    apply_patch(fig, patch)
-    p205 = images[images[S.PATIENTID] == "205"].sort_values([S.OFFSET, S.FILENAME])
-    np.testing.assert_allclose(fig["data"][t["highlight"]]["x"], p205[S.X], rtol=1e-6)
-    np.testing.assert_allclose(fig["data"][t["highlight"]]["y"], p205[S.Y], rtol=1e-6)
-    row = images[images[S.IMAGE_ID] == IMAGE_205].iloc[0]
-    np.testing.assert_allclose([fig["data"][t["selected"]]["x"][0],
-                                fig["data"][t["selected"]]["y"][0]], [row[S.X], row[S.Y]],
-                               rtol=1e-6)
+    view = {**page.urlstate.DEFAULT_VIEW, "color": S.SURVIVAL, "opacity": 0.3,
+            "show": ["rsna"]}
+    query = run_callback(page.urlstate.sync_url, {f"{ids.COLOR_BY}.value": S.SURVIVAL},
+                         filters=store.default_filters(), view=view, selected=IMAGE_205,
+                         settled=None)
+    asked = parse_qs(query[1:])
+    assert asked["color"] == [S.SURVIVAL] and asked["opacity"] == ["0.3"]
+    assert asked["show"] == ["rsna"] and asked["image"] == [IMAGE_205]
+    client = app.server.test_client()
+    palette = client.get("/api/map/config").get_json()["colors"]["columns"][S.SURVIVAL]
+    codes = np.frombuffer(client.get(f"/api/map/colors/{S.SURVIVAL}").get_data(), np.uint8)
+    shown = [palette["colors"][c] for c in codes]
+    assert shown == [rgb(SURVIVAL_COLORS[v]) for v in images[S.SURVIVAL]]
 
 
 def test_url_state_round_trip(page, store):
@@ -351,11 +336,19 @@ def test_about_accounts_for_every_metadata_row(page, store, dataset):
 
 
 def test_selection_summary_counts(page, images):
-    chosen = images.iloc[:40]
+    """A box over the map's left half (MAP_SELECTION, as the map sets it) among the images the
+    page's query shows: counted with pandas from x and the continent."""
+    x, y = images[S.X], images[S.Y]
+    mid = float(x.median())
+    box = [[float(x.min()) - 1, float(y.min()) - 1], [mid, float(y.min()) - 1],
+           [mid, float(y.max()) + 1], [float(x.min()) - 1, float(y.max()) + 1]]
+    chosen = images[(x < mid) & (images[S.CONTINENT] == "Europe")]
+    assert 0 < len(chosen) < (images[S.CONTINENT] == "Europe").sum()
     out = page.callbacks.selection_summary(
-        selected_data={"points": [{"customdata": i} for i in chosen[S.IMAGE_ID]]})
-    text = as_json(out)
-    assert f"Selection: 40 images, {chosen[S.PATIENTID].nunique()} patients" in text
+        selection={"polygon": box, "query": "?continent=Europe"})
+    assert f"Selection: {len(chosen)} images, {chosen[S.PATIENTID].nunique()} patients" in \
+        as_json(out)
+    assert "Use box or lasso" in as_json(page.callbacks.selection_summary(selection=None))
 
 
 def test_a_second_artifact_in_the_same_process_is_refused(app, tmp_path):

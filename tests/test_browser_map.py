@@ -1,18 +1,24 @@
-"""The WebGL map (opt-in: ?map=webgl) in real headless chromium: the images it shows and the
-trajectory steps it draws equal what Python computes (store.mask, store.day_mask and
-figures.visible_edges over the same query) for alignment x day range x trajectory scope x a
-filter, read through window.cxrvizMap; a click selects; load, filter, play and click leave the
-console without errors. Screenshots at 1280x800 and 1024x768 go to $CXRVIZ_SHOTS if set."""
+"""The map (WebGL, frontend/) in real headless chromium: the images it shows, the trajectory
+steps it draws and the steps that carry an arrowhead equal what Python computes (store.mask,
+store.day_mask and figures.visible_edges over the same query; the arrowheads by plain pandas on
+store.trajectories) for alignment x day range x trajectory scope x a filter, read through
+window.cxrvizMap; a click selects; a lasso marks exactly the points inside its polygon and hands
+the polygon to the MAP_SELECTION store; density contours; load, filter, play and click leave
+the console without errors. Screenshots at 1280x800 and 1024x768 go to $CXRVIZ_SHOTS if set."""
+import json
+import math
 import os
 import time
 from urllib.parse import parse_qs
 
+import numpy as np
 import pytest
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
 from cxrviz import ids
-from tests.browser_helpers import (browser_errors, count_text, start, viewport,
-                                   wait_for_detail, wait_until)
+from cxrviz import schema as S
+from tests.browser_helpers import (browser_errors, count_text, viewport, wait_for_detail,
+                                   wait_until)
 
 CASES = [  # (query, what it varies)
     "", "align=first_bad&traj=all", "day_from=0&day_to=14&traj=all",
@@ -31,9 +37,8 @@ def store(covid_artifact):
     return current().store
 
 
-def expected(store, query: str):
-    """Python's view of a page query: shown image ids and (from, to) id pairs drawn."""
-    from cxrviz.figures.layers import visible_edges
+def decoded(store, query: str):
+    """(view, time part, shown mask, timed) of a page query, as the page decodes it."""
     from cxrviz.pages.map import time as time_part
     from cxrviz.pages.map import urlstate
 
@@ -43,10 +48,50 @@ def expected(store, query: str):
     days = store.day_mask(t["align"], t["lo"], t["hi"])
     if days is not None:
         shown &= days
+    return st, t, shown, days is not None
+
+
+def expected(store, query: str):
+    """Python's view of a page query: shown image ids and (from, to) id pairs drawn."""
+    from cxrviz.figures.layers import visible_edges
+    from cxrviz.pages.map import time as time_part
+
+    st, t, shown, _ = decoded(store, query)
     edges = visible_edges(store, shown, time_part.trajectory_patients(t, st["selected"], store))
     ids_ = store.image_ids
     return (sorted(ids_[shown]),
             sorted(zip(ids_[edges["from_pos"]], ids_[edges["to_pos"]])))
+
+
+def selected_path(store, image_id, shown) -> list:
+    """The selected image's patient's images in time order (the dated ones where more than one
+    is dated), those shown: plain pandas on the images."""
+    c = store.covid
+    rows = c[c[S.PATIENTID] == c[S.PATIENTID].iat[store.position[image_id]]]
+    rows = rows[rows[S.OFFSET].notna()] if rows[S.OFFSET].notna().sum() > 1 else rows
+    rows = rows.sort_values([S.OFFSET, S.FILENAME, S.IMAGE_ID])
+    return [i for i in rows[S.IMAGE_ID] if shown[store.position[i]]]
+
+
+def expected_heads(store, query: str) -> tuple:
+    """(sorted (from, to) id pairs that carry an arrowhead, the selected path's ids), by plain
+    pandas: in a day range the latest drawn step of each episode (store.trajectories is in time
+    order within each), otherwise every drawn step; the same rule along the selected path."""
+    from cxrviz.pages.map import time as time_part
+
+    st, t, shown, timed = decoded(store, query)
+    traj, ids_ = store.trajectories, store.image_ids
+    a, b = traj["from_pos"].to_numpy(), traj["to_pos"].to_numpy()
+    patients = time_part.trajectory_patients(t, st["selected"], store)
+    drawn = traj[shown[a] & shown[b] & (traj[S.PATIENTID].isin(patients) if patients is not None
+                                        else True)]
+    if timed:
+        drawn = drawn.groupby(S.EPISODE, sort=False).tail(1)
+    pairs = set(zip(ids_[drawn["from_pos"]], ids_[drawn["to_pos"]]))
+    path = selected_path(store, st["selected"], shown) if st["selected"] else []
+    steps = list(zip(path, path[1:]))
+    pairs |= set(steps[-1:] if timed else steps)
+    return sorted(pairs), (path if len(path) > 1 else [])
 
 
 def hook(duo, call: str):
@@ -67,10 +112,35 @@ def wait_drawn(duo, want_ids, want_edges, what):
                              f"{len(edges)} edges (Python {len(want_edges)})") from None
 
 
+def start(duo, artifact, size=(1280, 800)):
+    """The app for the session's artifact in this process's one Dash app, its map drawn."""
+    from cxrviz.app import create_app
+
+    app = create_app(artifact)
+    viewport(duo.driver, *size)
+    duo.start_server(app)
+    wait_until(lambda: hook(duo, "ready"), timeout=40, what="the map's first view")
+    duo.wait_for_contains_text(f"#{ids.COUNT}", "of 559 images", timeout=30)
+    return duo
+
+
 def open_map(duo, query: str):
-    duo.driver.get(f"{duo.server_url}/?map=webgl&{query}")
-    wait_until(lambda: hook(duo, "frames") and hook(duo, "frames") > 0, timeout=40,
-               what="the WebGL map's first frame")
+    duo.driver.get(f"{duo.server_url}/?{query}")
+    wait_until(lambda: hook(duo, "ready"), timeout=40, what="the map's first view")
+
+
+# A dcc.Store's data as the page holds it (dash-renderer's redux store, window.store).
+STORE_DATA = """
+const st = window.store && window.store.getState(), path = st && st.paths.strs[arguments[0]];
+if (!path) return "no such store";
+let node = st.layout;
+for (const k of path) node = node[k];
+return node.props.data === undefined ? null : node.props.data;
+"""
+
+
+def store_data(duo, store_id):
+    return duo.driver.execute_script(STORE_DATA, store_id)
 
 
 def shot(duo, name):
@@ -81,25 +151,31 @@ def shot(duo, name):
 
 
 def test_what_the_browser_draws_equals_what_python_computes(dash_duo, covid_artifact, store):
-    duo = start(dash_duo, covid_artifact.out, size=(1280, 800))
+    duo = start(dash_duo, covid_artifact.out)
     image_205 = store.image_ids[store.patient_positions["205"][2]]
     for query in CASES:
         query = query.replace("%s", image_205)
         open_map(duo, query)
         want_ids, want_edges = expected(store, query)
         wait_drawn(duo, want_ids, want_edges, f"query {query!r}")
+        heads, path = expected_heads(store, query)
+        got = sorted(map(tuple, hook(duo, "arrowheads()")))
+        assert got == heads, (query, len(got), len(heads))
+        assert hook(duo, "selectedPath()") == path, query
         assert browser_errors(duo) == [], query
         if query.startswith("traj=selected"):
-            assert want_edges  # patient 205's path is drawn, nobody else's
+            assert want_edges and path  # patient 205's path is drawn, nobody else's
+        if query.startswith("day_from"):  # timed: one arrowhead per episode, not per step
+            assert 0 < len(heads) < len(want_edges)
     # the element keeps the map's size
     box = duo.driver.execute_script(
-        f"const r = document.getElementById('{ids.MAP_GL}').getBoundingClientRect();"
+        f"const r = document.getElementById('{ids.MAP}').getBoundingClientRect();"
         "return [r.width, r.height];")
     assert box[0] >= 640 and box[1] >= 400, box
 
 
 def test_filter_play_click_and_legend_in_the_browser(dash_duo, covid_artifact, store):
-    duo = start(dash_duo, covid_artifact.out, size=(1280, 800))
+    duo = start(dash_duo, covid_artifact.out)
     open_map(duo, "traj=all")
     shot(duo, "webgl-1280x800")
     assert count_text(duo).startswith("559 of 559 images")
@@ -131,7 +207,7 @@ def test_filter_play_click_and_legend_in_the_browser(dash_duo, covid_artifact, s
     wait_until(lambda: f"image={target}" in duo.driver.current_url, what="selection in the URL")
     patient = store.covid.iloc[store.position[target]]["patientid"]
     wait_for_detail(duo, patient)
-    assert "map=webgl" in duo.driver.current_url
+    assert store_data(duo, ids.MAP_CLICK)["image_id"] == target
     assert browser_errors(duo) == []
     shot(duo, "webgl-1280x800-selected")
     viewport(duo.driver, 1024, 768)
@@ -142,9 +218,7 @@ def test_filter_play_click_and_legend_in_the_browser(dash_duo, covid_artifact, s
 def test_legend_box_select_esc_and_day_range_in_the_browser(dash_duo, covid_artifact, store):
     from selenium.webdriver.common.keys import Keys
 
-    from tests.browser_helpers import callback_requests
-
-    duo = start(dash_duo, covid_artifact.out, size=(1280, 800))
+    duo = start(dash_duo, covid_artifact.out)
     open_map(duo, "traj=all")
     # the legend's "bad" entry hides exactly the bad-state images, and the count says so
     bad = duo.driver.find_element("xpath", "//button[contains(@class, 'legend-item')]"
@@ -160,7 +234,7 @@ def test_legend_box_select_esc_and_day_range_in_the_browser(dash_duo, covid_arti
     bad.click()
     wait_drawn(duo, ids_, edges, "bad shown again")
     # a box over the map's middle: the server counts what it holds (numpy), shown below the map
-    canvas = duo.driver.find_element("css selector", f"#{ids.MAP_GL} canvas")
+    canvas = duo.driver.find_element("css selector", f"#{ids.MAP} canvas")
     r = duo.driver.execute_script("return arguments[0].getBoundingClientRect().toJSON();", canvas)
     duo.driver.find_element("css selector", ".map-tool[data-tool='box']").click()
     x0, y0 = int(r["left"] + r["width"] * 0.3), int(r["top"] + r["height"] * 0.3)
@@ -189,8 +263,8 @@ def test_legend_box_select_esc_and_day_range_in_the_browser(dash_duo, covid_arti
     duo.driver.find_element("css selector", "body").send_keys(Keys.ESCAPE)
     wait_until(lambda: "image=" not in duo.driver.current_url, what="selection cleared")
     wait_until(lambda: hook(duo, "view()")["selected"] == "", what="map undimmed")
-    # day range steps from the slider: no server request of any kind
-    before = callback_requests(duo)
+    # day range steps from the slider: the map asks its server nothing (the page's own
+    # callbacks write the settled range into the URL)
     map_requests = ("return performance.getEntriesByType('resource').filter(e => "
                     "e.name.includes('/api/map/') && !e.name.includes('/api/map/ids')).length;")
     api = duo.driver.execute_script(map_requests)  # /api/map/ids: the test hook's own
@@ -199,6 +273,95 @@ def test_legend_box_select_esc_and_day_range_in_the_browser(dash_duo, covid_arti
     for _ in range(25):
         upper.send_keys(Keys.ARROW_LEFT)
     wait_drawn(duo, *expected(store, "day_to=6"), "days up to 6 from the slider")
-    assert callback_requests(duo) == before
     assert duo.driver.execute_script(map_requests) == api
+    assert browser_errors(duo) == []
+
+
+def star(cx, cy, r, k=5):
+    """A non-convex lasso: a k-pointed star around (cx, cy) in screen px."""
+    return [(int(cx + (r if i % 2 == 0 else r * 0.45) * math.cos(math.pi * i / k - math.pi / 2)),
+             int(cy + (r if i % 2 == 0 else r * 0.45) * math.sin(math.pi * i / k - math.pi / 2)))
+            for i in range(2 * k)]
+
+
+def test_lasso_marks_contours_and_hover_in_the_browser(dash_duo, covid_artifact, store):
+    from selenium.webdriver.common.keys import Keys
+    from skimage.measure import points_in_poly
+
+    from cxrviz.figures.layers import POINT_OPACITY
+
+    duo = start(dash_duo, covid_artifact.out)
+    # hover: the patient's path among the images shown, drawn as the mouse would show it
+    open_map(duo, "day_to=20")
+    _, _, shown, _ = decoded(store, "day_to=20")
+    path = selected_path(store, store.image_ids[store.patient_positions["205"][0]], shown)
+    assert len(path) > 1
+    assert duo.driver.execute_script("return window.cxrvizMap.hover(arguments[0]);",
+                                     path[-1]) == path[-1]
+    assert hook(duo, "hoverPath()") == path
+    assert duo.find_element(".map-tooltip").text.startswith("patient 205")
+    # density as contour lines, then as the image again, from the page's control
+    open_map(duo, "density=contours")
+    wait_until(lambda: hook(duo, "density()") == "contours", what="contours drawn")
+    shot(duo, "webgl-contours")
+    duo.find_element(f"#{ids.DENSITY_STYLE} input[value='heatmap']").click()
+    wait_until(lambda: hook(duo, "density()") == "heatmap", what="the heatmap again")
+    # a lasso with real pointer events on the map's overlay
+    open_map(duo, "")
+    duo.find_element(".map-tool[data-tool='lasso']").click()
+    r = duo.driver.execute_script("return arguments[0].getBoundingClientRect().toJSON();",
+                                  duo.find_element(f"#{ids.MAP} canvas"))
+    vertices = star(r["left"] + r["width"] * 0.5, r["top"] + r["height"] * 0.5,
+                    min(r["width"], r["height"]) * 0.35)
+    actions = ActionBuilder(duo.driver)
+    actions.pointer_action.move_to_location(*vertices[0]).pointer_down()
+    for v in vertices[1:] + vertices[:1]:
+        actions.pointer_action.move_to_location(*v)
+    actions.pointer_action.pointer_up()
+    actions.perform()
+    selection = wait_until(lambda: store_data(duo, ids.MAP_SELECTION), what="MAP_SELECTION set")
+    assert selection["query"] == ""  # no filter, no day range
+    poly = np.asarray(selection["polygon"], float)
+    # the polygon the store holds is the one drawn: each star vertex (map coordinates) is one of
+    # its vertices, to a pixel
+    corners = np.asarray(duo.driver.execute_script(
+        "return arguments[0].map(p => window.cxrvizMap.unproject(p));",
+        [list(v) for v in vertices]))
+    pixel = abs(hook(duo, f"unproject([{vertices[0][0] + 1}, {vertices[0][1]}])")[0] - corners[0][0])
+    assert all(np.hypot(*(poly - c).T).min() <= 1.5 * pixel for c in corners)
+    # marked on the map: exactly the points inside it (skimage's point-in-polygon test)
+    xy = store.covid[[S.X, S.Y]].to_numpy(float)
+    inside = points_in_poly(xy, poly)
+    want = sorted(store.image_ids[inside])
+    assert 0 < len(want) < len(xy)
+    wait_until(lambda: sorted(hook(duo, "marked()")) == want, what=f"{len(want)} points marked")
+    wait_until(lambda: f"Selection: {len(want)} image" in duo.find_element(
+        f"#{ids.SELECTION_SUMMARY}").text, what="the summary, from the store, in Python")
+    shot(duo, "webgl-lasso")
+    # dim others: inside at the point's opacity, outside at the config's fraction of it
+    config = duo.driver.execute_script(
+        "return fetch('/api/map/config').then(r => r.json());")
+    outside = store.image_ids[~inside][0]
+    alpha = duo.driver.execute_script(
+        "return Promise.all(arguments[0].map(i => window.cxrvizMap.pointAlpha(i)));",
+        [want[0], outside])
+    assert abs(alpha[0] - POINT_OPACITY) < 1 / 255
+    assert abs(alpha[1] - POINT_OPACITY * config["opacity"]["unselected"]) < 1 / 255
+    assert config["opacity"]["unselected"] < 1
+    # the store handing back what the map holds asks the server nothing
+    selects = ("return performance.getEntriesByType('resource')"
+               ".filter(e => e.name.includes('/api/map/select')).length;")
+    before = duo.driver.execute_script(selects)
+    duo.driver.execute_script("window.cxrvizMap.setSelection(JSON.parse(arguments[0]));",
+                              json.dumps(selection))
+    time.sleep(1)
+    assert duo.driver.execute_script(selects) == before
+    assert sorted(hook(duo, "marked()")) == want
+    # Esc clears the store, and the marks with it
+    duo.find_element(".map-tool[data-tool='pan']").click()
+    duo.driver.find_element("css selector", "body").send_keys(Keys.ESCAPE)
+    wait_until(lambda: store_data(duo, ids.MAP_SELECTION) is None and hook(duo, "marked()") == [],
+               what="selection cleared")
+    assert abs(duo.driver.execute_script(
+        "return window.cxrvizMap.pointAlpha(arguments[0]);", outside) - POINT_OPACITY) < 1 / 255
     assert browser_errors(duo) == []

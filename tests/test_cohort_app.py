@@ -20,7 +20,6 @@ from plotly.utils import PlotlyJSONEncoder
 from cxrviz import fields, ids
 from cxrviz import schema as S
 from cxrviz.data.mimic import DATA_USE_NOTE
-from cxrviz.figures.layers import hover_texts
 from cxrviz.filters import FILTERS, read_pairs
 from cxrviz.store import Store
 from tests.browser_helpers import viewport, wait_until
@@ -148,18 +147,22 @@ def test_detail_and_hover_fields_are_the_artifacts_own(mimic_art, export_art):
         ("Not mentioned", "Cardiomegaly, No Finding, Pneumonia")]
     assert [(k, v) for k, v, _ in groups[fields.EXTRA_TITLE]] == [("study_id", "50000002")]
     pos = store.position[f"mimic-{dicom(3)}"]
-    assert hover_texts(store)[pos] == ("patient 10000032 · day 1.5<br>AP<br>state: bad<br>"
-                                       "CheXpert positive: Edema, Support Devices")
-    assert list(fields.hover_texts(store, [pos, 0])) == [hover_texts(store)[pos],
-                                                           hover_texts(store)[0]]
+    every = fields.hover_texts(store)
+    assert every[pos] == ("patient 10000032 · day 1.5<br>AP<br>state: bad<br>"
+                          "CheXpert positive: Edema, Support Devices")
+    assert list(fields.hover_texts(store, [pos, 0])) == [every[pos], every[0]]
+    # the map's tooltip (/api/map/point's "hover"): the same lines, as text
+    assert fields.hover_lines(store, [pos]) == [["patient 10000032 · day 1.5", "AP",
+                                                 "state: bad",
+                                                 "CheXpert positive: Edema, Support Devices"]]
     export = Store.open(export_art["out"])
     names = dict(zip(export.covid[S.FILENAME], export.covid[S.IMAGE_ID]))
     groups = dict(fields.detail_fields(export, export.row(names["a2.jpg"])))
     assert [(k, v) for k, v, _ in groups[fields.EXTRA_TITLE]] == [("ward", "ICU 2")]
     assert fields.CHEXPERT_TITLE not in groups
     assert "Country" not in {label for label, _, _ in groups[None]}
-    assert "China" not in " ".join(hover_texts(export)) and "unknown ·" not in \
-        " ".join(hover_texts(export))
+    labels = " ".join(fields.hover_texts(export))
+    assert "China" not in labels and "unknown ·" not in labels
 
 
 def as_json(component) -> str:

@@ -14,9 +14,9 @@ Patient A (10000032): admission 20000001 starts 2150-03-01 14:00 (ED from 08:00;
 03-08 09:30:15.5 (6 d 19:30:15.5); 7 at 05-15 06:00 (14 d 6 h, ICU: bad), 20 (added here) at
 05-18 12:00 (17 d 12 h, ICU and the last image of a death: bad); 6 at 04-01, in no admission.
 """
-import base64
 import gzip
 import io
+import json
 import math
 import shutil
 from types import SimpleNamespace
@@ -180,29 +180,35 @@ def test_figure3_draws_one_line_per_admission(art, store):
                                                                round(DAY[20], 6)]}
 
 
-def test_the_browsers_time_data_is_per_admission(art, store):
-    from cxrviz.pages.map.time import client_data
+def test_the_maps_columns_are_per_admission(art, store):
+    """What the browser's map draws day ranges and trajectories from (/api/map/points, events,
+    edges, point): per image its admission's number, per admission its own day 0."""
+    from cxrviz.app import create_app
 
-    data = client_data(store)
-
-    def arr(b64, dtype):
-        return np.frombuffer(base64.b64decode(b64), dtype=dtype)
-
-    unit = arr(data["patient"], "<i4")
-    u7, u20, u3 = (unit[pos_of(store, art, k)] for k in (7, 20, 3))
+    client = create_app(art.path).server.test_client()
+    config = client.get("/api/map/config").get_json()
+    raw = client.get("/api/map/points").get_data()
+    layout = {c["name"]: c for c in config["points"]}
+    e = layout["episode"]
+    unit = np.frombuffer(raw, np.uint32, e["length"], e["offset"])
+    u7, u20, u3 = (int(unit[pos_of(store, art, k)]) for k in (7, 20, 3))
     assert u7 == u20 != u3
-    assert data["patients"][u7] == data["patients"][u3] == A  # one patient, two admissions
-    assert (data["episodes"][u7], data["episodes"][u3]) == (EPISODE_2, EPISODE_1)
-    assert data["unit_word"] == "admission"
-    assert arr(data["events"]["first"], "<f4")[u7] == pytest.approx(DAY[7], abs=1e-5)
-    assert arr(data["events"]["first"], "<f4")[u3] == pytest.approx(DAY[1], abs=1e-5)
-    edge_unit = arr(data["edges"]["patient"], "<i4")
-    to = arr(data["edges"]["to"], "<i4")
-    assert edge_unit[list(to).index(pos_of(store, art, 20))] == u7
-    # each admission's images in time order, one after the other
-    order = list(arr(data["order"], "<i4"))
-    assert [order.index(pos_of(store, art, k)) for k in (7, 20)] == \
-        [order.index(pos_of(store, art, 7)), order.index(pos_of(store, art, 7)) + 1]
+    facts = {k: client.get(f"/api/map/point?id={image_of(art, k)}").get_json() for k in (7, 3)}
+    assert facts[7]["patient"] == facts[3]["patient"] == A  # one patient, two admissions
+    assert (facts[7]["episode"], facts[3]["episode"]) == (u7, u3)
+    events = np.frombuffer(client.get("/api/map/events").get_data(), "<f4").reshape(
+        len(config["alignments"]), config["n_episodes"])
+    first = events[config["alignments"].index("first")]
+    assert first[u7] == pytest.approx(DAY[7], abs=1e-5)
+    assert first[u3] == pytest.approx(DAY[1], abs=1e-5)
+    r = client.get("/api/map/edges?traj=all")
+    m = json.loads(r.headers["X-Cxrviz-Edges"])["n"]
+    frm = np.frombuffer(r.get_data(), np.uint32, m, 0)
+    to = np.frombuffer(r.get_data(), np.uint32, m, 4 * m)
+    # the admission's two images are joined, the first admission's image is not joined to them
+    j = list(to).index(pos_of(store, art, 20))
+    assert frm[j] == pos_of(store, art, 7)
+    assert pos_of(store, art, 3) not in set(frm[to == pos_of(store, art, 7)])
 
 
 def test_the_patients_csv_has_a_row_per_admission(art, store):

@@ -1,6 +1,7 @@
 """The WebGL map's routes (cxrviz/map_data.py) through Flask's test client on the real
 collection's artifact. Expected values come from plain pandas / numpy on images.parquet and
 trajectories.parquet, never from the store or the routes under test."""
+import base64
 import gzip
 import json
 
@@ -52,7 +53,8 @@ def edges_of(response):
     return info, np.frombuffer(raw, np.uint32, m, 0), np.frombuffer(raw, np.uint32, m, 4 * m)
 
 
-def test_points_are_binary_columns_gzip_with_the_artifact_as_etag(client, config, images):
+def test_points_are_binary_columns_gzip_with_the_artifact_as_etag(client, config, images,
+                                                                   covid_artifact):
     r = client.get("/api/map/points", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
     artifact = client.get("/api/status").get_json()["artifact"]
@@ -66,12 +68,19 @@ def test_points_are_binary_columns_gzip_with_the_artifact_as_etag(client, config
     np.testing.assert_array_equal(cols["day"][dated], images[S.OFFSET][dated].astype(np.float32))
     np.testing.assert_array_equal(cols["density_percentile"],
                                   np.round(images[S.DENSITY_PERCENTILE]).astype(np.uint8))
-    # an episode index names one patient, and every patient has one
-    pairs = pd.DataFrame({"e": cols["episode"], "p": images[S.PATIENTID]})
-    assert (pairs.groupby("e")["p"].nunique() == 1).all()
-    assert pairs["e"].nunique() == images[S.PATIENTID].nunique() == config["n_episodes"]
-    # no per-point text: 4 + 4 + 4 + 4 + 1 bytes per point (+ alignment padding)
-    assert len(gzip.decompress(r.get_data())) <= 17 * len(images) + 8
+    # a point's episode is its row of patients.parquet ordered by patient, then episode (an
+    # image in no episode: its patient's row without one); its patient, its patient's number
+    units = pd.read_parquet(covid_artifact.out / S.PATIENTS_FILE).sort_values(
+        [S.PATIENTID, S.EPISODE], na_position="first", kind="mergesort").reset_index(drop=True)
+    rows = {(p, e if isinstance(e, str) else ""): k for k, (p, e) in
+            enumerate(zip(units[S.PATIENTID], units[S.EPISODE]))}
+    assert cols["episode"].tolist() == [rows[(p, e if isinstance(e, str) else "")] for p, e in
+                                        zip(images[S.PATIENTID], images[S.EPISODE])]
+    patients = sorted(images[S.PATIENTID].unique())
+    assert [patients[k] for k in cols["patient"]] == images[S.PATIENTID].tolist()
+    assert config["n_episodes"] == len(units) and config["n_patients"] == len(patients)
+    # no per-point text: 4 + 4 + 4 + 4 + 4 + 1 bytes per point (+ alignment padding)
+    assert len(gzip.decompress(r.get_data())) <= 21 * len(images) + 8
     again = client.get("/api/map/points", headers={"If-None-Match": r.headers["ETag"]})
     assert again.status_code == 304 and not again.get_data()
 
@@ -130,6 +139,13 @@ def test_edges_for_the_scope_with_a_budget(client, images, trajectories, monkeyp
     assert set(zip(ids[a], ids[b])) == set(zip(trajectories[S.FROM_IMAGE_ID],
                                                trajectories[S.TO_IMAGE_ID]))
     assert info["left_out"] == 0 and info["n"] == len(trajectories)
+    # then survival and arrival state (uint8, each padded to 4 bytes), then each step's episode
+    # (its row among the patients: in the collection an episode is its patient)
+    m, pad = info["n"], -info["n"] % 4
+    raw = client.get("/api/map/edges?traj=all").get_data()
+    episode = np.frombuffer(raw, np.uint32, m, 8 * m + 2 * (m + pad))
+    patients = sorted(images[S.PATIENTID].unique())
+    assert [patients[e] for e in episode] == trajectories[S.PATIENTID].tolist()
     one = trajectories[trajectories[S.PATIENTID] == "205"]
     info, a, b = edges_of(client.get("/api/map/edges?traj=ids&traj_ids=205"))
     assert set(zip(ids[a], ids[b])) == set(zip(one[S.FROM_IMAGE_ID], one[S.TO_IMAGE_ID]))
@@ -151,6 +167,9 @@ def test_point_facts_by_index_and_id(client, images):
     same = images[images[S.PATIENTID] == "205"]
     same = same[same[S.OFFSET].notna()].sort_values([S.OFFSET, S.FILENAME, S.IMAGE_ID])
     assert facts["path"] == same.index.tolist()
+    day = f"{row[S.OFFSET]:g}" if row[S.OFFSET] == row[S.OFFSET] else "unknown"
+    assert facts["hover"][0] == f"patient 205 · day {day}"  # the hover's lines, as text
+    assert facts["hover"][-1] == f"{row[S.COUNTRY]} · state: {row[S.STATE]}"
     by_id = client.get(f"/api/map/point?id={row[S.IMAGE_ID]}").get_json()
     assert by_id == facts
     for bad in ("i=-1", f"i={len(images)}", "id=nope"):
@@ -180,6 +199,9 @@ def test_polygon_selection_summary_in_numpy(client, images):
     patients = sorted(images[S.PATIENTID].unique())
     assert sorted(patients[e] for e in got["episodes"]) == sorted(chosen[S.PATIENTID].unique())
     assert sorted(got["patient_ids"]) == sorted(chosen[S.PATIENTID].unique())
+    # the chosen points, marked on the map: a bitmask, point i at byte i // 8, bit i % 8
+    marked = unpack(base64.b64decode(got["marked"]), len(images))
+    assert images[S.IMAGE_ID][marked].tolist() == chosen[S.IMAGE_ID].tolist()
 
 
 @pytest.mark.parametrize("body, status", [
@@ -240,3 +262,63 @@ def test_the_page_html_carries_no_map_data_in_dashs_validation_layout(client):
     walk(config["validation_layout"])
     assert not heavy
     assert {'"map"', '"selected-image"', '"time-data"'} <= found  # ids.MAP, ids.SELECTED, ids.TIME_DATA
+
+
+def test_density_contours_lie_on_their_levels(client, covid_artifact):
+    """8 levels evenly across the grid's range (ends left out), as the figure's contours; every
+    point of a line lies where the grid (with its ring of zeros), interpolated, equals the
+    line's level; colours along OrRd, lighter for lower levels."""
+    from plotly.express.colors import sequential
+    from plotly.colors import hex_to_rgb
+    from scipy.interpolate import RegularGridInterpolator
+
+    r = client.get("/api/map/contours", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
+    got = json.loads(gzip.decompress(r.get_data()))
+    npz = np.load(covid_artifact.out / S.DENSITY_FILE)
+    x, y, z = npz[S.DENSITY_X], npz[S.DENSITY_Y], npz[S.DENSITY_Z]
+    lo, hi = float(z.min()), float(z.max())
+    levels = [lo + (hi - lo) * k / 9 for k in range(1, 9)]
+    np.testing.assert_allclose(got["levels"], levels, rtol=1e-12)
+    sx, sy = x[1] - x[0], y[1] - y[0]
+    grid = RegularGridInterpolator((np.r_[y[0] - sy, y, y[-1] + sy],
+                                    np.r_[x[0] - sx, x, x[-1] + sx]), np.pad(z, 1))
+    stops = np.array([hex_to_rgb(c) if c.startswith("#") else
+                      [float(v) for v in c[c.index("(") + 1:-1].split(",")]
+                      for c in sequential.OrRd], float)
+    at = np.linspace(0, 1, len(stops))
+    assert {line["level"] for line in got["lines"]} == set(got["levels"])
+    for line in got["lines"]:
+        path = np.asarray(line["path"])
+        assert len(path) >= 3 and (path[0] == path[-1]).all()  # closed (the ring of zeros)
+        np.testing.assert_allclose(grid(path[:, ::-1]), line["level"], atol=1e-4 * (hi - lo))
+        want = [np.interp((line["level"] - lo) / (hi - lo), at, stops[:, c]) for c in range(3)]
+        np.testing.assert_allclose(line["color"], want, atol=1.01)
+    first, last = (next(l["color"] for l in got["lines"] if l["level"] == v)
+                   for v in (got["levels"][0], got["levels"][-1]))
+    assert sum(first) > sum(last)
+
+
+def test_the_keys_the_browser_strips_before_asking_for_a_mask(client, config):
+    """Every key the page writes into its URL is a filter (filters.all_keys) or one of the
+    config's non_filter_keys, never both."""
+    from urllib.parse import parse_qs
+
+    from cxrviz.appstate import current
+    from cxrviz.filters import all_keys
+    from cxrviz.pages.map import urlstate
+
+    store = current().store
+    non = set(config["non_filter_keys"])
+    assert not non & set(all_keys())
+    view = {"color": "age", "show": ["density"], "density_style": "contours", "opacity": 0.3,
+            "mode": "hide"}
+    t = {"align": "first", "lo": -3, "hi": 9, "window": 4, "scope": "ids", "ids": "205"}
+    page = urlstate.encode(store.default_filters(), view, store.image_ids[0], store, t).lstrip("?")
+    written = set(parse_qs(page))
+    assert written == {"color", "show", "density", "opacity", "mode", "image", "align",
+                       "day_from", "day_to", "window", "traj", "traj_ids"}
+    assert written <= non
+    # such keys never change the mask
+    plain = client.get("/api/map/mask?sex=F").get_data()
+    assert client.get(f"/api/map/mask?sex=F&{page}").get_data() == plain

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from dash import no_update
+from plotly.utils import PlotlyJSONEncoder
 
-from cxrviz import figures, ids
+from cxrviz import ids
 from cxrviz import schema as S
 from cxrviz.compute.placement import Placer, UploadRejected
 from cxrviz.io.artifact import read_artifact
@@ -197,16 +198,20 @@ def test_upload_callback_places_and_writes_nothing_to_disk(page, dataset, art, t
     np.testing.assert_array_equal(np.float32(u["logits"]), row[logit_cols].to_numpy(np.float32))
     assert u["neighbours"][0]["image_id"] == row[S.IMAGE_ID] and len(u["neighbours"]) == 8
     assert u["out_of_distribution"] is False
-    panel, patch = run_callback(page.uploads.show_uploads, {f"{ids.UPLOADS}.data": uploads},
-                                uploads=uploads)
+    panel = run_callback(page.uploads.show_uploads, {f"{ids.UPLOADS}.data": uploads},
+                         uploads=uploads)
     # changing the number of neighbours or the distance updates the image already placed
     renewed = run_callback(page.uploads.renew_neighbours, {f"{ids.UPLOAD_K}.value": 3}, k=3,
                            space="features", uploads=uploads)
     assert [len(r["neighbours"]) for r in renewed] == [3] and renewed[0]["space"] == "features"
     assert renewed[0]["neighbours"][0]["image_id"] == row[S.IMAGE_ID]
+    # one card, naming the position the map draws the upload at (the map reads the UPLOADS
+    # store itself: mapUploads), near the collection's own position for this very image
     assert len(panel) == 1
-    ops = json.dumps(patch.to_plotly_json())
-    assert f'"data", {figures.TRACE["uploads"]}' in ops
+    card = json.dumps(panel[0].to_plotly_json(), cls=PlotlyJSONEncoder)
+    assert f"Map position ({u['x']:.2f}, {u['y']:.2f})" in card and "1. patient.png" in card
+    diag = np.hypot(*np.ptp(art.images[[S.X, S.Y]].to_numpy(), axis=0))
+    assert u["n"] == 1 and np.hypot(u["x"] - row[S.X], u["y"] - row[S.Y]) < 0.06 * diag
 
 
 def test_upload_callback_rejects_with_message(page):

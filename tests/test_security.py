@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from html import unescape
+from urllib.parse import parse_qs
 
 import numpy as np
 import pandas as pd
@@ -224,30 +225,42 @@ def test_k_of_10_to_the_12_is_clamped_to_the_controls_maximum(app, client, datas
 
 
 def test_other_numeric_inputs_are_clamped_or_refused(app, client, store_images):
+    from cxrviz.appstate import current
+    from cxrviz.pages.map.controls import VIEW_IDS, filter_inputs
     from cxrviz.pages.map.urlstate import DEFAULT_VIEW
 
-    view = {f"{ids.COLOR_BY}.value": "state", f"{ids.SHOW}.value": DEFAULT_VIEW["show"],
-            f"{ids.DENSITY_STYLE}.value": "heatmap", f"{ids.DENSITY_OPACITY}.value": 5,
-            f"{ids.SELECTED}.data": ""}
-    body = callback_body(app, f"{ids.MAP}.figure", view, [f"{ids.DENSITY_OPACITY}.value"])
-    patch = response_of(post(client, body))[ids.MAP]["figure"]
-    assert patch["operations"][0]["params"]["value"] == declared(ids.DENSITY_OPACITY, "max")
-    # filters: an age range beyond any number, at least 10^12 images per patient
-    age = f"{ids.F_AGE}.value"
-    body = callback_body(app, f"{ids.MASK}.data", {age: [-1e308, 1e308],
-                                                   f"{ids.F_AGE}-unknown.value": ["keep"],
-                                                   f"{ids.F_MIN_IMAGES}.value": 10**12},
-                         [age])
-    keep = np.frombuffer(base64.b64decode(response_of(post(client, body))[ids.MASK]["data"]
-                                          ["keep"]), np.uint8)
-    assert keep.sum() == 0 and len(keep) == len(store_images)  # nobody has 10^9 images
-    body["inputs"][[i["id"] for i in body["inputs"]].index(ids.F_MIN_IMAGES)]["value"] = 2
-    keep = np.frombuffer(base64.b64decode(response_of(post(client, body))[ids.MASK]["data"]
-                                          ["keep"]), np.uint8).astype(bool)
+    # the page's query (sync_url) from every filter and view control at its default ...
+    defaults = current().store.default_filters()
+    values = {f"{i.component_id}.value": defaults[k] for k, i in filter_inputs().items()}
+    values.update({f"{VIEW_IDS[k]}.value": v for k, v in DEFAULT_VIEW.items()})
+    # ... but a density opacity of 5: clamped to the slider's maximum
+    opacity = f"{ids.DENSITY_OPACITY}.value"
+    body = callback_body(app, f"{ids.QUERY}.data", {**values, opacity: 5}, [opacity])
+    query = parse_qs(response_of(post(client, body))[ids.QUERY]["data"].lstrip("?"))
+    assert float(query["opacity"][0]) == declared(ids.DENSITY_OPACITY, "max")
+    # filters: an age range beyond any number, at least 10^12 images per patient; the query
+    # the server writes, then the map's filter step (/api/map/mask) on it
+    age, least = f"{ids.F_AGE}.value", f"{ids.F_MIN_IMAGES}.value"
+    n = len(store_images)
+
+    def mask_of(changed):
+        body = callback_body(app, f"{ids.QUERY}.data", {**values, **changed}, [age])
+        r = client.get("/api/map/mask" + response_of(post(client, body))[ids.QUERY]["data"])
+        assert r.status_code == 200
+        return np.unpackbits(np.frombuffer(r.get_data(), np.uint8), bitorder="little")[
+            :n].astype(bool), len(r.get_data())
+
+    keep, size = mask_of({age: [-1e308, 1e308], least: 10**12})
+    assert keep.sum() == 0 and size == (n + 7) // 8  # nobody has 10^12 images
+    keep, _ = mask_of({age: [-1e308, 1e308], least: 2})
     per_patient = store_images.groupby(S.PATIENTID)[S.IMAGE_ID].transform("size")
     assert (keep == (per_patient >= 2).to_numpy()).all()  # the whole age range, clamped
+    # ... and the same values written straight into the route's query (a link, not the page)
+    r = client.get("/api/map/mask?age=-1" + "0" * 300 + "-1" + "0" * 300 +
+                   "&min_images=1000000000000")
+    assert r.status_code == 200 and not np.frombuffer(r.get_data(), np.uint8).any()
     # a value no control can hold is refused: not a number, not one of the outputs
-    body["inputs"][[i["id"] for i in body["inputs"]].index(ids.F_AGE)]["value"] = "old"
+    body = callback_body(app, f"{ids.QUERY}.data", {**values, age: "old"}, [age])
     assert post(client, body).status_code == 400
     saliency = callback_body(app, f"{ids.SALIENCY_VIEW}.children",
                              {f"{ids.SALIENCY_BUTTON}.n_clicks": 1,
@@ -354,7 +367,7 @@ def hostile(dataset, tmp_path_factory, session_cache):
     from cxrviz.store import Store
 
     out = hostile_artifact(dataset, tmp_path_factory, session_cache)
-    return {"store": Store.open(out).warm()}
+    return {"store": Store.open(out).warm(), "out": out}
 
 
 def is_number(cell: str) -> bool:
@@ -404,15 +417,23 @@ def test_tab_and_carriage_return_cells_are_escaped_numbers_are_not():
 
 
 def test_map_hover_shows_data_literally_and_in_words(hostile, covid_artifact):
-    from cxrviz import figures
-    from cxrviz.figures.layers import hover_texts
+    """What the map's hover shows comes from /api/map/point as JSON data (the map sets it as
+    text, never as markup), with the screen's words; the hover labels' rule (fields.hover_texts)
+    escapes every data value."""
+    from cxrviz.fields import hover_texts
     from cxrviz.store import Store
 
     store = hostile["store"]
-    fig = figures.map_figure(store).to_plotly_json()
-    texts = list(fig["data"][figures.TRACE["points"]]["text"])
-    by_patient = dict(zip(store.covid[S.PATIENTID], texts))
-    bold = by_patient["<b>x</b>"]
+    with ServerProcess(hostile["out"], "--no-model") as server:
+        image = store.covid[store.covid[S.PATIENTID] == "<b>x</b>"][S.IMAGE_ID].iloc[0]
+        r = requests.get(f"{server.url}/api/map/point", params={"id": image}, timeout=30)
+        assert r.headers["Content-Type"].startswith("application/json")
+        facts = r.json()
+        assert facts["patient"] == "<b>x</b>" and facts["day"] == 3.0  # as typed in the CSV
+        assert facts["hover"][0] == "patient <b>x</b> · day 3"  # text: the map sets it as text
+        assert "not yet labelled in the dataset" in facts["hover"][1]
+    labels = dict(zip(store.covid[S.PATIENTID], hover_texts(store)))
+    bold = labels["<b>x</b>"]
     assert "<b>x</b>" not in bold and unescape(bold).startswith("patient <b>x</b> · day 3<br>")
     assert "not yet labelled in the dataset" in bold and "todo" not in bold
     # the collection: every 'todo' finding reads as words, no data value is markup

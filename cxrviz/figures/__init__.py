@@ -1,12 +1,10 @@
-"""Pure figure builders (arguments in, go.Figure out), shared by the app, exports and the figure
-command: palette.py (colours, labels), layers.py (the map), small.py (outputs, image),
-time.py (a patient's course, the cohort over time), paper.py (figures for a journal page)."""
-from cxrviz.figures.layers import (ARROW_AT, ARROW_TRACES, DIM_OPACITY,
-                                   PATH_TRACES, POINT_OPACITY, TRACE, TRAJECTORY_TRACES,
-                                   arrow_angles, arrow_opacity, density_trace, highlight_path,
-                                   map_figure, path_opacity, percentile_ticks, point_positions,
-                                   selected_point,
-                                   trajectory_data, uploads_trace, visible_edges)
+"""Pure figure builders (arguments in, go.Figure out), shared by exports, the figure command and
+the app's small plots: palette.py (colours, labels), layers.py (the map's rules: trajectories,
+opacity, density, upload markers; the interactive map itself is WebGL, frontend/), small.py
+(outputs, image), time.py (a patient's course, the cohort over time), paper.py (figures for a
+journal page)."""
+from cxrviz.figures.layers import (ARROW_AT, ARROW_TRACES, PATH_TRACES, POINT_OPACITY, TRACE,
+                                   percentile_ticks, trajectory_data, visible_edges)
 from cxrviz.figures.palette import (COLOR_LABELS, GREY, OKABE_ITO, STATE_COLORS,
                                     SURVIVAL_COLORS, SURVIVAL_NAMES, category_colors,
                                     color_options, point_colors)
@@ -14,11 +12,8 @@ from cxrviz.figures.paper import EXPORT_DPI, PRESETS, paper_figure
 from cxrviz.figures.small import image_figure, outputs_figure
 
 __all__ = [
-    "ARROW_AT", "ARROW_TRACES", "COLOR_LABELS", "DIM_OPACITY", "EXPORT_DPI", "GREY",
-    "OKABE_ITO", "PATH_TRACES", "POINT_OPACITY", "PRESETS", "STATE_COLORS",
-    "SURVIVAL_COLORS", "SURVIVAL_NAMES", "TRACE", "TRAJECTORY_TRACES", "arrow_angles",
-    "arrow_opacity", "category_colors", "color_options", "density_trace",
-    "highlight_path", "image_figure", "map_figure", "outputs_figure",
-    "paper_figure", "path_opacity", "percentile_ticks", "point_colors", "point_positions", "selected_point", "trajectory_data",
-    "uploads_trace", "visible_edges",
+    "ARROW_AT", "ARROW_TRACES", "COLOR_LABELS", "EXPORT_DPI", "GREY", "OKABE_ITO", "PATH_TRACES",
+    "POINT_OPACITY", "PRESETS", "STATE_COLORS", "SURVIVAL_COLORS", "SURVIVAL_NAMES", "TRACE",
+    "category_colors", "color_options", "image_figure", "outputs_figure", "paper_figure",
+    "percentile_ticks", "point_colors", "trajectory_data", "visible_edges",
 ]

@@ -1,8 +1,9 @@
 """Figures for a journal page: the map, or the paper's two-panel Figure 3, sized in millimetres.
 
-Same data builders as the app (point_colors, trajectory_data, density_trace, patient_series),
-drawn with SVG traces so that SVG and PDF exports keep points, arrows and text as vectors; only
-the density background is a raster. The canvas is laid out in bands that never overlap
+The same rules as the app (point_colors, whose codes map_columns hands the WebGL map;
+layers' edges, arrowheads and density; patient_series, as the detail panel draws it), drawn with
+SVG traces so that SVG and PDF exports keep points, arrows and text as vectors; only the density
+background is a raster. The canvas is laid out in bands that never overlap
 (print_layout.py): the panel letters and the untrained-weights warning above the plots, the
 plots (the map at its data's aspect), then legends packed in rows, colour bars and the caption.
 """
@@ -202,7 +203,7 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
     line_w = 0.9 if n_shown < 3000 else 0.5
     fig = go.Figure()
     if density:
-        dens = density_trace(store, "heatmap", 0.6, True, pad=False)
+        dens = density_trace(store, "heatmap", 0.6, True)
         dens.update(showscale=True)
         fig.add_trace(dens)
     patient_colors = None

@@ -57,6 +57,13 @@ function unpack(bytes, n, start) {
   return out;
 }
 
+/* base64 of a bitmask (map_data.bits) -> one byte per point. */
+export function bitsOf(b64, n) {
+  const raw = atob(b64), bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return unpack(bytes, n, 0);
+}
+
 export async function mask(query, n) {
   const {buffer, headers} = await getBuffer(`/mask?${query}`);
   const info = JSON.parse(headers.get("X-Cxrviz-Mask"));
@@ -73,7 +80,16 @@ export async function edges(query) {
     n: m, leftOut: info.left_out, from: new Uint32Array(buffer, 0, m),
     to: new Uint32Array(buffer, 4 * m, m), survival: new Uint8Array(buffer, 8 * m, m),
     toState: new Uint8Array(buffer, 8 * m + pad(m), m),
+    episode: new Uint32Array(buffer, 8 * m + 2 * pad(m), m),
   };
+}
+
+let contourLines = null;
+
+/* The density's contour lines (map_columns.density_contours), once. */
+export function contours() {
+  if (!contourLines) contourLines = getJson("/contours").catch((e) => { contourLines = null; throw e; });
+  return contourLines;
 }
 
 const facts = new Map();  // "i=3" / "id=x" -> Promise of the point's facts

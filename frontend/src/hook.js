@@ -1,5 +1,6 @@
 // The test hook (tests, reviewers): what the map draws now, read from the same values and ranges
-// the GPU is given; positions in CSS px; a safe point to click.
+// the layers are given (s.drawn, recorded by layers.js); positions in CSS px; a safe point to
+// click. `ready` and `hover(imageId)` live in map.js.
 import * as data from "./data.js";
 import * as V from "./view.js";
 
@@ -20,10 +21,7 @@ export function hookOf(s, deckOf, rootOf) {
     const {index} = await data.imageIds();
     const i = index.get(imageId);
     if (i === undefined || !s.shown[i]) return null;
-    const vp = deckOf().getViewports()[0], [px, py] = vp.project([s.cols.x[i], s.cols.y[i]]);
-    const r = rootOf().querySelector("canvas").getBoundingClientRect();
-    if (px < 0 || py < 0 || px > r.width || py > r.height) return null;
-    return {x: r.left + px, y: r.top + py};
+    return projected(s.cols.x[i], s.cols.y[i]);
   }
 
   /* Whose trajectories "the selected patient" / "the box or lasso selection" draw (patient ids). */
@@ -55,10 +53,58 @@ export function hookOf(s, deckOf, rootOf) {
     return best < 0 ? null : ids[best];
   }
 
+  /* The opacity (0..1) the point is drawn with, or null where it is not drawn. */
+  async function pointAlpha(imageId) {
+    const {index} = await data.imageIds();
+    const i = index.get(imageId);
+    return i === undefined ? null : V.drawnAlpha(s, i);
+  }
+
+  function projected(x, y) {
+    const vp = deckOf().getViewports()[0], [px, py] = vp.project([x, y]);
+    const r = rootOf().querySelector("canvas").getBoundingClientRect();
+    if (px < 0 || py < 0 || px > r.width || py > r.height) return null;
+    return {x: r.left + px, y: r.top + py};
+  }
+
+  /* The placed uploads as drawn: number, map position, unlike the map's images, on screen. */
+  function uploads() {
+    return (s.uploads || []).map((u) => ({n: u.n, x: u.x, y: u.y,
+                                          unlike: Boolean(u.out_of_distribution),
+                                          screen: projected(u.x, u.y)}));
+  }
+
+  async function idsOf(points) {
+    const {ids} = await data.imageIds();
+    return (points || []).map((i) => ids[i]);
+  }
+
+  /* Image ids along the drawn hover path / selected patient's path ([] when none is drawn). */
+  const hoverPath = () => idsOf(s.drawn.hoverPath);
+  const selectedPath = () => idsOf(s.drawn.selectedPath);
+
+  /* [[from image id, to image id], ...] of the steps that carry a drawn arrowhead. */
+  async function arrowheads() {
+    const {ids} = await data.imageIds();
+    return (s.drawn.arrowheads || []).map(([a, b]) => [ids[a], ids[b]]);
+  }
+
+  /* Image ids inside the box / lasso selection, as marked on the map. */
+  async function marked() {
+    const {ids} = await data.imageIds();
+    const out = [];
+    if (s.marked) for (let i = 0; i < s.cfg.n; i++) if (s.marked[i]) out.push(ids[i]);
+    return out;
+  }
+
+  /* "heatmap", "contours", or null where no density is drawn. */
+  const density = () => s.drawn.density || null;
+
   function view() {
     return {lo: s.range.lo, hi: s.range.hi, align: s.view.align, scope: s.view.scope,
             selected: s.view.selectedId, color: s.view.color};
   }
 
-  return {shownIds, shownEdges, screenPosition, lonelyPoint, view, unproject, scopePatientIds};
+  return {shownIds, shownEdges, screenPosition, lonelyPoint, view, unproject, scopePatientIds,
+          pointAlpha, uploads, hoverPath, selectedPath, arrowheads, marked, density};
 }

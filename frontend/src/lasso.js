@@ -1,19 +1,26 @@
-// Box and lasso selection: the polygon (map coordinates) goes to the server, which counts what
-// it holds in numpy (cxrviz/map_data.py /select); never a list of ids.
-import * as data from "./data.js";
-
+// Box and lasso selection: the polygon (map coordinates) goes to the server, which counts and
+// marks what it holds in numpy (cxrviz/map_data.py /select); never a list of ids.
 const SVG = "http://www.w3.org/2000/svg";
 
-function selectionQuery(s) {
-  const v = s.view, q = new URLSearchParams(String(v.query || "").replace(/^\?/, ""));
-  for (const k of ["image", "color", "show", "density", "opacity", "mode", "map"]) q.delete(k);
+/* A page query without the keys named (the config's non_filter_keys: view, selection, time). */
+export function withoutKeys(query, keys) {
+  const q = new URLSearchParams(String(query || "").replace(/^\?/, ""));
+  for (const k of keys) q.delete(k);
+  return q.toString();
+}
+
+/* What a box / lasso is taken over: the page's filters and the day range drawn now. */
+export function selectionQuery(s) {
+  const v = s.view, q = new URLSearchParams(withoutKeys(v.query, s.cfg.non_filter_keys));
   if (v.align && v.align !== "offset") q.set("align", v.align);
   if (s.range && s.range.lo !== null) q.set("day_from", s.range.lo);
   if (s.range && s.range.hi !== null) q.set("day_to", s.range.hi);
   return q.toString();
 }
 
-export function lassoTool(el, deck, s, done) {
+/* The Pan / Box select / Lasso buttons and the drawing overlay; `done(polygon)` with the
+ * shape in map coordinates. */
+export function lassoTool(el, deck, done) {
   const bar = document.createElement("div");
   bar.className = "map-tools";
   const overlay = document.createElementNS(SVG, "svg");
@@ -66,7 +73,6 @@ export function lassoTool(el, deck, s, done) {
     if (screen.length < 3) return;
     const vp = deck.getViewports()[0];
     const step = Math.max(1, Math.ceil(screen.length / 500));  // the server takes 512 vertices
-    const polygon = screen.filter((_, i) => i % step === 0).map((p) => vp.unproject(p).slice(0, 2));
-    data.select(polygon, selectionQuery(s)).then(done, (e) => console.warn("map:", e.message));
+    done(screen.filter((_, i) => i % step === 0).map((p) => vp.unproject(p).slice(0, 2)));
   });
 }

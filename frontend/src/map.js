@@ -1,23 +1,22 @@
 // cxrviz's map engine: one deck.gl (WebGL2) view of the map, fed binary columns once.
 //
-// The page (cxrviz/pages/map) renders <div class="map-gl" data-state="..."> when the WebGL map is
-// on; this file finds it, loads the columns (data.js) and draws. Dash's callbacks reach it
-// through window.cxrvizMap.setState / setView (assets/cxrviz.js, pages/map/callbacks.py), and it
-// answers through dash_clientside.set_props: a click sets the map graph's clickData (the
-// selection callbacks read it), and it writes the count and the time note.
-// Test hook: window.cxrvizMap.shownIds(), .shownEdges(), .screenPosition(imageId).
+// The page (cxrviz/pages/map) renders <div id="map" class="map map-gl" data-state="...">; this
+// file finds it, loads the columns (data.js) and draws (layers.js). Dash's callbacks reach it
+// through window.cxrvizMap.setState / setView / setSelection / setUploads (assets/cxrviz.js,
+// pages/map/callbacks.py), and it answers through dash_clientside.set_props: a click sets the
+// MAP_CLICK store ({image_id, n}), a box / lasso the MAP_SELECTION store ({polygon, query}),
+// whose summary Python renders; it writes the count and the time note.
+// Test hook (hook.js): window.cxrvizMap.shownIds(), .shownEdges(), .screenPosition(imageId), ...
 import {Deck, OrthographicView} from "@deck.gl/core";
-import {BitmapLayer, IconLayer, LineLayer, PathLayer, ScatterplotLayer, TextLayer} from "@deck.gl/layers";
+import {ScatterplotLayer} from "@deck.gl/layers";
 import {DataFilterExtension} from "@deck.gl/extensions";
 import * as data from "./data.js";
 import * as V from "./view.js";
-import {lassoTool} from "./lasso.js";
+import {arrowheads, layers} from "./layers.js";
+import {lassoTool, selectionQuery, withoutKeys} from "./lasso.js";
 import {hookOf} from "./hook.js";
 
-const s = {loaded: false, view: null, pending: {}, seq: {}};
-const POINT_FILTER = new DataFilterExtension({filterSize: 2});
-const EDGE_FILTER = new DataFilterExtension({filterSize: 3});
-const ARROW_ICON = {arrow: {x: 0, y: 0, width: 64, height: 64, mask: true, anchorX: 32, anchorY: 32}};
+const s = {loaded: false, view: null, pending: {}, seq: {}, drawn: {}, clicks: 0};
 let deck = null, root = null, tooltip = null, hoverTimer = 0;
 
 function setProps(id, props) {
@@ -26,9 +25,7 @@ function setProps(id, props) {
 }
 
 function filterQuery(query) {  // only the filter part of a page query decides the mask
-  const q = new URLSearchParams(String(query || "").replace(/^\?/, ""));
-  for (const k of ["image", "color", "show", "density", "opacity", "mode", "map"]) q.delete(k);
-  return q.toString();
+  return withoutKeys(query, s.cfg ? s.cfg.non_filter_keys : []);
 }
 
 function edgeQuery() {
@@ -67,6 +64,9 @@ async function refresh(what) {
     const mine = latest("edges");
     jobs.push(data.edges(edgeQuery()).then((e) => { if (mine()) s.edges = e; }));
   }
+  if (v.show.has("density") && v.densityStyle === "contours" && !s.contours) {
+    jobs.push(data.contours().then((c) => { s.contours = c; }));
+  }
   try {
     await Promise.all(jobs);
   } catch (e) {
@@ -87,106 +87,6 @@ async function refresh(what) {
   draw();
 }
 
-function pointData() {
-  if (!s.pointData) {
-    const n = s.cfg.n;
-    if (!s.xy) {  // positions never change: interleaved once
-      s.xy = new Float32Array(2 * n);
-      for (let i = 0; i < n; i++) { s.xy[2 * i] = s.cols.x[i]; s.xy[2 * i + 1] = s.cols.y[i]; }
-    }
-    s.pointData = {length: n, attributes: {
-      getPosition: {value: s.xy, size: 2},
-      getFillColor: {value: s.pointAttrs.color, size: 4, normalized: true},
-      getFilterValue: {value: s.pointAttrs.filter, size: 2}}};
-  }
-  return s.pointData;
-}
-
-function edgeData() {
-  if (!s.edgeData) {
-    const a = s.edgeAttrs, m = s.edges.n;
-    s.edgeData = {
-      lines: {length: m, attributes: {
-        getSourcePosition: {value: a.src, size: 2}, getTargetPosition: {value: a.dst, size: 2},
-        getColor: {value: a.color, size: 4, normalized: true},
-        getFilterValue: {value: a.filter, size: 3}}},
-      heads: {length: m, attributes: {
-        getPosition: {value: a.head, size: 2}, getAngle: {value: a.angle, size: 1},
-        getColor: {value: a.headColor, size: 4, normalized: true},
-        getFilterValue: {value: a.filter, size: 3}}},
-    };
-  }
-  return s.edgeData;
-}
-
-/* A patient's path through the images shown now: it grows with the day range and Play. */
-function pathOf(p, color, width, id) {
-  const path = p && p.path ? p.path.filter((i) => s.shown[i]) : [];
-  if (path.length < 2) return null;
-  return new PathLayer({id, data: [{path: path.map((i) => [s.cols.x[i], s.cols.y[i]])}],
-                        getPath: (d) => d.path, getColor: color, getWidth: width,
-                        widthUnits: "pixels", capRounded: true, jointRounded: true});
-}
-
-function layers() {
-  const cfg = s.cfg, v = s.view, f = s.range.filter, out = [];
-  if (v.show.has("density")) {
-    out.push(new BitmapLayer({id: "density", image: cfg.density.url, bounds: cfg.density.bounds,
-                              opacity: v.opacity, textureParameters: {minFilter: "linear",
-                                                                      magFilter: "linear"}}));
-  }
-  if (v.show.has("rsna") && cfg.n_reference) {
-    const n = cfg.n_reference, xy = s.referenceXY;
-    out.push(new ScatterplotLayer({id: "reference", data: {length: n, attributes: {
-      getPosition: {value: xy, size: 2}}}, getFillColor: cfg.reference_color, radiusUnits: "pixels",
-      getRadius: 2}));
-  }
-  const traj = v.show.has("trajectories") && s.edges && s.edges.n;
-  if (traj) {
-    out.push(new LineLayer({id: "paths", data: edgeData().lines, widthUnits: "pixels", getWidth: 1.3,
-                            extensions: [EDGE_FILTER], filterRange: [f, f, [0.5, 1.5]]}));
-  }
-  out.push(new ScatterplotLayer({
-    id: "points", data: pointData(), radiusUnits: "pixels", getRadius: cfg.sizes.point / 2,
-    stroked: true, lineWidthUnits: "pixels", getLineWidth: 0.4, getLineColor: [255, 255, 255, 200],
-    pickable: true, extensions: [POINT_FILTER], filterRange: [f, [0.5, 1.5]]}));
-  const hover = pathOf(s.hover, [68, 68, 68, 220], 2, "hover-path");
-  if (hover) out.push(hover);
-  const sel = pathOf(s.selected, [17, 17, 17, 255], 2.5, "selected-path");
-  if (sel) out.push(sel);
-  if (traj) {
-    out.push(new IconLayer({id: "arrows", data: edgeData().heads, iconAtlas: "/api/map/arrow.png",
-                            iconMapping: ARROW_ICON, getIcon: () => "arrow", sizeUnits: "pixels",
-                            getSize: cfg.sizes.arrow + 2, billboard: true,
-                            extensions: [EDGE_FILTER], filterRange: [f, f, [0.5, 1.5]]}));
-  }
-  if (s.uploads && s.uploads.length) out.push(...uploadLayers(cfg.uploads));
-  if (s.selected) {
-    const i = s.selected.index;
-    out.push(new ScatterplotLayer({id: "selected", data: [[s.cols.x[i], s.cols.y[i]]],
-                                   getPosition: (d) => d, radiusUnits: "pixels", getRadius: 9,
-                                   filled: false, stroked: true, lineWidthUnits: "pixels",
-                                   getLineWidth: 3, getLineColor: [17, 17, 17, 255]}));
-  }
-  return out;
-}
-
-/* Placed X-rays above everything, numbered; one unlike the map's images is a hollow ring. */
-function uploadLayers(style) {
-  const st = (u) => (u.out_of_distribution ? style.unlike : style.placed);
-  return [
-    new ScatterplotLayer({id: "uploads", data: s.uploads, getPosition: (u) => [u.x, u.y],
-                          radiusUnits: "pixels", getRadius: (u) => st(u).size / 2,
-                          getFillColor: (u) => (st(u).hollow ? [0, 0, 0, 0] : st(u).fill),
-                          stroked: true, lineWidthUnits: "pixels", getLineWidth: 2.5,
-                          getLineColor: (u) => st(u).line}),
-    new TextLayer({id: "upload-numbers", data: s.uploads, getPosition: (u) => [u.x, u.y],
-                   getText: (u) => String(u.n), getSize: 14, getColor: (u) => st(u).line,
-                   getPixelOffset: (u) => [0, -st(u).size / 2 - 9], fontWeight: 700,
-                   characterSet: "0123456789"}),
-  ];
-}
-
 function setUploads(uploads) {
   s.uploads = uploads;
   if (s.loaded) draw();
@@ -195,7 +95,8 @@ function setUploads(uploads) {
 function draw() {
   if (!deck) return;
   s.shown = V.shownMask(s);
-  deck.setProps({layers: layers()});
+  s.heads = arrowheads(s);
+  deck.setProps({layers: layers(s, s.heads)});
   const t = V.texts(s, s.shown);
   if (t.count !== s.countText) { s.countText = t.count; setProps(s.cfg.ids.count, {children: t.count}); }
   if (t.notes !== s.notesText) { s.notesText = t.notes; setProps(s.cfg.ids.time_note, {children: t.notes}); }
@@ -205,8 +106,7 @@ function draw() {
 /* --- hover and click: facts by index, debounced and cached --------------------------------- */
 function showTooltip(info, facts) {
   tooltip.textContent = "";
-  for (const line of [`patient ${facts.patient} · day ${facts.day === null ? "unknown" : facts.day}`,
-                      `${facts.finding} · ${facts.view}`, `${facts.country} · state: ${facts.state}`]) {
+  for (const line of facts.hover) {  // the artifact's own fields (cxrviz/fields.py)
     const div = document.createElement("div");
     div.textContent = line;  // data as text, never as HTML
     tooltip.appendChild(div);
@@ -220,20 +120,37 @@ function onHover(info) {
   clearTimeout(hoverTimer);
   if (!info || info.index < 0 || !info.layer || info.layer.id !== "points") {
     tooltip.hidden = true;
-    if (s.hover) { s.hover = null; deck.setProps({layers: layers()}); }
+    if (s.hover) { s.hover = null; redrawLayers(); }
     return;
   }
   hoverTimer = setTimeout(() => data.point(`i=${info.index}`).then((p) => {
     showTooltip(info, p);
-    if (!s.hover || s.hover.index !== p.index) { s.hover = p; deck.setProps({layers: layers()}); }
+    if (!s.hover || s.hover.index !== p.index) { s.hover = p; redrawLayers(); }
   }, () => {}), 60);
+}
+
+function redrawLayers() {  // a hover: the same view, another hover path
+  if (deck && s.heads) deck.setProps({layers: layers(s, s.heads)});
+}
+
+/* For tests: the point's hover as the mouse would show it (tooltip and path). */
+async function hover(imageId) {
+  const {index} = await data.imageIds();
+  const i = index.get(imageId);
+  if (i === undefined || !s.shown[i]) return null;
+  const p = await data.point(`i=${i}`);
+  const [x, y] = deck.getViewports()[0].project([s.cols.x[i], s.cols.y[i]]);
+  showTooltip({x, y}, p);
+  s.hover = p;
+  redrawLayers();
+  return p.image_id;
 }
 
 function onClick(info) {
   if (!info || info.index < 0 || !info.layer || info.layer.id !== "points") return;
+  const n = ++s.clicks;  // counted, so that the same point clicked twice fires again
   data.point(`i=${info.index}`).then((p) => {
-    setProps(s.cfg.ids.map, {clickData: {points: [{customdata: p.image_id, pointIndex: p.index,
-                                                   curveNumber: s.cfg.points_trace}]}});
+    setProps(s.cfg.ids.map_click, {data: {image_id: p.image_id, n}});
   });
 }
 
@@ -248,12 +165,16 @@ function viewFrom(state) {
   return {range: state.range, align: state.align || "offset", mode: state.mode || "dim",
           selectedId: state.selected || "", scope: state.scope, ids: state.ids || "",
           hidden: new Set(state.hidden || []), color: state.color, show: new Set(state.show || []),
-          opacity: state.opacity, query: state.query || ""};
+          opacity: state.opacity, query: state.query || "",
+          densityStyle: state.density_style || "heatmap"};
 }
 
 async function mount(el) {
   root = el;
   s.frames = 0;
+  s.ready = false;
+  Object.assign(s, {drawn: {}, hover: null, selection: null, marked: null,
+                    selectionEpisodes: null, selectionPatients: null});
   const initial = JSON.parse(el.dataset.state || "{}");
   s.view = viewFrom(initial);
   const loaded = await data.loadAll();
@@ -280,7 +201,7 @@ async function mount(el) {
     getCursor: ({isDragging, isHovering}) => (isDragging ? "grabbing" : isHovering ? "pointer" : "grab"),
     onError: (e) => console.warn("map:", e && e.message),
   });
-  lassoTool(el, deck, s, onSelection);
+  lassoTool(el, deck, onLasso);
   const v = s.view;
   s.pending = {};
   await refresh({initial: true, mask: true, color: true, selected: true,
@@ -289,25 +210,47 @@ async function mount(el) {
   const later = s.pending;
   s.pending = {};
   if (Object.keys(later).length) await refresh(later);
+  s.ready = s.frames > 0;
 }
 
-async function onSelection(summary) {
-  s.selectionEpisodes = summary.episodes;
-  s.selectionPatients = summary.patient_ids;
-  const rows = (counts) => counts.map(([k, c]) => (
-    {type: "Tr", namespace: "dash_html_components", props: {children: [
-      {type: "Td", namespace: "dash_html_components", props: {children: k}},
-      {type: "Td", namespace: "dash_html_components", props: {children: c}}]}}));
-  const h = (tag, text) => ({type: tag, namespace: "dash_html_components", props: {children: text}});
-  const blocks = summary.counts.map(([title, counts]) => ({
-    type: "Div", namespace: "dash_html_components", props: {className: "summary-block", children: [
-      h("H5", title), {type: "Table", namespace: "dash_html_components",
-                       props: {className: "counts", children: rows(counts)}}]}}));
-  setProps(s.cfg.ids.selection_summary, {children: [
-    h("H4", `Selection: ${summary.images} image${summary.images === 1 ? "" : "s"}, ` +
-            `${summary.patients} patient${summary.patients === 1 ? "" : "s"}`),
-    {type: "Div", namespace: "dash_html_components", props: {className: "summary-grid", children: blocks}}]});
-  if (s.view.scope === "selection") refresh({edges: true});
+/* --- box and lasso: the server counts and marks; Python renders the summary ------------ */
+function sameSelection(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+async function select(selection, tell) {
+  s.selection = selection;
+  let got;
+  try {
+    got = await data.select(selection.polygon, selection.query);
+  } catch (e) {
+    console.warn("map:", e.message);
+    return;
+  }
+  if (s.selection !== selection) return;  // cleared or replaced meanwhile
+  s.marked = data.bitsOf(got.marked, s.cfg.n);
+  s.selectionEpisodes = got.episodes;
+  s.selectionPatients = got.patient_ids;
+  if (tell) setProps(s.cfg.ids.map_selection, {data: selection});
+  await refresh({points: true, edges: s.view.scope === "selection"});
+}
+
+function onLasso(polygon) {
+  return select({polygon, query: selectionQuery(s)}, true);
+}
+
+/* MAP_SELECTION changed (Clear, Esc, or the map itself): null clears the marks and the
+ * selection's trajectories; what the map already holds changes nothing. */
+function setSelection(selection) {
+  if (!s.view) return;
+  if (selection && sameSelection(selection, s.selection)) return;
+  if (selection) return select(selection, false);
+  if (!s.selection && !s.marked) return;
+  s.selection = null;
+  s.marked = null;
+  s.selectionEpisodes = null;
+  s.selectionPatients = null;
+  return refresh({points: true, edges: s.view.scope === "selection"});
 }
 
 /* --- what Dash calls ------------------------------------------------------------------------ */
@@ -340,11 +283,14 @@ function setView(view) {
   if (view.color !== undefined && view.color !== v.color) { v.color = view.color; v.hidden = new Set(); what.color = true; }
   if (view.show !== undefined) v.show = new Set(view.show || []);
   if (view.opacity !== undefined) v.opacity = view.opacity;
+  if (view.density_style !== undefined) v.densityStyle = view.density_style || "heatmap";
   return refresh(what);
 }
 
-window.cxrvizMap = {setState, setView, setUploads, ...hookOf(s, () => deck, () => root),
+window.cxrvizMap = {setState, setView, setUploads, setSelection, hover,
+                    ...hookOf(s, () => deck, () => root),
                     get active() { return root !== null && document.body.contains(root); },
+                    get ready() { return Boolean(s.ready) && root !== null && document.body.contains(root); },
                     get frames() { return s.frames || 0; },
                     get rendered() { return s.rendered || 0; },
                     get firstPaint() { return s.firstPaint || null; },
@@ -362,10 +308,7 @@ function watch() {
     mount(el).catch((e) => console.warn("map:", e.message, e.stack));
   }
 }
-// Where the page will draw with WebGL, fetch the columns while Dash is still building the page.
-if (new URLSearchParams(window.location.search).get("map") === "webgl" ||
-    document.querySelector('meta[name="cxrviz-map"][content="webgl"]')) {
-  data.loadAll().catch(() => {});
-}
+// On the map page (the app's root), fetch the columns while Dash is still building the page.
+if (window.location.pathname.replace(/\/+$/, "") === "") data.loadAll().catch(() => {});
 new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
 watch();

@@ -35,34 +35,36 @@ function hiddenFlags(codes, hidden, n) {
   return out;
 }
 
-/* Points: filter values [aligned day, drawn], fill colours (RGBA). */
+/* Points: filter values [aligned day, drawn], fill colours (RGBA). Outside a box / lasso
+ * selection (s.marked) a point is drawn at opacity.unselected times its opacity. */
 export function pointAttributes(s) {
   const {cfg, cols, keep, codes, days} = s;
   const n = cfg.n, filter = new Float32Array(2 * n), color = new Uint8Array(4 * n);
   const pal = cfg.colors.columns[s.view.color];
   const table = pal.kind === "categorical" ? pal.colors : cfg.colors.ramp;
-  const o = cfg.opacity, sel = s.selected ? s.selected.episode : -1;
-  const hide = s.view.mode === "hide";
+  const o = cfg.opacity, sel = s.selected ? s.selected.patient_index : -1;  // dims by patient
+  const hide = s.view.mode === "hide", marked = s.marked;
   s.legendHidden = hiddenFlags(codes, s.view.hidden, n);
   for (let i = 0; i < n; i++) {
     filter[2 * i] = days[i];
     filter[2 * i + 1] = (hide && !keep[i]) || s.legendHidden[i] ? 0 : 1;
-    const base = sel < 0 ? o.point : (cols.episode[i] === sel ? o.patient : o.others);
+    const base = sel < 0 ? o.point : (cols.patient[i] === sel ? o.patient : o.others);
     const c = table[codes[i]] || table[table.length - 1];
     color[4 * i] = c[0]; color[4 * i + 1] = c[1]; color[4 * i + 2] = c[2];
-    color[4 * i + 3] = Math.round(255 * (hide || keep[i] ? base : o.dim));
+    const dim = marked && !marked[i] ? o.unselected : 1;
+    color[4 * i + 3] = Math.round(255 * dim * (hide || keep[i] ? base : o.dim));
   }
   return {filter, color};
 }
 
 /* Segments: positions, filter values [day from, day to, both ends pass filters and legend],
- * colours by survival; arrowheads at arrow_at along each, coloured by the state reached. */
+ * colours by survival; their arrowheads' colours (the state reached) and angles. */
 export function edgeAttributes(s) {
   const {cfg, cols, keep, days, edges: e} = s;
   const m = e.n, src = new Float32Array(2 * m), dst = new Float32Array(2 * m);
   const filter = new Float32Array(3 * m), color = new Uint8Array(4 * m);
-  const head = new Float32Array(2 * m), angle = new Float32Array(m), headColor = new Uint8Array(4 * m);
-  const at = cfg.sizes.arrow_at, sel = s.selected !== null;
+  const angle = new Float32Array(m), headColor = new Uint8Array(4 * m);
+  const sel = s.selected !== null;
   const pa = Math.round(255 * cfg.opacity.path[sel ? 1 : 0]);
   const aa = Math.round(255 * cfg.opacity.arrow[sel ? 1 : 0]);
   for (let j = 0; j < m; j++) {
@@ -74,10 +76,47 @@ export function edgeAttributes(s) {
     const c = cfg.edge_colors.survival[e.survival[j]], h = cfg.edge_colors.to_state[e.toState[j]];
     color.set([c[0], c[1], c[2], pa], 4 * j);
     headColor.set([h[0], h[1], h[2], aa], 4 * j);
-    head[2 * j] = x0 + at * dx; head[2 * j + 1] = y0 + at * dy;
     angle[j] = Math.atan2(dy, dx) * 180 / Math.PI;
   }
-  return {src, dst, filter, color, head, angle, headColor};
+  return {src, dst, filter, color, angle, headColor};
+}
+
+/* figures.layers.trajectory_data's rule, from the config: in a day range (timed) only the
+ * latest shown step of each episode carries an arrowhead, at its end; otherwise every shown
+ * step carries one at arrow_at. The m steps are in time order within each episode;
+ * `episodeOf(k)` names step k's episode, `shownStep(k)` says whether it is drawn.
+ * -> {steps: indices of the steps that carry one, at: where along them}. */
+export function arrowRule(s, m, episodeOf, shownStep) {
+  const cfg = s.cfg, latest = cfg.arrows_latest_only_when_timed && s.range.timed;
+  const out = [];
+  if (!latest) {
+    for (let k = 0; k < m; k++) if (shownStep(k)) out.push(k);
+    return {steps: out, at: cfg.sizes.arrow_at};
+  }
+  const last = new Map();  // episode -> its latest shown step (steps are in time order)
+  for (let k = 0; k < m; k++) if (shownStep(k)) last.set(episodeOf(k), k);
+  return {steps: [...last.values()].sort((a, b) => a - b), at: cfg.sizes.arrow_at_latest};
+}
+
+/* The arrowheads of the trajectory steps drawn now (indices into s.edges). */
+export function edgeHeads(s, shown) {
+  const e = s.edges;
+  if (!e || !e.n || !s.view.show.has("trajectories")) return {steps: [], at: s.cfg.sizes.arrow_at};
+  return arrowRule(s, e.n, (k) => e.episode[k], (k) => shown[e.from[k]] && shown[e.to[k]]);
+}
+
+/* A patient's path through the images shown now (point indices): it grows with the day range
+ * and Play; images outside the range are not joined. */
+export function shownPath(s, p) {
+  return p && p.path ? p.path.filter((i) => s.shown[i]) : [];
+}
+
+/* What the GPU draws a point with: null where it is not drawn (filtered out in "hide" mode,
+ * hidden in the legend, outside the day range), else its opacity. */
+export function drawnAlpha(s, i) {
+  const f = s.pointAttrs.filter, r = s.range.filter;
+  if (!f[2 * i + 1] || !inside(f[2 * i], r)) return null;
+  return s.pointAttrs.color[4 * i + 3] / 255;
 }
 
 /* What the GPU shows, by the same values and ranges it is given: points passing the filters,
@@ -107,18 +146,18 @@ function plural(k, word) {
 export function texts(s, shown) {
   const {cfg, cols} = s, n = cfg.n;
   let count = 0, unknown = 0, legendOff = 0;
-  const episodes = new Uint8Array(cfg.n_episodes), missing = new Uint8Array(cfg.n_episodes);
+  const patients = new Uint8Array(cfg.n_patients), missing = new Uint8Array(cfg.n_episodes);
   const ev = s.events[s.view.align];
   for (let i = 0; i < n; i++) {
     if (shown[i]) {
-      count++; episodes[cols.episode[i]] = 1;
+      count++; patients[cols.patient[i]] = 1;  // patients, not episodes (as count_text)
       if (s.unknown && s.unknown[i]) unknown++;
     } else if (s.keep[i] && s.legendHidden[i] && inside(s.days[i], s.range.filter)) legendOff++;
     if (s.keep[i] && s.view.align !== "offset" && !Number.isFinite(ev[cols.episode[i]])) {
       missing[cols.episode[i]] = 1;
     }
   }
-  const k = episodes.reduce((a, b) => a + b, 0), left = missing.reduce((a, b) => a + b, 0);
+  const k = patients.reduce((a, b) => a + b, 0), left = missing.reduce((a, b) => a + b, 0);
   let text = `${count} of ${n} images, ${plural(k, "patient")}`;
   const w = cfg.day.words, {lo, hi} = s.range;
   const label = lo !== null && hi !== null ? w.both : lo !== null ? w.from : hi !== null ? w.to : "";
@@ -136,6 +175,6 @@ export function texts(s, shown) {
                `${cfg.edge_budget.toLocaleString("en-US")} left out: narrow the filters or draw ` +
                "trajectories of fewer patients.");
   }
-  if (left) notes.push(`${plural(left, "patient")} without ${cfg.align_events[s.view.align]} left out.`);
+  if (left) notes.push(`${plural(left, cfg.unit_word)} without ${cfg.align_events[s.view.align]} left out.`);
   return {count: text, notes: notes.join(" ")};
 }

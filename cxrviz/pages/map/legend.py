@@ -1,4 +1,4 @@
-"""The map's legend and colour scales, as HTML below the plot (so the plot fills its panel).
+"""The map's legend and colour scales, as HTML below the map (so the map fills its panel).
 
 Colour entries are buttons: a click hides or shows those points (in the browser, no server
 request). The density scale speaks percentiles of the collection; model outputs run from 0 to 1;
