@@ -22,10 +22,25 @@
     return nu();
   }
 
-  /* The time controls, for the URL (sync_url), while playback is not running. */
-  function settleTime(range, align, mode, width, scope, ids, stopped) {
-    if (stopped === false) return nu();
-    return {range, align, mode, window: width, scope, ids};
+  /* The URL's time part, by Python's table (pages/map/time.py url_spec, which its `pairs`
+   * encodes by too): each key written unless its value is empty, the one it omits, or the
+   * control it needs has another value. */
+  function timeQuery(range, align, mode, width, scope, ids, data) {
+    const w = Math.round(Number(width));
+    const values = {
+      align: align || "offset", scope,
+      lo: range && range[0] > data.day_lo ? range[0] : null,
+      hi: range && range[1] < data.day_hi ? range[1] : null,
+      window: mode === "window" && w > 0 ? w : null,
+      ids: String(ids || "").split(",").map((t) => t.trim()).filter((t) => t).join(","),
+    };
+    const q = new URLSearchParams();
+    for (const spec of data.url) {
+      const v = values[spec.field], when = spec.when;
+      if (v === null || v === "" || v === spec.omit || (when && values[when[0]] !== when[1])) continue;
+      q.set(spec.key, v);
+    }
+    return q.toString();
   }
 
   /* Play / pause, and one frame per tick through the range chosen when Play was pressed:
@@ -64,9 +79,10 @@
     return show(run, t, t < run.chosen[1]);
   }
 
-  /* The address bar: the server's query string (urlstate.encode), as it is. */
-  function writeUrl(query) {
-    const search = String(query || "");
+  /* The address bar: the server's query (urlstate.encode) and the time part (timeQuery). */
+  function writeUrl(query, time) {
+    const parts = [String(query || "").replace(/^\?/, ""), String(time || "")].filter((p) => p);
+    const search = parts.length ? "?" + parts.join("&") : "";
     window.history.replaceState(null, "", window.location.pathname + search);
     return search;
   }
@@ -131,7 +147,7 @@
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    cxrviz: {mapState, settleTime, play, writeUrl, resetHidden, legendToggle, revealDetail,
+    cxrviz: {mapState, timeQuery, play, writeUrl, resetHidden, legendToggle, revealDetail,
              mapView, mapSelection, mapUploads},
   });
 })();

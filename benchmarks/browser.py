@@ -121,6 +121,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--artifact", required=True)
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--map-only", action="store_true",
+                    help="only the map against the bare page (no slider, playback, table)")
     args = ap.parse_args()
     art = read_artifact(args.artifact)
     n = int((art.images[S.SOURCE] == S.SOURCE_COVID).sum())
@@ -136,6 +138,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             browser_webgl.bare_folder(base, Path(tmp))
             browser_webgl.run(driver, base, serve(Path(tmp)), n, args.runs)
+        if args.map_only:
+            return
         frames = day_range_frames(driver, base)
         print(f"  day-range step  : {len(frames['ms'])} slider steps (keyboard), until the count "
               f"changes: p50 {statistics.median(frames['ms']):.0f} ms, max "

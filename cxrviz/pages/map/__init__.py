@@ -52,8 +52,7 @@ def layout(**query):
         # "" rather than None: a Store mounted with None sets its data once, which would fire
         # every callback that listens to the selection on each page load.
         dcc.Store(id=ids.SELECTED, data=st["selected"] or ""),
-        dcc.Store(id=ids.QUERY, data=urlstate.encode(st["filters"], view, st["selected"], store,
-                                                     t)),
+        dcc.Store(id=ids.QUERY, data=urlstate.encode(st["filters"], view, st["selected"], store)),
         dcc.Store(id=ids.QUERY_SINK, data=""),
         html.Header([html.H1("cxrviz", title="chest X-rays on a model's map: research use "
                                               "only, not a diagnostic tool"),

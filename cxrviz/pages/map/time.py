@@ -3,11 +3,13 @@
 The WebGL map holds every image's day and each episode's event days (map_data.py): day ranges,
 playback frames and trajectory choices are drawn in the browser (assets/cxrviz.js hands them to
 the map) with no server request per frame. The time part of the URL (day_from, day_to, align,
-window, traj, traj_ids) is read by `decode` and written by `pairs` (urlstate joins both with the
-rest of the query: one codec); the address bar follows the time controls once playback is not
-running (TIME_SETTLED).
+window, traj, traj_ids) is read by `decode` and written by the table `url_spec`: by `pairs`
+here (urlstate.encode, for the page's first URL and exports) and in the browser on every slider
+step and Play frame (no request).
 """
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 
@@ -72,34 +74,31 @@ def decode(query: dict, store) -> dict:
             "ids": str(first("traj_ids") or ""), "ignored": ignored}
 
 
+def url_spec(store) -> list:
+    """The time part of the URL as data: per key, the control value it writes ('field' of the
+    dict `decode` returns), the value it omits, and the control that must have a value for it
+    to be written. `pairs` encodes by it here; the browser encodes the same table on every
+    slider step and Play frame (assets/cxrviz.js timeQuery), with no request."""
+    return [{"key": "align", "field": "align", "omit": ALIGN_OFFSET},
+            {"key": "day_from", "field": "lo", "omit": None},
+            {"key": "day_to", "field": "hi", "omit": None},
+            {"key": "window", "field": "window", "omit": None},
+            {"key": "traj", "field": "scope", "omit": default_scope(store)},
+            {"key": "traj_ids", "field": "ids", "omit": "", "when": ["scope", "ids"]}]
+
+
 def pairs(t: dict, store) -> list:
-    """The time part of the query string as (key, value) pairs, `decode`'s inverse."""
+    """The time part of the query string as (key, value) pairs, `decode`'s inverse, by
+    url_spec (trajectory ids as split_ids reads them, comma-joined)."""
+    values = {**t, "ids": ",".join(split_ids(t["ids"]))}
     out = []
-    if t["align"] != ALIGN_OFFSET:
-        out.append(("align", t["align"]))
-    if t["lo"] is not None:
-        out.append(("day_from", t["lo"]))
-    if t["hi"] is not None:
-        out.append(("day_to", t["hi"]))
-    if t["window"]:
-        out.append(("window", t["window"]))
-    if t["scope"] != default_scope(store):
-        out.append(("traj", t["scope"]))
-    if t["scope"] == "ids" and split_ids(t["ids"]):
-        out.append(("traj_ids", ",".join(split_ids(t["ids"]))))
+    for spec in url_spec(store):
+        v = values[spec["field"]]
+        when = spec.get("when")
+        if v is None or v == "" or v == spec["omit"] or (when and values[when[0]] != when[1]):
+            continue
+        out.append((spec["key"], v))
     return out
-
-
-def from_controls(settled, store) -> dict:
-    """TIME_SETTLED (the time controls' values, from the browser) -> the time part, validated
-    by the same `decode` a URL goes through."""
-    c = settled if isinstance(settled, dict) else {}
-    rng = c.get("range") if isinstance(c.get("range"), (list, tuple)) else [DAY_LO, DAY_HI]
-    query = {"align": c.get("align"), "traj": c.get("scope"), "traj_ids": c.get("ids"),
-             "day_from": rng[0] if len(rng) == 2 else None,
-             "day_to": rng[1] if len(rng) == 2 else None,
-             "window": c.get("window") if c.get("mode") == "window" else None}
-    return decode({k: str(v) for k, v in query.items() if v is not None}, store)
 
 
 def trajectory_patients(t: dict, selected, store):
@@ -114,20 +113,11 @@ def trajectory_patients(t: dict, selected, store):
     return set()  # a box / lasso selection exists only in the browser
 
 
-def settled_of(t: dict) -> dict:
-    """The time part as TIME_SETTLED holds it (what the time controls show; from_controls's
-    inverse)."""
-    return {"align": t["align"], "range": [DAY_LO if t["lo"] is None else t["lo"],
-                                           DAY_HI if t["hi"] is None else t["hi"]],
-            "mode": "window" if t["window"] else "grow", "window": t["window"] or 7,
-            "scope": t["scope"], "ids": t["ids"]}
-
-
 def client_data(store) -> dict:
     """What playback needs in the browser: the slider's ends and the default trajectory scope
     (the map itself loads its columns from map_data.py)."""
     return {"n": len(store.covid), "day_lo": DAY_LO, "day_hi": DAY_HI,
-            "default_scope": default_scope(store), "speeds": SPEEDS}
+            "default_scope": default_scope(store), "speeds": SPEEDS, "url": url_spec(store)}
 
 
 def time_controls(store, t: dict, keep) -> list:
@@ -161,7 +151,7 @@ def time_controls(store, t: dict, keep) -> list:
         ])),
         html.Div(time_note(store, keep, t), id=ids.TIME_NOTE, className="muted small"),
         dcc.Store(id=ids.TIME_DATA, data=client_data(store)),
-        dcc.Store(id=ids.TIME_SETTLED, data=settled_of(t)),
+        dcc.Store(id=ids.TIME_QUERY, data=urlencode(pairs(t, store))),
         dcc.Store(id=ids.PLAY_RANGE, data=None),
         dcc.Store(id=ids.HIDDEN_CATS, data=[]),
     ]
@@ -189,14 +179,13 @@ clientside_callback(
     Input(ids.FILTERED_MODE, "value"), Input(ids.SELECTED, "data"),
     Input(ids.TRAJ_SCOPE, "value"), Input(ids.TRAJ_IDS, "value"),
     Input(ids.HIDDEN_CATS, "data"), prevent_initial_call=True)
-# ... and, when playback is not running, to the URL (no request per frame)
+# ... and to the URL's time part, encoded in the browser by url_spec (no request per frame)
 clientside_callback(
-    ClientsideFunction(namespace="cxrviz", function_name="settleTime"),
-    Output(ids.TIME_SETTLED, "data"),
+    ClientsideFunction(namespace="cxrviz", function_name="timeQuery"),
+    Output(ids.TIME_QUERY, "data"),
     Input(ids.DAY_RANGE, "value"), Input(ids.ALIGN, "value"), Input(ids.PLAY_MODE, "value"),
     Input(ids.PLAY_WINDOW, "value"), Input(ids.TRAJ_SCOPE, "value"),
-    Input(ids.TRAJ_IDS, "value"), Input(ids.PLAY_TICK, "disabled"),
-    prevent_initial_call=True)
+    Input(ids.TRAJ_IDS, "value"), State(ids.TIME_DATA, "data"), prevent_initial_call=True)
 clientside_callback(ClientsideFunction(namespace="cxrviz", function_name="resetHidden"),
                     Output(ids.HIDDEN_CATS, "data", allow_duplicate=True),
                     Input(ids.COLOR_BY, "value"), prevent_initial_call=True)

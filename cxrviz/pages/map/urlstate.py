@@ -2,9 +2,9 @@
 
 Dash Pages hands `layout(**query)` the query string as a dict (a value, or a list of values for
 a repeated key); `decode` turns it into control values, ignoring (and reporting) what is invalid.
-`encode` is its inverse, the one encoder of the query string (the time part's pairs come from
-pages/map/time.py); the browser only writes what it returns into the address bar with
-history.replaceState, so sharing a view never re-renders the page.
+`encode` is its inverse (with `t`, the time part too, by pages/map/time.url_spec, the table the
+browser encodes the time part by on every day step); the browser joins the two into the address
+bar with history.replaceState, so sharing a view never re-renders the page.
 """
 from __future__ import annotations
 
@@ -92,19 +92,15 @@ def decode(query: dict, store) -> dict:
 
 @callback(Output(ids.QUERY, "data"),
           inputs={"filters": filter_inputs(), "view": view_inputs(),
-                  "selected": Input(ids.SELECTED, "data"),
-                  "settled": Input(ids.TIME_SETTLED, "data")},
+                  "selected": Input(ids.SELECTED, "data")},
           prevent_initial_call=True)
-def sync_url(filters, view, selected, settled=None):
-    """The page's whole query; the time part from TIME_SETTLED, which does not change while
-    Play runs (so playback sends no request per frame)."""
-    from cxrviz.pages.map import time as time_part
-
-    store = current().store
-    return encode(filters, view, selected, store, time_part.from_controls(settled, store))
+def sync_url(filters, view, selected):
+    """The query's filters, view and selection; the browser adds the time part (TIME_QUERY,
+    by time.url_spec) so that a day step or a Play frame sends no request."""
+    return encode(filters, view, selected, current().store)
 
 
 # replaceState, not dcc.Location: a Location change would make Dash Pages render the page again.
 clientside_callback(ClientsideFunction(namespace="cxrviz", function_name="writeUrl"),
                     Output(ids.QUERY_SINK, "data"), Input(ids.QUERY, "data"),
-                    prevent_initial_call=True)
+                    Input(ids.TIME_QUERY, "data"), prevent_initial_call=True)
