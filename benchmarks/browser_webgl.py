@@ -77,10 +77,18 @@ def bare_folder(base: str, folder: Path) -> str:
     (folder / "index.html").write_text(BARE_HTML)
 
 
-def _wait(driver, script, timeout=120):
+def _wait(driver, script, timeout=600):
+    """Poll `script`; a page whose main thread is busy for long (10^6 points drawn in software)
+    answers late, so a script timeout is a wait, not an error."""
+    from selenium.common.exceptions import TimeoutException
+
+    driver.set_script_timeout(300)
     end = time.time() + timeout
     while time.time() < end:
-        value = driver.execute_script(script)
+        try:
+            value = driver.execute_script(script)
+        except TimeoutException:
+            continue
         if value:
             return value
         time.sleep(0.02)
@@ -107,7 +115,7 @@ def bare_first_paint(driver, url) -> float:
 
 def redraw(driver, obj, call) -> float:
     before = driver.execute_script(f"return window.{obj}.rendered;")
-    driver.set_script_timeout(60)
+    driver.set_script_timeout(900)
     return driver.execute_async_script(RENDER_AFTER, obj, "rendered", before, call)
 
 
@@ -123,9 +131,10 @@ def all_requests(driver) -> int:
 
 def run(driver, base: str, bare_url: str, n: int, runs: int) -> None:
     app_url = base + "/"
-    for _ in range(2):  # warm HTTP and code caches
-        app_first_paint(driver, app_url)
-        bare_first_paint(driver, bare_url)
+    _, cold = app_first_paint(driver, app_url)  # cold: what a first visit transfers
+    bare_first_paint(driver, bare_url)
+    app_first_paint(driver, app_url)  # then warm HTTP and code caches
+    bare_first_paint(driver, bare_url)
     app_t, bare_t, sizes = [], [], []
     for _ in range(runs):
         bare_t.append(bare_first_paint(driver, bare_url))
@@ -139,8 +148,9 @@ def run(driver, base: str, bare_url: str, n: int, runs: int) -> None:
     print(f"                    app runs {', '.join(f'{t:.2f}' for t in app_t)}; bare runs "
           f"{', '.join(f'{t:.2f}' for t in bare_t)}")
     size = statistics.median(sizes)
-    print(f"  bytes before it : {size / 1e6:.2f} MB ({size / n:.1f} B per image; the goal is "
-          f"<= 16 B per image + 2 MB = {(16 * n + 2e6) / 1e6:.2f} MB)")
+    print(f"  bytes before it : first visit {cold / 1e6:.2f} MB ({cold / n:.1f} B per image; the "
+          f"goal is <= 16 B per image + 2 MB = {(16 * n + 2e6) / 1e6:.2f} MB); a revisit "
+          f"{size / 1e6:.2f} MB (the columns revalidated by ETag)")
     # filter changes, alternating two queries, and day-range frames, on the loaded app page
     app_first_paint(driver, app_url)
     time.sleep(3)  # the page's other parts settle (Dash callbacks after load)
