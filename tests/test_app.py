@@ -287,8 +287,7 @@ def test_view_changes_reach_the_url_and_the_map_s_colours(page, store, images, a
     view = {**page.urlstate.DEFAULT_VIEW, "color": S.SURVIVAL, "opacity": 0.3,
             "show": ["rsna"]}
     query = run_callback(page.urlstate.sync_url, {f"{ids.COLOR_BY}.value": S.SURVIVAL},
-                         filters=store.default_filters(), view=view, selected=IMAGE_205,
-                         settled=None)
+                         filters=store.default_filters(), view=view, selected=IMAGE_205)
     asked = parse_qs(query[1:])
     assert asked["color"] == [S.SURVIVAL] and asked["opacity"] == ["0.3"]
     assert asked["show"] == ["rsna"] and asked["image"] == [IMAGE_205]

@@ -263,10 +263,11 @@ def test_legend_box_select_esc_and_day_range_in_the_browser(dash_duo, covid_arti
     duo.driver.find_element("css selector", "body").send_keys(Keys.ESCAPE)
     wait_until(lambda: "image=" not in duo.driver.current_url, what="selection cleared")
     wait_until(lambda: hook(duo, "view()")["selected"] == "", what="map undimmed")
-    # day range steps from the slider: the map asks its server nothing (the page's own
-    # callbacks write the settled range into the URL)
+    # day range steps from the slider: nothing is asked of the server, neither by the map nor
+    # by the page (the URL's time part is written in the browser, by time.url_spec)
     map_requests = ("return performance.getEntriesByType('resource').filter(e => "
-                    "e.name.includes('/api/map/') && !e.name.includes('/api/map/ids')).length;")
+                    "(e.name.includes('/api/map/') && !e.name.includes('/api/map/ids')) || "
+                    "e.name.includes('_dash-update-component')).length;")
     api = duo.driver.execute_script(map_requests)  # /api/map/ids: the test hook's own
     upper = duo.driver.find_elements("css selector", f"#{ids.DAY_RANGE} [role=slider]")[1]
     upper.click()
@@ -274,6 +275,7 @@ def test_legend_box_select_esc_and_day_range_in_the_browser(dash_duo, covid_arti
         upper.send_keys(Keys.ARROW_LEFT)
     wait_drawn(duo, *expected(store, "day_to=6"), "days up to 6 from the slider")
     assert duo.driver.execute_script(map_requests) == api
+    assert "day_to=6" in duo.driver.current_url
     assert browser_errors(duo) == []
 
 
