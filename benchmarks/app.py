@@ -207,7 +207,7 @@ def map_only_rss(artifact_dir) -> float:
         proc.wait()
 
 
-def measure(artifact_dir, n_requests, rng):
+def measure(artifact_dir, n_requests, rng, browser=True):
     art = read_artifact(artifact_dir)
     print(f"== {artifact_dir}: {int((art.images['source'] == 'covid').sum())} images ==")
     rss_map_only = map_only_rss(artifact_dir)
@@ -224,8 +224,8 @@ def measure(artifact_dir, n_requests, rng):
         filters = [reqs.filter(s, rng.sample(reqs.continents, k=rng.randint(1, 2)))
                    for _ in range(n_requests)]
         errors = sum(c[0] != 200 for c in clicks + filters)
-        loads = first_page_load(base)
-        rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+        rss = psutil.Process(proc.pid).memory_info().rss / 2**20  # before a page is drawn
+        loads = first_page_load(base) if browser else []
     finally:
         proc.terminate()
         proc.wait()
@@ -237,8 +237,9 @@ def measure(artifact_dir, n_requests, rng):
     print(f"  filter change   : server p50 {statistics.median(filter_ms):.1f} ms, "
           f"p95 {p95(filter_ms):.1f} ms (target <= 150); response p95 "
           f"{p95([f[2] for f in filters]) / 1024:.2f} KB")
-    print(f"  first page load : {', '.join(f'{t:.2f}' for t in loads)} s in headless Chromium "
-          f"(target <= 2 s); layout {page_bytes / 2**20:.1f} MB")
+    if loads:
+        print(f"  first page load : {', '.join(f'{t:.2f}' for t in loads)} s in headless "
+              f"Chromium (target <= 2 s); layout {page_bytes / 2**20:.1f} MB")
     print(f"  app memory (RSS): {rss_map_only:.0f} MiB serving the map (--no-model), {rss:.0f} MiB "
           f"with the placement model loaded; errors: {errors}")
 
@@ -288,12 +289,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--artifact", action="append", required=True)
     ap.add_argument("--requests", type=int, default=60)
+    ap.add_argument("--no-browser", action="store_true",
+                    help="server times and memory only (no page load in chromium)")
     ap.add_argument("--load-clients", type=int, default=0)
     ap.add_argument("--load-seconds", type=int, default=60)
     args = ap.parse_args()
     rng = random.Random(0)
     for a in args.artifact:
-        measure(a, args.requests, rng)
+        measure(a, args.requests, rng, browser=not args.no_browser)
     if args.load_clients:
         for a in args.artifact:
             load_test(a, args.load_clients, args.load_seconds, rng)

@@ -75,12 +75,12 @@ def query_dict() -> dict:
     return out
 
 
-def view_of(query: dict):
+def view_of(query: dict, store=None):
     """(filters, time part, selected image id) of a page query, as the page decodes it."""
     from cxrviz.pages.map import time as time_part
     from cxrviz.pages.map import urlstate
 
-    store = _store()
+    store = _store() if store is None else store
     st = urlstate.decode(query, store)
     return st["filters"], time_part.decode(query, store), st["selected"]
 
@@ -293,7 +293,7 @@ def query_of(text: str) -> dict:
 def shown_in_polygon(store, poly: np.ndarray, query: dict) -> np.ndarray:
     """The points inside the polygon among those the query shows (filters and day range): the
     one rule of a box / lasso, for /select here and the page's summary and export."""
-    filters, t, _ = view_of(query)
+    filters, t, _ = view_of(query, store)
     shown = store.mask(filters)
     in_days = store.day_mask(t["align"], t["lo"], t["hi"])
     if in_days is not None:

@@ -68,8 +68,17 @@ STATES = [  # page states: (what the page holds, in settings() keywords)
     {"scope": "all", "view": {"show": ["density"], "color": "logit:Effusion"}},
     {"scope": "selection", "preset": "figure3"},  # figure3: its patients, then
     {"scope": "ids", "traj_ids": "332", "export_scope": "selection", "day_range": [-31, 10],
-     "selected_data": "every 7th image"},
+     "selected_data": "the map's left half"},
 ]
+
+
+def left_half(images) -> dict:
+    """A box over the left half of the map, as the map's store holds a box / lasso (polygon in
+    map coordinates, the page query it was drawn on)."""
+    xs = images[S.X].sort_values().to_numpy()
+    x0, x1 = xs[0] - 1, (xs[len(xs) // 2] + xs[len(xs) // 2 + 1]) / 2  # between two points
+    y0, y1 = images[S.Y].min() - 1, images[S.Y].max() + 1
+    return {"polygon": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]], "query": ""}
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -78,9 +87,8 @@ def test_the_shown_command_reads_back_to_the_view_the_export_draws(store, images
     from cxrviz.export import view_masks
     from cxrviz.figure import command
 
-    if state.get("selected_data") == "every 7th image":  # a box selection of images.parquet's
-        state = {**state, "selected_data": {"points": [  # rows, as plotly reports one
-            {"customdata": i} for i in images[S.IMAGE_ID].iloc[::7]]}}
+    if state.get("selected_data") == "the map's left half":
+        state = {**state, "selected_data": left_half(images)}
     s = settings(store, images, **state)
     cmd = command(covid_artifact.out, "f.png", s, store)
     back = read_back(store, cmd)
@@ -138,11 +146,12 @@ def test_a_box_selection_is_drawn_alone_and_named_in_the_command(store, images,
                                                                  covid_artifact):
     from cxrviz.figure import command
 
-    picked = images[images[S.PATIENTID] == "205"][S.IMAGE_ID].tolist()[:4]
-    box = {"points": [{"customdata": i} for i in picked] + [{"customdata": "no-such"}]}
+    box = left_half(images)
+    xs = images[S.X].sort_values().to_numpy()
+    picked = images[images[S.X] <= xs[len(xs) // 2]][S.IMAGE_ID].tolist()  # plain pandas
     s = settings(store, images, export_scope="selection", selected_data=box)
     assert sorted(s["images"]) == sorted(picked) and s["dim"] is False
-    assert drawn(store, s)["points"] == 4
+    assert drawn(store, s)["points"] == len(picked)
     assert f"--images {','.join(s['images'])}" in command(covid_artifact.out, "f.png", s, store)
     assert settings(store, images, export_scope="selection")["images"] == []  # none selected
 
