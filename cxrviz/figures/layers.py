@@ -16,11 +16,6 @@ from cxrviz import schema as S
 from cxrviz.figures.palette import DENSITY_SCALE
 from cxrviz.store import Store
 
-# The removed Plotly map's trace order: kept only while map_columns.config ("points_trace") and
-# the browser tests still name it; delete it with them.
-TRACE = {"density": 0, "rsna": 1, "path_Y": 2, "path_N": 3, "path_unknown": 4,
-         "arrow_good": 5, "arrow_bad": 6, "arrow_unknown": 7, "points": 8, "hover": 9,
-         "highlight": 10, "selected": 11, "uploads": 12}
 PATH_TRACES = ("path_Y", "path_N", "path_unknown")  # trajectory_data's keys (paper.py's traces)
 ARROW_TRACES = ("arrow_good", "arrow_bad", "arrow_unknown")
 DIM_OPACITY = 0.12  # a filtered-out image, where filtered images are dimmed

@@ -15,9 +15,6 @@ from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.map_columns import selection_counts
 
-SLIM_TIME_DATA = ("n", "day_lo", "day_hi", "default_scope")
-
-
 def map_element(store, st: dict, t: dict) -> list:
     """The map's element, with the view the URL asked for as its first state (the JS reads
     data-state once, then takes changes from the callbacks), and the stores it answers in."""

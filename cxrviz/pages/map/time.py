@@ -102,7 +102,8 @@ def pairs(t: dict, store) -> list:
 
 
 def trajectory_patients(t: dict, selected, store):
-    """Whose trajectories the server-drawn figure shows (the browser redraws on change)."""
+    """Whose trajectories are drawn for 'the selected patient' / 'these ids' (patient ids; None:
+    all): the map's /api/map/edges and the export read this one rule."""
     if t["scope"] == "all":
         return None
     if t["scope"] == "selected":
