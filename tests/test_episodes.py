@@ -19,6 +19,9 @@ import io
 import json
 import math
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -36,6 +39,7 @@ DAY = {  # dicom -> day since its admission's start (hand-worked, see the docstr
     7: 14 + 6 * H, 20: 17 + 12 * H,
 }
 EPISODE_1, EPISODE_2 = "20000001", "20000002"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def add_study(cxr, dataset):
@@ -180,31 +184,54 @@ def test_figure3_draws_one_line_per_admission(art, store):
                                                                round(DAY[20], 6)]}
 
 
-def test_the_maps_columns_are_per_admission(art, store):
+def served(artifact, paths, tmp_path):
+    """GET each path from the app serving `artifact`, in a process of its own (one artifact per
+    app process; this test session's app serves the collection). Returns per path (headers,
+    body bytes)."""
+    out = tmp_path / "served"
+    out.mkdir()
+    code = "\n".join([
+        "import sys, json, pathlib",
+        "from cxrviz.app import create_app",
+        "client = create_app(sys.argv[1], model=False).server.test_client()",
+        "out = pathlib.Path(sys.argv[2])",
+        "for k, path in enumerate(sys.argv[3:]):",
+        "    r = client.get(path)",
+        "    (out / f'{k}.body').write_bytes(r.get_data())",
+        "    (out / f'{k}.json').write_text(json.dumps(dict(r.headers)))",
+    ])
+    done = subprocess.run([sys.executable, "-c", code, str(artifact), str(out), *paths],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {p: (json.loads((out / f"{k}.json").read_text()), (out / f"{k}.body").read_bytes())
+            for k, p in enumerate(paths)}
+
+
+def test_the_maps_columns_are_per_admission(art, store, tmp_path):
     """What the browser's map draws day ranges and trajectories from (/api/map/points, events,
     edges, point): per image its admission's number, per admission its own day 0."""
-    from cxrviz.app import create_app
-
-    client = create_app(art.path).server.test_client()
-    config = client.get("/api/map/config").get_json()
-    raw = client.get("/api/map/points").get_data()
+    point = {k: f"/api/map/point?id={image_of(art, k)}" for k in (7, 3)}
+    got = served(art.path, ["/api/map/config", "/api/map/points", "/api/map/events",
+                            "/api/map/edges?traj=all", *point.values()], tmp_path)
+    config = json.loads(got["/api/map/config"][1])
+    raw = got["/api/map/points"][1]
     layout = {c["name"]: c for c in config["points"]}
     e = layout["episode"]
     unit = np.frombuffer(raw, np.uint32, e["length"], e["offset"])
     u7, u20, u3 = (int(unit[pos_of(store, art, k)]) for k in (7, 20, 3))
     assert u7 == u20 != u3
-    facts = {k: client.get(f"/api/map/point?id={image_of(art, k)}").get_json() for k in (7, 3)}
+    facts = {k: json.loads(got[path][1]) for k, path in point.items()}
     assert facts[7]["patient"] == facts[3]["patient"] == A  # one patient, two admissions
     assert (facts[7]["episode"], facts[3]["episode"]) == (u7, u3)
-    events = np.frombuffer(client.get("/api/map/events").get_data(), "<f4").reshape(
+    events = np.frombuffer(got["/api/map/events"][1], "<f4").reshape(
         len(config["alignments"]), config["n_episodes"])
     first = events[config["alignments"].index("first")]
     assert first[u7] == pytest.approx(DAY[7], abs=1e-5)
     assert first[u3] == pytest.approx(DAY[1], abs=1e-5)
-    r = client.get("/api/map/edges?traj=all")
-    m = json.loads(r.headers["X-Cxrviz-Edges"])["n"]
-    frm = np.frombuffer(r.get_data(), np.uint32, m, 0)
-    to = np.frombuffer(r.get_data(), np.uint32, m, 4 * m)
+    headers, body = got["/api/map/edges?traj=all"]
+    m = json.loads(headers["X-Cxrviz-Edges"])["n"]
+    frm = np.frombuffer(body, np.uint32, m, 0)
+    to = np.frombuffer(body, np.uint32, m, 4 * m)
     # the admission's two images are joined, the first admission's image is not joined to them
     j = list(to).index(pos_of(store, art, 20))
     assert frm[j] == pos_of(store, art, 7)
