@@ -56,7 +56,7 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 test: setup setup-ray browser
-	$(PY) -m pytest -q --headless $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q --headless --durations=25 $(PYTEST_ARGS) tests
 
 bench: setup
 	$(PY) benchmarks/precompute.py

@@ -146,6 +146,30 @@
     return nu();
   }
 
+  /* plotly.js and dcc's graph part (the meta tag cxrviz/app.py writes): for the detail panel's
+   * charts, not the map's, so they load once the map has drawn, or 1.5 s after a page without
+   * a map has loaded. Skipped where dcc has already asked for them (a chart shown at once). */
+  function loadAfterPaint() {
+    const meta = document.querySelector('meta[name="cxrviz-after-paint"]');
+    if (!meta) return;
+    const asked = [...document.scripts].map((el) => el.src);
+    for (const src of meta.content.split(" ").filter(Boolean)) {
+      const part = src.slice(src.lastIndexOf("/") + 1).replace(/\.(min\.)?js$/, "");
+      if (asked.some((a) => a.includes(part)) || (part === "plotly" && window.Plotly)) continue;
+      const el = document.createElement("script");
+      el.src = src;
+      el.async = false;  // in order: plotly.js before the graph part
+      document.head.appendChild(el);
+    }
+  }
+  const started = performance.now();
+  (function waitForPaint() {
+    const m = window.cxrvizMap, waited = performance.now() - started;
+    const noMap = document.readyState === "complete" && !document.querySelector(".map-gl");
+    if ((m && m.firstPaint) || (noMap && waited > 1500) || waited > 10000) loadAfterPaint();
+    else setTimeout(waitForPaint, 50);
+  })();
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     cxrviz: {mapState, timeQuery, play, writeUrl, resetHidden, legendToggle, revealDetail,
              mapView, mapSelection, mapUploads},

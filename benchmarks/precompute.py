@@ -75,7 +75,7 @@ def model_ceiling(inputs, embedder_factory, batch_sizes=(8, 16, 32)) -> tuple:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", default=str(DEFAULT_DATASET))
-    ap.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     ap.add_argument("--workers", type=int, default=None,
                     help="decoding processes (default: the device default, see cxrviz.compute.device)")
     ap.add_argument("--batch-size", type=int, default=8)

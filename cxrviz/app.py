@@ -26,7 +26,8 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 # The largest request a page sends: one upload, base64-encoded (4/3), plus the rest of its
 # callback request (the page's placed uploads included). Larger bodies get 413 unread.
 MAX_CALLBACK_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 2 * 1024 * 1024
-EARLY_DCC_PARTS = ("graph", "dropdown", "slider")
+EARLY_DCC_PARTS = ("dropdown", "slider")
+AFTER_PAINT_DCC_PARTS = ("graph",)
 _APP = None
 _BOUNDS: dict = {}  # callback_guard bounds, from the page layouts at the first callback
 _HOSTS = {"allowed": security.allowed_hosts()}
@@ -66,17 +67,23 @@ def _dash_class():
     import dash
 
     class CxrvizDash(dash.Dash):
-        """The page Dash writes, with plotly.js and the code-split parts of the components the
-        map page shows at once (graph, dropdown, slider) requested with the page (deferred):
-        they compile while the renderer fetches the layout instead of after it arrives, and
-        dcc finds them loaded (benchmarks/browser.py measures the page load)."""
+        """The page Dash writes, with the code-split parts of the components the sidebar shows
+        at once (dropdown, slider) requested with the page (deferred): they compile while the
+        renderer fetches the layout, and dcc finds them loaded. plotly.js and dcc's graph part
+        (1.4 MB compressed; the detail panel's charts, not the map's) are named in a meta tag
+        and loaded by assets/cxrviz.js once the map has drawn, off the first paint's path
+        (benchmarks/browser.py measures the page load)."""
 
         def interpolate_index(self, **kwargs):
             prefix = f"{self.config.requests_pathname_prefix}_dash-component-suites"
-            early = [f"{prefix}/plotly/package_data/plotly.min.js",
-                     *(f"{prefix}/dash/dcc/async-{part}.js" for part in EARLY_DCC_PARTS)]
+            early = [f"{prefix}/dash/dcc/async-{part}.js" for part in EARLY_DCC_PARTS]
+            later = [f"{prefix}/plotly/package_data/plotly.min.js",
+                     *(f"{prefix}/dash/dcc/async-{part}.js" for part in AFTER_PAINT_DCC_PARTS)]
             tags = "".join(f'<script defer src="{src}"></script>' for src in early)
-            return super().interpolate_index(**{**kwargs, "scripts": kwargs["scripts"] + tags})
+            meta = f'<meta name="cxrviz-after-paint" content="{" ".join(later)}">'
+            return super().interpolate_index(
+                **{**kwargs, "scripts": kwargs["scripts"] + tags,
+                   "metas": kwargs.get("metas", "") + meta})
 
     return CxrvizDash
 
@@ -102,6 +109,41 @@ def _lighten(layout) -> None:
                 setattr(component, prop, None)
 
 
+class StaticBundles:
+    """Flask-Compress's cache, for the files that never change while the app runs: Dash's
+    component bundles and assets/ (their URLs carry their version). They are compressed once;
+    every other response (the page, layouts, callbacks) is compressed per request and never
+    stored. The map's binary routes compress themselves (map_data), so Flask-Compress leaves
+    them alone."""
+
+    STATIC = ("/_dash-component-suites/", "/assets/")
+
+    def __init__(self):
+        self._stored = {}
+
+    @classmethod
+    def key(cls, req) -> str:
+        static = req.method == "GET" and any(part in req.path for part in cls.STATIC)
+        return req.full_path if static else ""
+
+    def get(self, key):
+        return self._stored.get(key)
+
+    def set(self, key, value):
+        if not key.endswith(";"):  # "<algorithm>;" + "" : a response of its own request
+            self._stored[key] = value
+
+
+def _compress(server) -> None:
+    """Compress what the server sends (a first visit is mostly Dash's and plotly.js's
+    JavaScript: 6 MB uncompressed). zstd and brotli where the browser takes them, else gzip."""
+    from flask_compress import Compress
+
+    server.config.update(COMPRESS_ALGORITHM=["zstd", "br", "gzip"],
+                         COMPRESS_CACHE_BACKEND=StaticBundles, COMPRESS_CACHE_KEY=StaticBundles.key)
+    Compress(server)
+
+
 def _build_app():
     import dash
     from dash import html
@@ -115,6 +157,7 @@ def _build_app():
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = MAX_CALLBACK_BYTES
     security.install(server, app, lambda: _HOSTS["allowed"])
+    _compress(server)
 
     @server.before_request
     def start_timer():

@@ -64,6 +64,7 @@ def figure_args(s: dict, masks: dict) -> dict:
     return {"keep": masks["keep"], "in_days": masks["in_days"], "color_by": s["color"],
             "patients": s["patients"], "trajectories": s["trajectories"],
             "hidden": s["hidden"], "density": s["density"],
+            "density_style": s.get("density_style", "heatmap"),
             "filtered_mode": "dim" if s["dim"] else "hide", "align": s["days"]["align"]}
 
 
@@ -72,7 +73,8 @@ def settings_provenance(store: Store, s: dict, masks: dict, command: str) -> dic
     return provenance(store, masks["shown"], filters=s["filters"], days=s["days"],
                       command=command, patients=s["patients"], images=s.get("images"),
                       view={"color": s["color"], "preset": s["preset"],
-                            "density": s["density"], "dim": s["dim"],
+                            "density": s["density"],
+                            "density_style": s.get("density_style", "heatmap"), "dim": s["dim"],
                             "hidden": list(s["hidden"]), "trajectories": s["trajectories"]})
 
 

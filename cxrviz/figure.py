@@ -1,7 +1,8 @@
 """python -m cxrviz.figure --artifact DIR --out FILE.png|.svg|.pdf [--preset single|double|figure3]
     [--color state] [--hide CATEGORY ...] [--patients 178,332,205] [--no-trajectories]
     [--images ID,ID,...] [--filter KEY=VALUE ...] [--day-from A --day-to B]
-    [--align offset|first|first_bad|last] [--dim] [--no-density] [--caption]
+    [--align offset|first|first_bad|last] [--dim] [--no-density]
+    [--density-style heatmap|contours] [--caption]
 
 Reproduces a figure from an artifact with the app's own builders (figures.paper_figure). The app's
 export panel shows the command for the view on screen: `command` writes it from the same
@@ -51,6 +52,8 @@ def command(artifact, out: str, s: dict, store) -> str:
         parts.append(f"--day-from {days['from']:g}")
     if days["to"] is not None:
         parts.append(f"--day-to {days['to']:g}")
+    if s["density"] and s.get("density_style", "heatmap") != "heatmap":
+        parts.append(f"--density-style {s['density_style']}")
     flags = (("--dim", s["dim"]), ("--no-density", not s["density"]),
              ("--caption", s["caption"]))
     return " ".join(parts + [flag for flag, on in flags if on])
@@ -80,6 +83,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--day-to", type=float)
     p.add_argument("--dim", action="store_true", help="draw filtered-out images faintly")
     p.add_argument("--no-density", action="store_true", help="no bad-state density behind")
+    p.add_argument("--density-style", choices=("heatmap", "contours"), default="heatmap",
+                   help="the density as a heatmap or as contour lines (the app's choice)")
     p.add_argument("--caption", action="store_true", help="print the caption on the figure")
     return p
 
@@ -138,6 +143,7 @@ def parse_args(args, store) -> dict:
     return {"fmt": fmt, "preset": args.preset, "color": args.color, "filters": filters,
             "patients": patients, "trajectories": not args.no_trajectories, "hidden": hidden,
             "images": images, "days": days, "density": not args.no_density,
+            "density_style": args.density_style,
             "dim": args.dim, "caption": args.caption}
 
 

@@ -62,7 +62,8 @@ TABLE = "patients-table"
 TABLE_DOWNLOAD = "patients-download"
 TABLE_SIDECAR = "patients-sidecar"
 TABLE_CSV = "patients-csv"
-SERIES = "patient-series"
+SERIES = "patient-series"  # the box the series chart is mounted in once a patient is selected
+SERIES_GRAPH = "patient-series-graph"  # the chart: {"type": SERIES_GRAPH, "index": 0}
 SERIES_OUTPUTS = "series-outputs"
 
 # selection and detail

@@ -74,13 +74,21 @@ def _point_columns(store) -> list:
     c, r = store.covid, store.rsna
     return [("x", c[S.X].to_numpy("<f4")), ("y", c[S.Y].to_numpy("<f4")),
             # its episode's row in store.patients (the unit of day 0 and of a trajectory: an
-            # admission in MIMIC, the patient in the collection) and its patient's number
+            # admission in MIMIC, the patient in the collection)
             ("episode", store.episode_index.astype("<u4")),
-            ("patient", store.patient_index.astype("<u4")),
             ("day", c[S.OFFSET].to_numpy("<f4")),
             ("density_percentile", np.clip(np.nan_to_num(store.density_percentile), 0, 100)
              .round().astype("u1")),
-            ("reference_x", r[S.X].to_numpy("<f4")), ("reference_y", r[S.Y].to_numpy("<f4"))]
+            ("reference_x", r[S.X].to_numpy("<f4")), ("reference_y", r[S.Y].to_numpy("<f4")),
+            # per episode (not per image: 4 bytes an image fewer), its patient's number
+            ("episode_patient", episode_patients(store))]
+
+
+def episode_patients(store) -> np.ndarray:
+    """uint32 per episode: the number of the patient it belongs to (store.patient_index)."""
+    out = np.zeros(len(store.patients), "<u4")
+    out[store.episode_index] = store.patient_index
+    return out
 
 
 def points_payload(store) -> bytes:
@@ -259,7 +267,7 @@ def config(store, edge_budget: int) -> dict:
             "unit_word": words.unit_word(store.episodes_are_patients),
             "n_edges": len(store.trajectories), "points": points_layout(store),
             "alignments": list(ALIGNMENTS), "align_events": time_part.ALIGN_EVENTS,
-            "colors": palettes(store),
+            "colors": palettes(store), "default_color": DEFAULT_VIEW["color"],
             "edge_colors": {"survival": [rgb(SURVIVAL_COLORS[k]) for k in SURVIVAL_CODES],
                             "to_state": [rgb(STATE_COLORS[k]) for k in STATE_CODES]},
             "reference_color": rgb(REFERENCE_COLOR),

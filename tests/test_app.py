@@ -434,3 +434,37 @@ def test_bad_artifact_is_refused_with_a_message(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 2
     assert "manifest.json is missing" in done.stderr and "python -m precompute" in done.stderr
+
+
+def test_what_a_first_visit_loads_is_compressed_and_plotly_waits_for_the_map(app):
+    """Dash's bundles and the page come compressed (decompressing to the same bytes); the map's
+    binary routes keep their own gzip, not compressed twice; plotly.js is not among the page's
+    scripts but named for after the map's first paint."""
+    import gzip
+    import re
+
+    import zstandard
+
+    client = app.server.test_client()
+    plain = client.get("/").get_data(as_text=True)
+    srcs = re.findall(r'<script[^>]*src="([^"]+)"', plain)
+    assert srcs and not any("plotly.min.js" in s for s in srcs)
+    (later,) = re.findall(r'<meta name="cxrviz-after-paint" content="([^"]+)"', plain)
+    assert any(s.endswith("/plotly/package_data/plotly.min.js") for s in later.split())
+    bundle = next(s for s in srcs if "dash_renderer" in s)
+    raw = client.get(bundle).get_data()
+    for encoding, decode in (("gzip", gzip.decompress),
+                             ("zstd", lambda b: zstandard.ZstdDecompressor().decompress(
+                                 b, max_output_size=len(raw) * 2))):
+        for _ in range(2):  # the second from Flask-Compress's cache of static files
+            r = client.get(bundle, headers={"Accept-Encoding": encoding})
+            assert r.headers["Content-Encoding"] == encoding
+            assert decode(r.get_data()) == raw and len(r.get_data()) < len(raw) / 2
+    page = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert page.headers["Content-Encoding"] == "gzip"
+    unpacked = gzip.decompress(page.get_data()).decode()  # the same page (its ids differ)
+    assert unpacked.startswith("<!DOCTYPE html>") and 'name="cxrviz-after-paint"' in unpacked
+    assert abs(len(unpacked) - len(plain)) < 200
+    points = client.get("/api/map/points", headers={"Accept-Encoding": "gzip, zstd"})
+    assert points.headers["Content-Encoding"] == "gzip"  # its own, once
+    assert len(gzip.decompress(points.get_data())) > 0

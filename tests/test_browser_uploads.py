@@ -79,6 +79,8 @@ def test_an_upload_unlike_the_collection_is_a_hollow_star(upload_tab, tmp_path, 
     assert [u["n"] for u in marks] == [1, 2]  # numbered as the messages say
     assert [u["unlike"] for u in marks] == [True, False]  # the first drawn as unlike the map
     assert all(u["screen"] is not None for u in marks), marks  # both in view on the map
+    order = hook(duo.driver, "layerOrder()")  # drawn above everything, their numbers on top
+    assert order[-2:] == ["uploads", "upload-numbers"] and "points" in order, order
     card2 = duo.find_element("#upload-card-2").get_attribute("textContent")
     assert "though unlike" not in card2
     duo.driver.save_screenshot(str(tmp_path / "uploads.png"))

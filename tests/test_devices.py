@@ -123,3 +123,25 @@ def test_decoders_get_the_cores_the_model_leaves():
     assert default_workers("cuda:0", 16) == 15 and default_workers("mps", 1) == 1
     assert default_workers("cpu", 2) == 1  # at least one decoder
     assert default_workers("cpu", 16) == round(16 * DECODE_SHARE) < 16
+
+
+def _cpu_flags() -> set:
+    with open("/proc/cpuinfo") as f:
+        return {flag for line in f if line.startswith("flags") for flag in line.split()[2:]}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/cpuinfo")
+def test_bf16_on_a_cpu_without_bf16_instructions_is_warned_of(dataset, tmp_path):
+    """The CPU's own flags (the kernel's list) say whether oneDNN has a fast bf16 path on it
+    (AVX-512 core, or AVX-NE-CONVERT); the CLI warns exactly when it has none.
+    --umap-fit-sample 2 then stops the run before any work."""
+    from cxrviz.compute.device import cpu_bf16_is_native
+
+    flags = _cpu_flags()
+    native = {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags or "avx_ne_convert" in flags
+    assert cpu_bf16_is_native() == native
+    run = _cli("--dataset", str(dataset), "--out", str(tmp_path / "a"), "--weights", "random",
+               "--device", "cpu", "--precision", "bf16", "--umap-fit-sample", "2")
+    assert run.returncode == 2 and "--umap-fit-sample must be >= 4" in run.stderr
+    assert ("warning: this CPU has no fast bf16 path" in run.stderr) == (not native)
+    assert not (tmp_path / "a").exists()

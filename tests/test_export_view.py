@@ -46,7 +46,8 @@ def drawn(store, s) -> dict:
     from cxrviz.figures.paper import paper_figure
 
     fig, _ = paper_figure(store, s["preset"], **figure_args(s, view_masks(store, s)))
-    out = {"points": 0, "segments": 0, "arrowheads": 0}
+    out = {"points": 0, "segments": 0, "arrowheads": 0,
+           "density": [t.type for t in fig.data if t.type in ("heatmap", "contour")]}
     for t in fig.data:
         if t.type != "scatter" or t.x is None or (len(t.x) and t.x[0] is None):
             continue  # legend entries
@@ -66,6 +67,7 @@ STATES = [  # page states: (what the page holds, in settings() keywords)
     {"scope": "all", "hidden": [0, 1], "view": {"color": "sex", "mode": "hide"},
      "filters": {"age": [30, 70]}},
     {"scope": "all", "view": {"show": ["density"], "color": "logit:Effusion"}},
+    {"scope": "all", "view": {"density_style": "contours"}},  # drawn as the map draws it
     {"scope": "selection", "preset": "figure3"},  # figure3: its patients, then
     {"scope": "ids", "traj_ids": "332", "export_scope": "selection", "day_range": [-31, 10],
      "selected_data": "the map's left half"},
@@ -95,9 +97,14 @@ def test_the_shown_command_reads_back_to_the_view_the_export_draws(store, images
     ours, theirs = view_masks(store, s), view_masks(store, back)
     assert (ours["shown"] == theirs["shown"]).all() and (ours["keep"] == theirs["keep"]).all()
     for key in ("preset", "color", "patients", "trajectories", "hidden", "images", "days",
-                "density", "dim", "caption"):
+                "density", "density_style", "dim", "caption"):
         assert back[key] == s[key], key
     assert drawn(store, back) == drawn(store, s)
+    # the density as the page shows it (its style control), or none
+    page_view = {**VIEW, **state.get("view", {})}
+    expected = ([] if "density" not in page_view["show"] else
+                ["contour" if page_view["density_style"] == "contours" else "heatmap"])
+    assert drawn(store, s)["density"] == expected
 
 
 def test_an_empty_trajectory_scope_draws_none_and_says_so(store, images, covid_artifact):

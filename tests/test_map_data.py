@@ -76,11 +76,14 @@ def test_points_are_binary_columns_gzip_with_the_artifact_as_etag(client, config
             enumerate(zip(units[S.PATIENTID], units[S.EPISODE]))}
     assert cols["episode"].tolist() == [rows[(p, e if isinstance(e, str) else "")] for p, e in
                                         zip(images[S.PATIENTID], images[S.EPISODE])]
+    # per episode its patient's number (patients in id order): each image's patient through it
     patients = sorted(images[S.PATIENTID].unique())
-    assert [patients[k] for k in cols["patient"]] == images[S.PATIENTID].tolist()
+    assert [patients[k] for k in cols["episode_patient"]] == units[S.PATIENTID].tolist()
+    assert [patients[cols["episode_patient"][e]] for e in cols["episode"]] == \
+        images[S.PATIENTID].tolist()
     assert config["n_episodes"] == len(units) and config["n_patients"] == len(patients)
-    # no per-point text: 4 + 4 + 4 + 4 + 4 + 1 bytes per point (+ alignment padding)
-    assert len(gzip.decompress(r.get_data())) <= 21 * len(images) + 8
+    # no per-point text: 4 + 4 + 4 + 4 + 1 bytes per point (+ alignment padding), 4 per episode
+    assert len(gzip.decompress(r.get_data())) <= 17 * len(images) + 4 * len(units) + 12
     again = client.get("/api/map/points", headers={"If-None-Match": r.headers["ETag"]})
     assert again.status_code == 304 and not again.get_data()
 

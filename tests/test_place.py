@@ -95,11 +95,13 @@ def test_placement_is_umap_learns_transform_and_deterministic(art, placer):
 
 @pytest.mark.parametrize("setting", [{"precision": "bf16"}, {"batch_size": 4}])
 def test_placement_uses_the_artifacts_precision_and_batch_size(dataset, tmp_path, setting):
-    """A bf16 (or batch-size-4) artifact places its own images on their own outputs exactly."""
+    """A bf16 (or batch-size-4) artifact places its own images on their own outputs exactly.
+    Six images (batches of 4 and 2 at batch size 4): bf16 is emulated on this project's AVX2
+    machines, seconds per image."""
     from precompute.pipeline import Config, build_artifact
 
     out = build_artifact(Config(dataset=str(dataset), out=str(tmp_path / "art"), weights="random",
-                                limit=10, cache_dir=str(tmp_path / "cache"), progress=False,
+                                limit=6, cache_dir=str(tmp_path / "cache"), progress=False,
                                 **setting)).out
     small = read_artifact(out)
     spec = small.manifest[S.M_WEIGHTS]
@@ -107,7 +109,9 @@ def test_placement_uses_the_artifacts_precision_and_batch_size(dataset, tmp_path
     placer = Placer(small).load()
     assert {k: getattr(placer.embedder.spec, k) for k in setting} == setting  # ... read back
     logit_cols = [S.logit_column(p) for p in small.pathologies]
-    for _, row in collection_rows(small, 3).iterrows():
+    rows = collection_rows(small, 2)
+    assert len(rows) == 2
+    for _, row in rows.iterrows():
         placed = placer.place((dataset / "images" / row[S.FILENAME]).read_bytes())
         np.testing.assert_array_equal(placed.logits, row[logit_cols].to_numpy(np.float32))
 

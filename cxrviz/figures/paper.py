@@ -171,11 +171,13 @@ def _legends(fig: go.Figure, color_by: str, font_px: float, avail: float) -> lis
 
 def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=None,
                  in_days=None, patients=None, trajectories: bool = True, hidden=(),
-                 density: bool = True, filtered_mode: str = "hide", align: str = "offset",
+                 density: bool = True, density_style: str = "heatmap",
+                 filtered_mode: str = "hide", align: str = "offset",
                  caption: str | None = None, warning: str | None = None) -> tuple:
     """-> (go.Figure, Size). patients: whose trajectories to draw (None: all shown; figure3:
     the patients of both panels); trajectories False: none on the map. hidden: categories of
-    `color_by` hidden in the app's legend: neither drawn (not even as context) nor joined."""
+    `color_by` hidden in the app's legend: neither drawn (not even as context) nor joined.
+    density_style: "heatmap" or "contours", as the app's map draws the density."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     p = PRESETS[preset]
@@ -203,7 +205,7 @@ def paper_figure(store: Store, preset: str, *, color_by: str = S.STATE, keep=Non
     line_w = 0.9 if n_shown < 3000 else 0.5
     fig = go.Figure()
     if density:
-        dens = density_trace(store, "heatmap", 0.6, True)
+        dens = density_trace(store, density_style, 0.6, True)
         dens.update(showscale=True)
         fig.add_trace(dens)
     patient_colors = None

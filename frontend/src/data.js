@@ -38,6 +38,9 @@ async function fetchAll() {
   const config = await getJson("/config");
   const [points, events] = await Promise.all([getBuffer("/points"), getBuffer("/events")]);
   const cols = columns(points.buffer, config.points);
+  // each image's patient, from its episode's (sent per episode, not per image)
+  cols.patient = new Uint32Array(cols.episode.length);
+  for (let i = 0; i < cols.episode.length; i++) cols.patient[i] = cols.episode_patient[cols.episode[i]];
   const all = new Float32Array(events.buffer);
   const ev = {};
   config.alignments.forEach((a, k) => {
@@ -46,8 +49,24 @@ async function fetchAll() {
   return {config, cols, events: ev};
 }
 
-export async function colorCodes(column) {
-  return new Uint8Array((await getBuffer(`/colors/${encodeURIComponent(column)}`)).buffer);
+/* Requests the page's start sent before the map was mounted (map.js: the mask and colours
+ * its address asks for); a request for the same thing takes the answer once. */
+const early = new Map();
+
+function once(key, make) {
+  const got = early.get(key);
+  early.delete(key);
+  return got || make();
+}
+
+export function startEarly(key, promise) {
+  promise.catch(() => early.delete(key));
+  early.set(key, promise);
+}
+
+export function colorCodes(column) {
+  return once(`colors/${column}`, async () => new Uint8Array(
+    (await getBuffer(`/colors/${encodeURIComponent(column)}`)).buffer));
 }
 
 /* 1 bit per point (little bit order) -> one byte per point. */
@@ -64,7 +83,11 @@ export function bitsOf(b64, n) {
   return unpack(bytes, n, 0);
 }
 
-export async function mask(query, n) {
+export function mask(query, n) {
+  return once(`mask?${query}`, () => fetchMask(query, n));
+}
+
+async function fetchMask(query, n) {
   const {buffer, headers} = await getBuffer(`/mask?${query}`);
   const info = JSON.parse(headers.get("X-Cxrviz-Mask"));
   const bytes = new Uint8Array(buffer), size = Math.ceil(n / 8);
@@ -72,7 +95,11 @@ export async function mask(query, n) {
           info};
 }
 
-export async function edges(query) {
+export function edges(query) {
+  return once(`edges?${query}`, () => fetchEdges(query));
+}
+
+async function fetchEdges(query) {
   const {buffer, headers} = await getBuffer(`/edges?${query}`);
   const info = JSON.parse(headers.get("X-Cxrviz-Edges"));
   const m = info.n, pad = (k) => k + ((4 - (k % 4)) % 4);

@@ -97,6 +97,9 @@ export function hookOf(s, deckOf, rootOf) {
     return out;
   }
 
+  /* The ids of the layers drawn now, bottom to top ("uploads" and their numbers last). */
+  const layerOrder = () => [...(s.drawn.layers || [])];
+
   /* "heatmap", "contours", or null where no density is drawn. */
   const density = () => s.drawn.density || null;
 
@@ -106,5 +109,5 @@ export function hookOf(s, deckOf, rootOf) {
   }
 
   return {shownIds, shownEdges, screenPosition, lonelyPoint, view, unproject, scopePatientIds,
-          pointAlpha, uploads, hoverPath, selectedPath, arrowheads, marked, density};
+          pointAlpha, uploads, hoverPath, selectedPath, arrowheads, marked, density, layerOrder};
 }

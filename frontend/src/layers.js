@@ -156,5 +156,6 @@ export function layers(s, heads) {
                                    getLineWidth: 3, getLineColor: SELECTED_COLOR}));
   }
   if (s.uploads && s.uploads.length) out.push(...uploadLayers(s, cfg.uploads));
+  s.drawn.layers = out.map((layer) => layer.id);  // bottom to top, as deck.gl draws them
   return out;
 }

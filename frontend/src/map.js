@@ -29,10 +29,15 @@ function filterQuery(query) {  // only the filter part of a page query decides t
 }
 
 function edgeQuery() {
-  const v = s.view, q = new URLSearchParams({traj: v.scope});
+  return edgeQueryOf(s.view, s.selectionEpisodes);
+}
+
+/* /edges' query for a view's trajectory scope (the page's start asks it from the address). */
+function edgeQueryOf(v, selectionEpisodes) {
+  const q = new URLSearchParams({traj: v.scope});
   if (v.scope === "ids" && v.ids) q.set("traj_ids", v.ids);
   if (v.scope === "selected" && v.selectedId) q.set("image", v.selectedId);
-  if (v.scope === "selection" && s.selectionEpisodes) q.set("episodes", s.selectionEpisodes.join(","));
+  if (v.scope === "selection" && selectionEpisodes) q.set("episodes", selectionEpisodes.join(","));
   return q.toString();
 }
 
@@ -171,6 +176,7 @@ function viewFrom(state) {
 
 async function mount(el) {
   root = el;
+  s.timings = {mount: performance.now()};  // page-load milestones (benchmarks read them)
   s.frames = 0;
   s.ready = false;
   Object.assign(s, {drawn: {}, hover: null, selection: null, marked: null,
@@ -178,6 +184,7 @@ async function mount(el) {
   const initial = JSON.parse(el.dataset.state || "{}");
   s.view = viewFrom(initial);
   const loaded = await data.loadAll();
+  s.timings.columns = performance.now();
   Object.assign(s, {cfg: loaded.config, cols: loaded.cols, events: loaded.events});
   const rx = s.cols.reference_x, ry = s.cols.reference_y;
   s.referenceXY = new Float32Array(2 * rx.length);
@@ -204,8 +211,10 @@ async function mount(el) {
   lassoTool(el, deck, onLasso);
   const v = s.view;
   s.pending = {};
+  s.timings.deck = performance.now();
   await refresh({initial: true, mask: true, color: true, selected: true,
                  edges: true, align: true, points: true});
+  s.timings.drawn = performance.now();
   s.loaded = true;
   const later = s.pending;
   s.pending = {};
@@ -294,6 +303,7 @@ window.cxrvizMap = {setState, setView, setUploads, setSelection, hover,
                     get frames() { return s.frames || 0; },
                     get rendered() { return s.rendered || 0; },
                     get firstPaint() { return s.firstPaint || null; },
+                    get timings() { return {...s.timings, firstPaint: s.firstPaint || null}; },
                     // the same renderer, for benchmarks/browser.py's bare page
                     lib: {Deck, OrthographicView, ScatterplotLayer, DataFilterExtension}};
 
@@ -308,7 +318,22 @@ function watch() {
     mount(el).catch((e) => console.warn("map:", e.message, e.stack));
   }
 }
-// On the map page (the app's root), fetch the columns while Dash is still building the page.
-if (window.location.pathname.replace(/\/+$/, "") === "") data.loadAll().catch(() => {});
+// On the map page (the app's root), fetch the columns, and the mask, colours, trajectory steps
+// and selected image the address asks for, while Dash is still building the page: the same
+// requests mount() then makes (one that differs is asked again; the page's state decides).
+if (window.location.pathname.replace(/\/+$/, "") === "") {
+  data.loadAll().then(({config}) => {
+    const url = new URLSearchParams(window.location.search);
+    const query = withoutKeys(window.location.search, config.non_filter_keys);
+    data.startEarly(`mask?${query}`, data.mask(query, config.n));
+    const color = url.get("color") || config.default_color;
+    if (config.colors.columns[color]) data.startEarly(`colors/${color}`, data.colorCodes(color));
+    const view = {scope: url.get("traj") || config.default_scope, ids: url.get("traj_ids") || "",
+                  selectedId: url.get("image") || ""};
+    const edges = edgeQueryOf(view, null);
+    if (view.scope !== "selection") data.startEarly(`edges?${edges}`, data.edges(edges));
+    if (view.selectedId) data.point(`id=${encodeURIComponent(view.selectedId)}`).catch(() => {});
+  }).catch(() => {});
+}
 new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
 watch();

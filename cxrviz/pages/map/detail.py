@@ -106,11 +106,18 @@ def series_panel(store, selected, align):
         html.H4("One patient over time"),
         labelled("Model outputs to show (probabilities)", dcc.Dropdown(
             id=ids.SERIES_OUTPUTS, options=store.pathologies, value=default, multi=True)),
-        dcc.Graph(id=ids.SERIES, figure=fig, config=graph_config(displayModeBar=False),
-                  className="series", style={} if fig else {"display": "none"}),
+        html.Div(series_graph(fig) if fig else [], id=ids.SERIES),
         html.P("Shaded: days in ICU / intubated (from the first to the last image that says so). "
                "Click a point to open that image.", className="muted small"),
     ], className="panel")
+
+
+def series_graph(fig) -> list:
+    """The patient's series chart, mounted only once there is a patient to draw: a page with
+    no dcc.Graph on it needs no plotly.js before the map's first paint (app.py loads it after).
+    A pattern-matching id: select_image listens to ALL of them, none while nothing is selected."""
+    return [dcc.Graph(id={"type": ids.SERIES_GRAPH, "index": 0}, figure=fig,
+                      config=graph_config(displayModeBar=False), className="series")]
 
 
 def saliency_panel(store):
@@ -137,7 +144,7 @@ def show_detail(image_id):
     return detail_children(current().store, image_id)
 
 
-@callback(Output(ids.SERIES, "figure"), Output(ids.SERIES, "style"),
+@callback(Output(ids.SERIES, "children"),
           inputs={"image_id": Input(ids.SELECTED, "data"), "align": Input(ids.ALIGN, "value"),
                   "outputs": Input(ids.SERIES_OUTPUTS, "value")},
           prevent_initial_call=True)
@@ -145,10 +152,10 @@ def show_series(image_id, align, outputs):
     store = current().store
     row = store.row(image_id) if image_id else None
     if row is None or row[S.ROLE] != S.ROLE_COHORT:
-        return {}, {"display": "none"}
+        return []
     outputs = [o for o in (outputs or []) if o in store.pathologies]
-    return patient_series_figure(store, row[S.PATIENTID], align or "offset", outputs,
-                                 image_id), {}
+    return series_graph(patient_series_figure(store, row[S.PATIENTID], align or "offset",
+                                              outputs, image_id))
 
 
 @callback(Output(ids.SALIENCY_VIEW, "children"),

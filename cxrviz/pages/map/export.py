@@ -101,6 +101,7 @@ def figure_settings(store, *, preset: str, scope: str, caption_on, filters: dict
             "patients": patients, "trajectories": trajectories,
             "hidden": hidden_categories(store, view["color"], page.get("hidden")),
             "images": images, "days": _days(page), "density": "density" in show,
+            "density_style": "contours" if view.get("density_style") == "contours" else "heatmap",
             "dim": view["mode"] == "dim" and images is None, "caption": bool(caption_on)}
 
 

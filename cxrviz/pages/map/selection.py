@@ -57,7 +57,7 @@ def _goto(store, text: str):
           inputs={"click": Input(ids.MAP_CLICK, "data"),
                   "thumbs": Input({"type": ids.TIMELINE_THUMB, "index": ALL}, "n_clicks"),
                   "neighbours": Input({"type": ids.NEIGHBOUR, "index": ALL}, "n_clicks"),
-                  "series": Input(ids.SERIES, "clickData"),
+                  "series": Input({"type": ids.SERIES_GRAPH, "index": ALL}, "clickData"),
                   "cohort": Input(ids.COHORT_GRAPH, "clickData"),
                   "row": Input(ids.TABLE, "cellClicked"),
                   "steps": Input({"type": ids.STEP, "index": ALL}, "n_clicks"),
@@ -86,10 +86,12 @@ def select_image(click, thumbs, neighbours, series=None, cohort=None, row=None, 
         image_id, message = _goto(store, goto)
         if image_id is None:
             return no_update, message
+    elif isinstance(trigger, dict) and trigger.get("type") == ids.SERIES_GRAPH:
+        image_id = _clicked_id(next((c for c in series or [] if c), None))
     elif trigger == ids.MAP_CLICK:
         image_id = (click or {}).get("image_id") if isinstance(click, dict) else None
     else:
-        image_id = _clicked_id({ids.SERIES: series, ids.COHORT_GRAPH: cohort}.get(trigger))
+        image_id = _clicked_id(cohort if trigger == ids.COHORT_GRAPH else None)
     if not isinstance(image_id, str) or store.row(image_id) is None:
         raise PreventUpdate
     return image_id, message
