@@ -7,14 +7,11 @@ that a filter has something to count: the tests count it again with plain pandas
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.test_cohort_reader import write_export
 from tests.test_mimic_reader import A, B, D, write_gz, write_mimic
 
-ROOT = Path(__file__).resolve().parents[1]
 LABELS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum",
           "Fracture", "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion",
           "Pleural Other", "Pneumonia", "Pneumothorax", "Support Devices")
@@ -42,27 +39,27 @@ def write_chexpert(cxr: Path) -> Path:
     return path
 
 
-def precompute(*args, cache) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "precompute", *args, "--weights", "random",
-                           "--cache-dir", str(cache), "--workers", "0", "--quiet"],
-                          cwd=ROOT, capture_output=True, text=True)
+def build(cache: Path, **config) -> Path:
+    """precompute's build in this process (the CLI's own path: `python -m precompute` calls
+    build_artifact; the CLI is tested in test_cohort_pipeline.py). In process, UMAP's numba
+    code compiled once for the session serves every build (a new process compiles ~20 s)."""
+    from precompute.pipeline import Config, build_artifact
+
+    return build_artifact(Config(weights="random", cache_dir=str(cache), workers=0,
+                                 progress=False, **config)).out
 
 
 def build_mimic(tmp: Path, dataset: Path) -> dict:
     """{'out': artifact, 'cxr': MIMIC-CXR-JPG root, 'iv': MIMIC-IV root}."""
     cxr, iv = write_mimic(tmp, dataset)
     write_chexpert(cxr)
-    out = tmp / "mimic-artifact"
-    done = precompute("--dataset", f"mimic:{cxr}", "--mimic-iv", str(iv), "--out", str(out),
-                      "--limit", "50", cache=tmp / "cache")
-    assert done.returncode == 0, done.stderr[-3000:]
+    out = build(tmp / "cache", dataset=f"mimic:{cxr}", mimic_iv=str(iv),
+                out=str(tmp / "mimic-artifact"), limit=50)
     return {"out": out, "cxr": cxr, "iv": iv}
 
 
 def build_export(tmp: Path, dataset: Path) -> dict:
     """{'out': artifact, 'root': the hospital folder}."""
     root, _ = write_export(tmp, dataset)
-    out = tmp / "cohort-artifact"
-    done = precompute("--dataset", f"cohort:{root}", "--out", str(out), cache=tmp / "cache")
-    assert done.returncode == 0, done.stderr[-3000:]
+    out = build(tmp / "cache", dataset=f"cohort:{root}", out=str(tmp / "cohort-artifact"))
     return {"out": out, "root": root}

@@ -139,7 +139,8 @@ def test_hidden_categories_leave_the_figure_and_the_csv(store, images, covid_art
         images[S.STATE] != "unknown")
     assert drawn(store, s) == {"points": int(shown.sum() + context.sum()),
                                "segments": len(edges),
-                               "arrowheads": edges["patient"].nunique()}  # the latest only
+                               "arrowheads": edges["patient"].nunique(),  # the latest only
+                               "density": ["heatmap"]}
     masks = view_masks(store, s)
     prov = settings_provenance(store, s, masks, command(covid_artifact.out, "f.png", s, store))
     assert prov["counts"]["images"] == int(shown.sum())

@@ -21,7 +21,7 @@ from cxrviz.compute.killpoint import ENV as KILL_AT
 from cxrviz.io.artifact import read_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
-LIMIT = 56  # 7 batches of 8
+LIMIT = 24  # 3 batches of 8
 
 
 def cli(dataset, out, cache, *extra):
