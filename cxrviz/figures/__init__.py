@@ -3,7 +3,7 @@ the app's small plots: palette.py (colours, labels), layers.py (the map's rules:
 opacity, density, upload markers; the interactive map itself is WebGL, frontend/), small.py
 (outputs, image), time.py (a patient's course, the cohort over time), paper.py (figures for a
 journal page)."""
-from cxrviz.figures.layers import (ARROW_AT, ARROW_TRACES, PATH_TRACES, POINT_OPACITY, 
+from cxrviz.figures.layers import (ARROW_AT, ARROW_TRACES, PATH_TRACES, POINT_OPACITY,
                                    percentile_ticks, trajectory_data, visible_edges)
 from cxrviz.figures.palette import (COLOR_LABELS, GREY, OKABE_ITO, STATE_COLORS,
                                     SURVIVAL_COLORS, SURVIVAL_NAMES, category_colors,
@@ -13,7 +13,7 @@ from cxrviz.figures.small import image_figure, outputs_figure
 
 __all__ = [
     "ARROW_AT", "ARROW_TRACES", "COLOR_LABELS", "EXPORT_DPI", "GREY", "OKABE_ITO", "PATH_TRACES",
-    "POINT_OPACITY", "PRESETS", "STATE_COLORS", "SURVIVAL_COLORS", "SURVIVAL_NAMES", 
+    "POINT_OPACITY", "PRESETS", "STATE_COLORS", "SURVIVAL_COLORS", "SURVIVAL_NAMES",
     "category_colors", "color_options", "image_figure", "outputs_figure", "paper_figure",
     "percentile_ticks", "point_colors", "trajectory_data", "visible_edges",
 ]

@@ -49,8 +49,8 @@ async function fetchAll() {
   return {config, cols, events: ev};
 }
 
-/* Requests the page's start sent before the map was mounted (map.js: the mask and colours
- * its address asks for); a request for the same thing takes the answer once. */
+/* Requests the page's start sent before the map was mounted (map.js: the mask, colours and
+ * trajectory steps its address asks for); a request for the same thing takes the answer once. */
 const early = new Map();
 
 function once(key, make) {
