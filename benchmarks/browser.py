@@ -123,6 +123,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--map-only", action="store_true",
                     help="only the map against the bare page (no slider, playback, table)")
+    ap.add_argument("--redraws", type=int, default=None,
+                    help="day-range frames per page (filter changes: a quarter as many, each "
+                         "way); 0: first paint and bytes only; default 24, or 8 above 100k")
     args = ap.parse_args()
     art = read_artifact(args.artifact)
     n = int((art.images[S.SOURCE] == S.SOURCE_COVID).sum())
@@ -137,7 +140,7 @@ def main() -> None:
         print(f"== {args.artifact}: {n} images, {len(art.patients)} patients ==")
         with tempfile.TemporaryDirectory() as tmp:
             browser_webgl.bare_folder(base, Path(tmp))
-            browser_webgl.run(driver, base, serve(Path(tmp)), n, args.runs)
+            browser_webgl.run(driver, base, serve(Path(tmp)), n, args.runs, args.redraws)
         if args.map_only:
             return
         frames = day_range_frames(driver, base)

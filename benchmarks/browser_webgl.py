@@ -117,7 +117,9 @@ const nav = performance.getEntriesByType('navigation')[0];
 return {'page HTML': nav.responseEnd, 'scripts run (DOMContentLoaded)': nav.domContentLoadedEventEnd,
         'layout answered': end('_dash-layout'), 'columns answered': end('/api/map/points'),
         'map element mounted': t.mount, 'columns read': t.columns, 'deck made': t.deck,
-        'mask, colours, edges in': t.drawn, 'first frame': t.firstPaint};"""
+        'mask, colours, edges in': t.answers, 'attributes computed': t.attributes,
+        'layers given to deck': t.drawn, 'first frame': t.firstPaint,
+        "moved into Dash's page": t.adopted};"""
 
 
 def milestones(driver) -> dict:
@@ -147,7 +149,10 @@ def all_requests(driver) -> int:
     return driver.execute_script("return performance.getEntriesByType('resource').length;")
 
 
-def run(driver, base: str, bare_url: str, n: int, runs: int) -> None:
+def run(driver, base: str, bare_url: str, n: int, runs: int, redraws: int | None = None) -> None:
+    """`redraws`: day-range frames per page (filter changes: half as many, each way); 0 skips
+    the redraws (10^6 points drawn in software take tens of seconds a frame); None: 24 below
+    100k points, else 8."""
     app_url = base + "/"
     _, cold = app_first_paint(driver, app_url)  # cold: what a first visit transfers
     w, h = driver.execute_script("const el = document.querySelector('.map-gl'); "
@@ -170,17 +175,24 @@ def run(driver, base: str, bare_url: str, n: int, runs: int) -> None:
     print(f"                    app runs {', '.join(f'{t:.2f}' for t in app_t)}; bare runs "
           f"{', '.join(f'{t:.2f}' for t in bare_t)}")
     print("                    the app's last load, ms from navigation start: " + "; ".join(
-        f"{k} {v:.0f}" for k, v in milestones(driver).items() if v))
+        f"{k} {v:.0f}" for k, v in milestones(driver).items() if v)
+        + (" (drawn in the page's shell, pages/map/shell.py)"
+           if driver.execute_script("return window.cxrvizMap.timings.inShell") else ""))
     size = statistics.median(sizes)
     print(f"  bytes before it : first visit {cold / 1e6:.2f} MB ({cold / n:.1f} B per image; the "
           f"goal is <= 16 B per image + 2 MB = {(16 * n + 2e6) / 1e6:.2f} MB); a revisit "
           f"{size / 1e6:.2f} MB (the columns revalidated by ETag)")
+    if redraws == 0:
+        print("  redraws         : not measured (--redraws 0)")
+        return
     # filter changes, alternating two queries, and day-range frames, on the loaded app page
     app_first_paint(driver, app_url)
     time.sleep(3)  # the page's other parts settle (Dash callbacks after load)
     first = len(mask_bytes(driver))
     big = n > 100_000  # fewer samples where a software-rendered frame takes seconds
     changes, frames = (2, 8) if big else (4, 24)
+    if redraws:
+        changes, frames = max(1, redraws // 4), redraws
     filt = [redraw(driver, "cxrvizMap", f"window.cxrvizMap.setView({{query: '?{q}'}})")
             for q in ["sex=F", "sex=M"] * changes]
     got = mask_bytes(driver)[first:]

@@ -7,6 +7,8 @@ requests are checked: cxrviz/callback_guard.py.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 import re
@@ -75,17 +77,49 @@ def _dash_class():
         (benchmarks/browser.py measures the page load)."""
 
         def interpolate_index(self, **kwargs):
+            from flask import has_request_context, request
+
+            from cxrviz.pages.map import shell
+
+            # the map bundle first, async: it draws the map into the page's shell (the map
+            # page's HTML: pages/map/shell.py) while Dash's own scripts load and start
+            head = f'<script async src="{asset_url(self, MAP_BUNDLE)}"></script>'
+            entry, scripts, renderer = kwargs["app_entry"], kwargs["scripts"], kwargs["renderer"]
+            map_page = (has_request_context()
+                        and self.strip_relative_path(request.path) in ("", None))
+            if map_page:
+                entry = shell.shell_html(request.query_string.decode("utf-8", "replace")) + entry
             prefix = f"{self.config.requests_pathname_prefix}_dash-component-suites"
             early = [f"{prefix}/dash/dcc/async-{part}.js" for part in EARLY_DCC_PARTS]
             later = [f"{prefix}/plotly/package_data/plotly.min.js",
                      *(f"{prefix}/dash/dcc/async-{part}.js" for part in AFTER_PAINT_DCC_PARTS)]
             tags = "".join(f'<script defer src="{src}"></script>' for src in early)
             meta = f'<meta name="cxrviz-after-paint" content="{" ".join(later)}">'
+            scripts += tags
+            if map_page:  # held until the map has drawn in the shell (assets/start/)
+                held = f'<template id="cxrviz-dash-scripts">{scripts}{renderer}</template>'
+                scripts, renderer = held, f'<script src="{asset_url(self, DASH_START)}"></script>'
             return super().interpolate_index(
-                **{**kwargs, "scripts": kwargs["scripts"] + tags,
-                   "metas": kwargs.get("metas", "") + meta})
+                **{**kwargs, "scripts": scripts, "renderer": renderer, "app_entry": entry,
+                   "metas": kwargs.get("metas", "") + meta + head})
 
     return CxrvizDash
+
+
+# under assets/, written by CxrvizDash.interpolate_index, not in Dash's own script list
+MAP_BUNDLE = "map/cxrviz-map.js"
+DASH_START = "start/dash-start.js"
+
+
+@functools.lru_cache(maxsize=None)
+def _file_version(rel: str) -> str:
+    return hashlib.sha256((ASSETS / rel).read_bytes()).hexdigest()[:16]
+
+
+def asset_url(app, rel: str) -> str:
+    """An assets/ file's URL, versioned by its sha256 so a browser's cached copy never
+    outlives a rebuild."""
+    return f"{app.get_asset_url(rel)}?v={_file_version(rel)}"
 
 
 def _pages():
@@ -150,6 +184,7 @@ def _build_app():
 
     app = _dash_class()(__name__, title="cxrviz", assets_folder=str(ASSETS), use_pages=True,
                         pages_folder="", update_title=None,
+                        assets_ignore=r"^(cxrviz-map|dash-start)\.js$",  # see MAP_BUNDLE
                         suppress_callback_exceptions=False)
     for page in _pages():
         dash.register_page(page.__name__, path=page.PATH, title=page.TITLE, layout=page.layout)

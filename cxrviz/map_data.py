@@ -44,16 +44,44 @@ def _etag() -> str:
     return _store().artifact.artifact_id
 
 
+# Content-Encodings of the binary routes, best first. zstd: a browser decodes it ~3.5x faster
+# than gzip (10^6 points: 18.8 MB; Chrome decodes a cached body again on every visit), for ~6%
+# more bytes; gzip for clients without it.
+ENCODINGS = ("zstd", "gzip")
+
+
+def _compress(payload: bytes, encoding: str, level_for_fixed: bool) -> bytes:
+    if encoding == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=9 if level_for_fixed else 3).compress(payload)
+    return gzip.compress(payload, compresslevel=6)
+
+
+def _encoded(payload: bytes, encoding: str, key) -> bytes:
+    """A payload compressed; one that never changes while the app runs (`key`: the columns,
+    per store) is compressed once, not per visit (10^6 points: most of a second in gzip)."""
+    if key is None:
+        return _compress(payload, encoding, False)
+    kept = _store().__dict__.setdefault("_map_encoded", {})
+    if (key, encoding) not in kept:
+        kept[(key, encoding)] = _compress(payload, encoding, True)
+    return kept[(key, encoding)]
+
+
 def binary(payload: bytes, *, etag: str | None = None, headers: dict | None = None,
-           mimetype: str = "application/octet-stream", compress: bool = True) -> Response:
-    """Octet stream, gzip when the client takes it; 304 for a matching ETag."""
+           mimetype: str = "application/octet-stream", compress: bool = True,
+           fixed: str | None = None) -> Response:
+    """Octet stream, zstd or gzip when the client takes one; 304 for a matching ETag. `fixed`
+    names a payload that is the same for every request (its compressed body is kept)."""
     if etag and request.if_none_match.contains(etag):
         resp = Response(status=304)
         resp.set_etag(etag)
         return resp
     body, extra = payload, {}
-    if compress and "gzip" in (request.headers.get("Accept-Encoding") or ""):
-        body, extra = gzip.compress(payload, compresslevel=6), {"Content-Encoding": "gzip"}
+    encoding = next((e for e in ENCODINGS if request.accept_encodings[e]), None)
+    if compress and encoding:
+        body, extra = _encoded(payload, encoding, fixed), {"Content-Encoding": encoding}
     resp = Response(body, mimetype=mimetype,
                     headers={**extra, **(headers or {}), "Vary": "Accept-Encoding"})
     if etag:
@@ -109,13 +137,13 @@ def config():
 
 @blueprint.route("/points")
 def points():
-    return binary(C.points_payload(_store()), etag=_etag())
+    return binary(C.points_payload(_store()), etag=_etag(), fixed="points")
 
 
 @blueprint.route("/events")
 def events():
     """Per alignment (config's alignments order), per episode: day 0's offset (NaN: none)."""
-    return binary(C.events_payload(_store()), etag=_etag())
+    return binary(C.events_payload(_store()), etag=_etag(), fixed="events")
 
 
 @blueprint.route("/colors/<column>")
@@ -124,7 +152,8 @@ def colors(column):
     store = _store()
     if column not in C.color_columns(store):
         abort(404)
-    return binary(C.color_codes(store, column).tobytes(), etag=f"{_etag()}-{column}")
+    return binary(C.color_codes(store, column).tobytes(), etag=f"{_etag()}-{column}",
+                  fixed=f"colors/{column}")
 
 
 @blueprint.route("/density.png")
@@ -137,7 +166,7 @@ def density():
 def contours():
     """The density's contour lines in map coordinates (map_columns.density_contours)."""
     body = json.dumps(C.density_contours(_store()), separators=(",", ":")).encode()
-    return binary(body, etag=f"{_etag()}-contours", mimetype="application/json")
+    return binary(body, etag=f"{_etag()}-contours", mimetype="application/json", fixed="contours")
 
 
 @blueprint.route("/arrow.png")

@@ -156,6 +156,10 @@ def test_what_the_browser_draws_equals_what_python_computes(dash_duo, covid_arti
     for query in CASES:
         query = query.replace("%s", image_205)
         open_map(duo, query)
+        # drawn in the page's shell (pages/map/shell.py), then moved into Dash's page: the
+        # shell's state, decoded from the URL, is the page's
+        timings = hook(duo, "timings")
+        assert timings["inShell"] and timings.get("adopted"), (query, timings)
         want_ids, want_edges = expected(store, query)
         wait_drawn(duo, want_ids, want_edges, f"query {query!r}")
         heads, path = expected_heads(store, query)
@@ -367,3 +371,44 @@ def test_lasso_marks_contours_and_hover_in_the_browser(dash_duo, covid_artifact,
     assert abs(duo.driver.execute_script(
         "return window.cxrvizMap.pointAlpha(arguments[0]);", outside) - POINT_OPACITY) < 1 / 255
     assert browser_errors(duo) == []
+
+
+NO_WEBGL = """HTMLCanvasElement.prototype.getContext = function () { return null; };"""
+
+
+def test_the_map_draws_before_dash_starts_and_moves_into_its_page(dash_duo, covid_artifact):
+    """The map page's HTML holds a shell with the map's element (pages/map/shell.py): the map
+    draws there first, Dash's scripts start after its first frame (assets/start/dash-start.js),
+    and the map moves into Dash's element, which has the shell's box exactly. A browser that
+    cannot draw (no WebGL) still gets the page, and the map says why it is empty."""
+    duo = start(dash_duo, covid_artifact.out)
+    for size in [(1280, 800), (1024, 768), (1600, 1000)]:
+        viewport(duo.driver, *size)
+        open_map(duo, "sex=F&traj=all")
+        t, moved = hook(duo, "timings"), hook(duo, "adoption")
+        assert t["inShell"] and t["firstPaint"] < t["adopted"], t  # Dash started after it
+        assert all(abs(a - b) < 0.5 for a, b in zip(moved["shell"], moved["page"])), moved
+        assert duo.driver.execute_script(
+            "return [document.querySelectorAll('.map-shell').length,"
+            f" !!document.querySelector('#{ids.MAP} canvas'),"
+            f" document.querySelectorAll('#{ids.MAP} .map-tool').length];") == [0, True, 3]
+        wait_until(lambda: "of 559 images" in count_text(duo), what="the count, from the map")
+        assert browser_errors(duo) == [], size
+    # a browser without WebGL: Dash's page comes at once all the same
+    script = duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                        {"source": NO_WEBGL})
+    try:
+        duo.driver.get(f"{duo.server_url}/")
+        wait_until(lambda: duo.driver.execute_script(
+            f"return !!document.querySelector('.sidebar #{ids.COLOR_BY}')"), timeout=20,
+            what="Dash's page without WebGL")
+        # started because the map said it could not draw, not by the 5 s fallback
+        assert duo.driver.execute_script("return window.cxrvizDashStarted") == "map failed"
+        note = wait_until(lambda: duo.driver.execute_script(
+            f"const w = document.querySelector('#{ids.MAP} .map-warning.no-webgl');"
+            "return w && w.textContent;"), what="the map's note")
+        assert "WebGL" in note
+        assert duo.driver.execute_script("return document.querySelectorAll('.map-shell').length") == 0
+    finally:
+        duo.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument",
+                                   {"identifier": script["identifier"]})

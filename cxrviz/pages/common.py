@@ -22,9 +22,16 @@ def nav(active: str):
         className="nav")
 
 
-def banner(store):
+def banner_text(store) -> str:
+    """The untrained-weights warning every page shows ('' for pretrained weights)."""
     if not store.warning:
+        return ""
+    return (f"⚠ {store.warning}. Built with weights '{store.artifact.weights.label}': "
+            "positions and outputs carry no clinical meaning.")
+
+
+def banner(store):
+    text = banner_text(store)
+    if not text:
         return html.Div(id=ids.BANNER, hidden=True)
-    return html.Div(f"⚠ {store.warning}. Built with weights '{store.artifact.weights.label}': "
-                    "positions and outputs carry no clinical meaning.", id=ids.BANNER,
-                    className="banner")
+    return html.Div(text, id=ids.BANNER, className="banner")

@@ -26,17 +26,25 @@ export function columns(buffer, layout) {
   return out;
 }
 
-let loading = null;
+let loading = null, configuring = null;
 
-/* Config, points and event days: fetched once per page load (started early by map.js). */
+/* The map's config (cxrviz/map_columns.py: layout, rules, ids), once per page load. */
+export function config() {
+  if (!configuring) configuring = getJson("/config").catch((e) => { configuring = null; throw e; });
+  return configuring;
+}
+
+/* Config, points and event days: fetched once per page load. */
 export function loadAll() {
   if (!loading) loading = fetchAll().catch((e) => { loading = null; throw e; });
   return loading;
 }
 
+const config_ = config;
+
 async function fetchAll() {
-  const config = await getJson("/config");
-  const [points, events] = await Promise.all([getBuffer("/points"), getBuffer("/events")]);
+  const [config, points, events] = await Promise.all([config_(), getBuffer("/points"),
+                                                       getBuffer("/events")]);
   const cols = columns(points.buffer, config.points);
   // each image's patient, from its episode's (sent per episode, not per image)
   cols.patient = new Uint32Array(cols.episode.length);
@@ -49,24 +57,8 @@ async function fetchAll() {
   return {config, cols, events: ev};
 }
 
-/* Requests the page's start sent before the map was mounted (map.js: the mask, colours and
- * trajectory steps its address asks for); a request for the same thing takes the answer once. */
-const early = new Map();
-
-function once(key, make) {
-  const got = early.get(key);
-  early.delete(key);
-  return got || make();
-}
-
-export function startEarly(key, promise) {
-  promise.catch(() => early.delete(key));
-  early.set(key, promise);
-}
-
 export function colorCodes(column) {
-  return once(`colors/${column}`, async () => new Uint8Array(
-    (await getBuffer(`/colors/${encodeURIComponent(column)}`)).buffer));
+  return getBuffer(`/colors/${encodeURIComponent(column)}`).then((r) => new Uint8Array(r.buffer));
 }
 
 /* 1 bit per point (little bit order) -> one byte per point. */
@@ -83,11 +75,7 @@ export function bitsOf(b64, n) {
   return unpack(bytes, n, 0);
 }
 
-export function mask(query, n) {
-  return once(`mask?${query}`, () => fetchMask(query, n));
-}
-
-async function fetchMask(query, n) {
+export async function mask(query, n) {
   const {buffer, headers} = await getBuffer(`/mask?${query}`);
   const info = JSON.parse(headers.get("X-Cxrviz-Mask"));
   const bytes = new Uint8Array(buffer), size = Math.ceil(n / 8);
@@ -95,11 +83,7 @@ async function fetchMask(query, n) {
           info};
 }
 
-export function edges(query) {
-  return once(`edges?${query}`, () => fetchEdges(query));
-}
-
-async function fetchEdges(query) {
+export async function edges(query) {
   const {buffer, headers} = await getBuffer(`/edges?${query}`);
   const info = JSON.parse(headers.get("X-Cxrviz-Edges"));
   const m = info.n, pad = (k) => k + ((4 - (k % 4)) % 4);

@@ -1,7 +1,10 @@
 // cxrviz's map engine: one deck.gl (WebGL2) view of the map, fed binary columns once.
 //
 // The page (cxrviz/pages/map) renders <div id="map" class="map map-gl" data-state="...">; this
-// file finds it, loads the columns (data.js) and draws (layers.js). Dash's callbacks reach it
+// file finds it, loads the columns (data.js) and draws (layers.js). On a load of the map page,
+// the page's HTML also holds a static shell of it (pages/map/shell.py) with the same element and
+// state: the map is drawn there before Dash has started, and moves (canvas, tools, tooltip) into
+// Dash's element when that appears with the same state. Dash's callbacks reach it
 // through window.cxrvizMap.setState / setView / setSelection / setUploads (assets/cxrviz.js,
 // pages/map/callbacks.py), and it answers through dash_clientside.set_props: a click sets the
 // MAP_CLICK store ({image_id, n}), a box / lasso the MAP_SELECTION store ({polygon, query}),
@@ -16,11 +19,13 @@ import {arrowheads, layers} from "./layers.js";
 import {lassoTool, selectionQuery, withoutKeys} from "./lasso.js";
 import {hookOf} from "./hook.js";
 
-const s = {loaded: false, view: null, pending: {}, seq: {}, drawn: {}, clicks: 0};
+const s = {loaded: false, view: null, pending: {}, seq: {}, drawn: {}, clicks: 0, mounts: 0,
+           inShell: false};
 let deck = null, root = null, tooltip = null, hoverTimer = 0;
 
 function setProps(id, props) {
   const dc = window.dash_clientside;
+  if (s.inShell) return;  // Dash's page is not there yet; adopt() writes the texts then
   if (dc && dc.set_props) dc.set_props(id, props);
 }
 
@@ -28,18 +33,24 @@ function filterQuery(query) {  // only the filter part of a page query decides t
   return withoutKeys(query, s.cfg ? s.cfg.non_filter_keys : []);
 }
 
+/* /edges' query for the view's trajectory scope. */
 function edgeQuery() {
-  return edgeQueryOf(s.view, s.selectionEpisodes);
-}
-
-/* /edges' query for a view's trajectory scope (the page's start asks it from the address). */
-function edgeQueryOf(v, selectionEpisodes) {
-  const q = new URLSearchParams({traj: v.scope});
+  const v = s.view, q = new URLSearchParams({traj: v.scope});
   if (v.scope === "ids" && v.ids) q.set("traj_ids", v.ids);
   if (v.scope === "selected" && v.selectedId) q.set("image", v.selectedId);
-  if (v.scope === "selection" && selectionEpisodes) q.set("episodes", selectionEpisodes.join(","));
+  if (v.scope === "selection" && s.selectionEpisodes) q.set("episodes", s.selectionEpisodes.join(","));
   return q.toString();
 }
+
+/* What the view needs from the server besides the columns, by kind (the view as it is now). */
+const ask = {
+  mask: () => data.mask(filterQuery(s.view.query), s.cfg.n),
+  color: () => data.colorCodes(s.view.color),
+  selected: () => (s.view.selectedId
+    ? data.point(`id=${encodeURIComponent(s.view.selectedId)}`).catch(() => null)
+    : Promise.resolve(null)),
+  edges: () => data.edges(edgeQuery()),
+};
 
 /* --- what changed -> what is recomputed ---------------------------------------------------- */
 async function refresh(what) {
@@ -47,27 +58,37 @@ async function refresh(what) {
     Object.assign(s.pending, what);
     return;
   }
+  if (!what.initial && !Object.keys(what).length) {
+    // nothing changed (Dash's callbacks at load repeat the first state): no redraw, which at
+    // 10^6 points in software WebGL costs seconds; the frame asked for is on screen already
+    // (playback paces itself by this count)
+    s.rendered = (s.rendered || 0) + 1;
+    return;
+  }
   const v = s.view, jobs = [];
+  // the first draw takes the answers mount() asked for while the columns loaded
+  const first = (what.initial && s.first) || {};
+  s.first = null;
+  const get = (kind) => first[kind] || ask[kind]();
   // each kind of answer applies only if no later request of its kind was sent meanwhile
   const latest = (kind) => { const k = (s.seq[kind] || 0) + 1; s.seq[kind] = k; return () => s.seq[kind] === k; };
   if (what.mask) {
     const mine = latest("mask");
-    jobs.push(data.mask(filterQuery(v.query), s.cfg.n).then((m) => {
+    jobs.push(get("mask").then((m) => {
       if (mine()) { s.keep = m.keep; s.unknown = m.unknown; s.maskInfo = m.info; }
     }));
   }
   if (what.color) {
     const mine = latest("color");
-    jobs.push(data.colorCodes(v.color).then((c) => { if (mine()) s.codes = c; }));
+    jobs.push(get("color").then((c) => { if (mine()) s.codes = c; }));
   }
   if (what.selected) {
-    const mine = latest("selected"), id = v.selectedId;
-    jobs.push((id ? data.point(`id=${encodeURIComponent(id)}`).catch(() => null)
-                  : Promise.resolve(null)).then((p) => { if (mine()) s.selected = p; }));
+    const mine = latest("selected");
+    jobs.push(get("selected").then((p) => { if (mine()) s.selected = p; }));
   }
   if (what.edges) {
     const mine = latest("edges");
-    jobs.push(data.edges(edgeQuery()).then((e) => { if (mine()) s.edges = e; }));
+    jobs.push(get("edges").then((e) => { if (mine()) s.edges = e; }));
   }
   if (v.show.has("density") && v.densityStyle === "contours" && !s.contours) {
     jobs.push(data.contours().then((c) => { s.contours = c; }));
@@ -78,6 +99,7 @@ async function refresh(what) {
     console.warn("map:", e.message);  // keep drawing what is loaded
     if (!s.keep || !s.codes) return;
   }
+  if (what.initial) s.timings.answers = performance.now();
   if (!s.days) what.align = true;
   if (what.align) s.days = V.alignedDays(s.cols, s.events, v.align);
   s.range = V.dayRange(s.cfg, v.range, v.align);
@@ -89,6 +111,7 @@ async function refresh(what) {
     s.edgeAttrs = V.edgeAttributes(s);
     s.edgeData = null;
   }
+  if (what.initial) s.timings.attributes = performance.now();
   draw();
 }
 
@@ -102,10 +125,14 @@ function draw() {
   s.shown = V.shownMask(s);
   s.heads = arrowheads(s);
   deck.setProps({layers: layers(s, s.heads)});
+  if (!s.inShell) writeTexts();
+  root.dataset.drawn = String(++s.frames);
+}
+
+function writeTexts() {  // the count and the time note, into Dash's page (none in the shell)
   const t = V.texts(s, s.shown);
   if (t.count !== s.countText) { s.countText = t.count; setProps(s.cfg.ids.count, {children: t.count}); }
   if (t.notes !== s.notesText) { s.notesText = t.notes; setProps(s.cfg.ids.time_note, {children: t.notes}); }
-  root.dataset.drawn = String(++s.frames);
 }
 
 /* --- hover and click: facts by index, debounced and cached --------------------------------- */
@@ -174,18 +201,44 @@ function viewFrom(state) {
           densityStyle: state.density_style || "heatmap"};
 }
 
-async function mount(el) {
+async function mount(el, inShell) {
   root = el;
-  s.timings = {mount: performance.now()};  // page-load milestones (benchmarks read them)
+  const mine = ++s.mounts;  // a later mount (another page's element) makes this one stale
+  s.inShell = inShell;
+  s.timings = {mount: performance.now(), inShell};  // page-load milestones (benchmarks read them)
   s.frames = 0;
   s.ready = false;
-  Object.assign(s, {drawn: {}, hover: null, selection: null, marked: null,
-                    selectionEpisodes: null, selectionPatients: null});
+  Object.assign(s, {drawn: {}, hover: null, selection: null, marked: null, countText: null,
+                    notesText: null, selectionEpisodes: null, selectionPatients: null});
   const initial = JSON.parse(el.dataset.state || "{}");
   s.view = viewFrom(initial);
-  const loaded = await data.loadAll();
+  // config, points and event days asked at once; the view's mask, colours, selected image and
+  // trajectory steps as soon as the config is in. The main thread stays free meanwhile: Blink
+  // hands a fetch its body on it, and a deck made during the download (device, programs) kept
+  // 10^6 points' columns from a warm cache for 0.5 s instead of 0.15 s
+  const loading = data.loadAll();
+  loading.catch(() => {});  // awaited below
+  s.cfg = await data.config();
+  if (mine !== s.mounts) return;
+  s.first = Object.fromEntries(Object.entries(ask).map(([kind, make]) => [kind, make()]));
+  for (const p of Object.values(s.first)) p.catch(() => {});  // refresh() reports a failure
+  const loaded = await loading;
+  if (mine !== s.mounts) return;
   s.timings.columns = performance.now();
-  Object.assign(s, {cfg: loaded.config, cols: loaded.cols, events: loaded.events});
+  Object.assign(s, {cols: loaded.cols, events: loaded.events});
+  el = root;  // Dash's element, if it took the shell's over meanwhile (adopt)
+  deck = new Deck({
+    parent: el, views: new OrthographicView({id: "map", flipY: false}),
+    initialViewState: initialView(el), controller: {doubleClickZoom: false},
+    layers: [], onHover, onClick, useDevicePixels: true,
+    onAfterRender: () => {
+      s.rendered = (s.rendered || 0) + 1;
+      if (s.frames > 0 && !s.firstPaint) { s.firstPaint = performance.now(); startDash("first frame"); }
+    },
+    getCursor: ({isDragging, isHovering}) => (isDragging ? "grabbing" : isHovering ? "pointer" : "grab"),
+    onError: cannotDraw,  // a map that cannot draw never holds the page
+  });
+  s.timings.deck = performance.now();
   const rx = s.cols.reference_x, ry = s.cols.reference_y;
   s.referenceXY = new Float32Array(2 * rx.length);
   for (let i = 0; i < rx.length; i++) { s.referenceXY[2 * i] = rx[i]; s.referenceXY[2 * i + 1] = ry[i]; }
@@ -197,23 +250,11 @@ async function mount(el) {
     warn.className = "map-warning"; warn.textContent = `⚠ ${s.cfg.warning}`;
     el.appendChild(warn);
   }
-  deck = new Deck({
-    parent: el, views: new OrthographicView({id: "map", flipY: false}),
-    initialViewState: initialView(el), controller: {doubleClickZoom: false},
-    layers: [], onHover, onClick, useDevicePixels: true,
-    onAfterRender: () => {
-      s.rendered = (s.rendered || 0) + 1;
-      if (s.frames > 0 && !s.firstPaint) s.firstPaint = performance.now();
-    },
-    getCursor: ({isDragging, isHovering}) => (isDragging ? "grabbing" : isHovering ? "pointer" : "grab"),
-    onError: (e) => console.warn("map:", e && e.message),
-  });
   lassoTool(el, deck, onLasso);
-  const v = s.view;
   s.pending = {};
-  s.timings.deck = performance.now();
   await refresh({initial: true, mask: true, color: true, selected: true,
                  edges: true, align: true, points: true});
+  if (mine !== s.mounts) return;
   s.timings.drawn = performance.now();
   s.loaded = true;
   const later = s.pending;
@@ -280,7 +321,10 @@ function setState(state) {
     const h = new Set(state.hidden || []);
     if (h.size !== v.hidden.size || [...h].some((x) => !v.hidden.has(x))) { v.hidden = h; what.points = true; }
   }
-  if (state.range !== undefined) v.range = state.range;
+  if (state.range !== undefined) {
+    if (JSON.stringify(state.range) !== JSON.stringify(v.range)) what.range = true;
+    v.range = state.range;
+  }
   return refresh(what);
 }
 
@@ -290,50 +334,98 @@ function setView(view) {
   if (view.query !== undefined && filterQuery(view.query) !== filterQuery(v.query)) what.mask = true;
   if (view.query !== undefined) v.query = view.query;
   if (view.color !== undefined && view.color !== v.color) { v.color = view.color; v.hidden = new Set(); what.color = true; }
-  if (view.show !== undefined) v.show = new Set(view.show || []);
-  if (view.opacity !== undefined) v.opacity = view.opacity;
-  if (view.density_style !== undefined) v.densityStyle = view.density_style || "heatmap";
+  if (view.show !== undefined) {
+    const show = new Set(view.show || []);
+    if (show.size !== v.show.size || [...show].some((x) => !v.show.has(x))) what.style = true;
+    v.show = show;
+  }
+  if (view.opacity !== undefined && view.opacity !== v.opacity) { v.opacity = view.opacity; what.style = true; }
+  if (view.density_style !== undefined && (view.density_style || "heatmap") !== v.densityStyle) {
+    v.densityStyle = view.density_style || "heatmap"; what.style = true;
+  }
   return refresh(what);
 }
 
 window.cxrvizMap = {setState, setView, setUploads, setSelection, hover,
                     ...hookOf(s, () => deck, () => root),
                     get active() { return root !== null && document.body.contains(root); },
-                    get ready() { return Boolean(s.ready) && root !== null && document.body.contains(root); },
+                    // drawn, in Dash's page (in the shell, a click could not reach Dash's stores)
+                    get ready() {
+                      return Boolean(s.ready) && !s.inShell && root !== null && document.body.contains(root);
+                    },
                     get frames() { return s.frames || 0; },
                     get rendered() { return s.rendered || 0; },
                     get firstPaint() { return s.firstPaint || null; },
                     get timings() { return {...s.timings, firstPaint: s.firstPaint || null}; },
+                    get adoption() { return s.adoption || null; },
                     // the same renderer, for benchmarks/browser.py's bare page
                     lib: {Deck, OrthographicView, ScatterplotLayer, DataFilterExtension}};
 
-// The page comes and goes (Dash Pages): mount when the element appears.
+/* Dash's map element appeared with the state the shell's was drawn with: everything the map
+ * put in the shell's element moves into it (listeners stay with their elements, the WebGL
+ * context with its canvas); the shell goes. */
+function adopt(el) {
+  const box = (e) => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
+  s.adoption = {shell: box(root), page: box(el)};  // for tests: the shell's map is the page's
+  el.dataset.mounted = "1";
+  while (root.firstChild) el.appendChild(root.firstChild);
+  if (root.dataset.drawn) el.dataset.drawn = root.dataset.drawn;
+  root = el;
+  s.inShell = false;
+  s.timings.adopted = performance.now();
+  removeShell();
+  if (s.loaded) writeTexts();  // the count and time note, which the shell could not take
+}
+
+/* The map page holds Dash's scripts until the map has drawn in its shell (assets/start/
+ * dash-start.js); a map that cannot draw starts them too. */
+function startDash(why) {
+  if (window.cxrvizStartDash) window.cxrvizStartDash(why);
+}
+
+/* The map could not draw (no WebGL 2, a failed device): say so on the map, start Dash's page. */
+function cannotDraw(e) {
+  console.warn("map:", e && e.message);
+  if (!s.firstPaint && root && !root.querySelector(".no-webgl")) {
+    const note = document.createElement("div");
+    note.className = "map-warning no-webgl";
+    note.textContent = "The map could not be drawn" + (e && e.message ? ` (${e.message})` : "")
+      + ": it needs WebGL 2. The rest of the page works without it.";
+    root.appendChild(note);
+  }
+  startDash("map failed");
+}
+
+function removeShell() {
+  const shell = document.querySelector(".map-shell");
+  if (shell) shell.remove();
+}
+
+// The page comes and goes (Dash Pages): mount when the element appears; the shell's first.
 function watch() {
-  const el = document.querySelector(".map-gl");
-  if (el && el !== root && !el.dataset.mounted) {
+  const shellEl = document.querySelector(".map-shell .map-gl");
+  for (const el of document.querySelectorAll(".map-gl")) {
+    if (el === shellEl || el === root || el.dataset.mounted) continue;
+    if (s.inShell && root === shellEl && el.dataset.state === shellEl.dataset.state) {
+      adopt(el);
+      continue;
+    }
     el.dataset.mounted = "1";
+    removeShell();
     if (deck) { deck.finalize(); deck = null; }
     s.xy = null;
     s.loaded = false;
-    mount(el).catch((e) => console.warn("map:", e.message, e.stack));
+    mount(el, false).catch(cannotDraw);
   }
-}
-// On the map page (the app's root), fetch the columns, and the mask, colours, trajectory steps
-// and selected image the address asks for, while Dash is still building the page: the same
-// requests mount() then makes (one that differs is asked again; the page's state decides).
-if (window.location.pathname.replace(/\/+$/, "") === "") {
-  data.loadAll().then(({config}) => {
-    const url = new URLSearchParams(window.location.search);
-    const query = withoutKeys(window.location.search, config.non_filter_keys);
-    data.startEarly(`mask?${query}`, data.mask(query, config.n));
-    const color = url.get("color") || config.default_color;
-    if (config.colors.columns[color]) data.startEarly(`colors/${color}`, data.colorCodes(color));
-    const view = {scope: url.get("traj") || config.default_scope, ids: url.get("traj_ids") || "",
-                  selectedId: url.get("image") || ""};
-    const edges = edgeQueryOf(view, null);
-    if (view.scope !== "selection") data.startEarly(`edges?${edges}`, data.edges(edges));
-    if (view.selectedId) data.point(`id=${encodeURIComponent(view.selectedId)}`).catch(() => {});
-  }).catch(() => {});
+  if (shellEl && !shellEl.dataset.mounted && !root) {
+    shellEl.dataset.mounted = "1";
+    mount(shellEl, true).catch(cannotDraw);
+  }
+  // Dash rendered a page without a map (the shell was only ever for the map page)
+  const content = document.getElementById("_pages_content");
+  if (shellEl && content && content.childElementCount && !content.querySelector(".map-gl")) {
+    removeShell();
+  }
 }
 new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
 watch();

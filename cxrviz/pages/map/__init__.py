@@ -18,12 +18,12 @@ from cxrviz.appstate import current
 from cxrviz.data.mimic import DATA_USE_NOTE  # the reader's own words, also in its notes
 from cxrviz.pages.common import banner, nav
 from cxrviz.pages.map import (callbacks, cohort, controls, detail, export, legend, selection,
-                              table, time, uploads, urlstate)
+                              shell, table, time, uploads, urlstate)
 
 PATH = "/"
 TITLE = "cxrviz: map"
 __all__ = ["PATH", "TITLE", "layout", "callbacks", "cohort", "controls", "detail", "export",
-           "legend", "selection", "table", "time", "uploads", "urlstate"]
+           "legend", "selection", "shell", "table", "time", "uploads", "urlstate"]
 
 
 def layout(**query):
@@ -35,8 +35,7 @@ def layout(**query):
     view = st["view"]
     in_days = store.day_mask(t["align"], t["lo"], t["hi"])
     ignored = st["ignored"] + t["ignored"]
-    notice = (html.Div("This link asked for values this map does not have, ignored: "
-                       + ", ".join(ignored), id=ids.NOTICE, className="notice")
+    notice = (html.Div(shell.ignored_text(ignored), id=ids.NOTICE, className="notice")
               if ignored else html.Div(id=ids.NOTICE, hidden=True))
     shown = keep if in_days is None else keep & in_days
     tabs = dcc.Tabs(id=ids.TABS, value="selection", className="tabs", children=[

@@ -15,21 +15,28 @@ from cxrviz import schema as S
 from cxrviz.appstate import current
 from cxrviz.map_columns import selection_counts
 
-def map_element(store, st: dict, t: dict) -> list:
-    """The map's element, with the view the URL asked for as its first state (the JS reads
-    data-state once, then takes changes from the callbacks), and the stores it answers in."""
+def map_state(store, st: dict, t: dict) -> dict:
+    """The view the URL asked for, as the map's first state (its element's data-state): the
+    page's element and the shell's (shell.py) carry the same, so the map drawn in the shell
+    moves into the page's."""
     from cxrviz.pages.map import time as time_part
     from cxrviz.pages.map import urlstate
 
     view = st["view"]
     lo = time_part.DAY_LO if t["lo"] is None else t["lo"]
     hi = time_part.DAY_HI if t["hi"] is None else t["hi"]
-    state = {"query": urlstate.encode(st["filters"], view, st["selected"], store),
-             "align": t["align"], "range": [lo, hi], "mode": view["mode"],
-             "selected": st["selected"] or "", "scope": t["scope"], "ids": t["ids"],
-             "color": view["color"], "show": view["show"], "opacity": view["opacity"],
-             "density_style": view["density_style"], "hidden": []}
-    return [html.Div(id=ids.MAP, className="map map-gl", **{"data-state": json.dumps(state)}),
+    return {"query": urlstate.encode(st["filters"], view, st["selected"], store),
+            "align": t["align"], "range": [lo, hi], "mode": view["mode"],
+            "selected": st["selected"] or "", "scope": t["scope"], "ids": t["ids"],
+            "color": view["color"], "show": view["show"], "opacity": view["opacity"],
+            "density_style": view["density_style"], "hidden": []}
+
+
+def map_element(store, st: dict, t: dict) -> list:
+    """The map's element, with its first state (map_state; the JS reads data-state once, then
+    takes changes from the callbacks), and the stores it answers in."""
+    state = json.dumps(map_state(store, st, t))
+    return [html.Div(id=ids.MAP, className="map map-gl", **{"data-state": state}),
             dcc.Store(id=ids.MAP_CLICK, data=None), dcc.Store(id=ids.MAP_SELECTION, data=None),
             dcc.Store(id=ids.MAP_SINK, data="")]
 
