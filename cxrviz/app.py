@@ -89,6 +89,11 @@ def _dash_class():
                         and self.strip_relative_path(request.path) in ("", None))
             if map_page:
                 entry = shell.shell_html(request.query_string.decode("utf-8", "replace")) + entry
+                # the columns' download starts with the HTML, not once the bundle has run; the
+                # map's fetch() of the same URLs takes these answers
+                api = f"{self.config.requests_pathname_prefix}api/map"
+                head += "".join(f'<link rel="preload" href="{api}/{part}" as="fetch" crossorigin>'
+                                for part in PRELOADED)
             prefix = f"{self.config.requests_pathname_prefix}_dash-component-suites"
             early = [f"{prefix}/dash/dcc/async-{part}.js" for part in EARLY_DCC_PARTS]
             later = [f"{prefix}/plotly/package_data/plotly.min.js",
@@ -109,6 +114,7 @@ def _dash_class():
 # under assets/, written by CxrvizDash.interpolate_index, not in Dash's own script list
 MAP_BUNDLE = "map/cxrviz-map.js"
 DASH_START = "start/dash-start.js"
+PRELOADED = ("config", "points", "events")  # the map's routes every view needs (map_data.py)
 
 
 @functools.lru_cache(maxsize=None)

@@ -97,9 +97,13 @@ def test_dash_waits_for_the_map_on_the_map_page_only(client, app):
     assert not any("_dash-component-suites" in s for s in scripts(outside))
     assert [s for s in scripts(outside) if "start/dash-start.js" in s]
     assert 'id="_dash-config"' in outside  # the renderer reads it from the document
+    # the columns every view needs are preloaded with the HTML (the bundle fetches them after)
+    for part in ("config", "points", "events"):
+        assert f'<link rel="preload" href="/api/map/{part}" as="fetch" crossorigin>' in head
     # the evaluation page: Dash's scripts as Dash writes them, no shell, the bundle still async
     other = client.get("/evaluation").get_data(as_text=True)
     assert "map-shell" not in other and "cxrviz-dash-scripts" not in other
+    assert 'rel="preload"' not in other
     assert "new DashRenderer" in other and "start/dash-start.js" not in other
     assert any("map/cxrviz-map.js" in s and " async " in s for s in scripts(other))
     # the bundle and the start file are served, versioned, and not also in Dash's own list
