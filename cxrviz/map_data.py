@@ -1,7 +1,7 @@
 """What the WebGL map (frontend/, built into assets/map/) reads from the server, Dash-free.
 
-The browser loads the points once as binary columns (little-endian typed arrays, gzip, ETag =
-the artifact's id) and draws, filters and plays them on the GPU; everything it must know to draw
+The browser loads the points once as binary columns (little-endian typed arrays, zstd or gzip,
+ETag = the artifact's id) and draws, filters and plays them on the GPU; everything it must know to draw
 (colours, opacities, day labels, speeds, budgets) arrives in one JSON config built from the
 Python rule modules (figures/palette.py, figures/layers.py, store.day_label, pages/map/time.py).
 What needs the data's text (hover, click, the selection summary) is fetched by index, so the
@@ -14,7 +14,6 @@ The routes are registered by cxrviz/app.py (`register`); the column layouts by m
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 
 import numpy as np
@@ -23,6 +22,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from cxrviz import map_columns as C
 from cxrviz.map_columns import selection_counts
 from cxrviz import schema as S
+from cxrviz.encoding import ENCODINGS, compress
 from cxrviz.appstate import current
 
 MAX_QUERY_BYTES = 16 * 1024  # a page URL's query is far below this
@@ -44,28 +44,14 @@ def _etag() -> str:
     return _store().artifact.artifact_id
 
 
-# Content-Encodings of the binary routes, best first. zstd: a browser decodes it ~3.5x faster
-# than gzip (10^6 points: 18.8 MB; Chrome decodes a cached body again on every visit), for ~6%
-# more bytes; gzip for clients without it.
-ENCODINGS = ("zstd", "gzip")
-
-
-def _compress(payload: bytes, encoding: str, level_for_fixed: bool) -> bytes:
-    if encoding == "zstd":
-        import zstandard
-
-        return zstandard.ZstdCompressor(level=9 if level_for_fixed else 3).compress(payload)
-    return gzip.compress(payload, compresslevel=6)
-
-
 def _encoded(payload: bytes, encoding: str, key) -> bytes:
     """A payload compressed; one that never changes while the app runs (`key`: the columns,
     per store) is compressed once, not per visit (10^6 points: most of a second in gzip)."""
     if key is None:
-        return _compress(payload, encoding, False)
+        return compress(payload, encoding, False)
     kept = _store().__dict__.setdefault("_map_encoded", {})
     if (key, encoding) not in kept:
-        kept[(key, encoding)] = _compress(payload, encoding, True)
+        kept[(key, encoding)] = compress(payload, encoding, True)
     return kept[(key, encoding)]
 
 
