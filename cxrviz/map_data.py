@@ -23,11 +23,11 @@ from cxrviz import map_columns as C
 from cxrviz.map_columns import selection_counts
 from cxrviz import schema as S
 from cxrviz.encoding import ENCODINGS, compress
+from cxrviz.polygons import MAX_POLYGON, inside_polygon, polygon_array  # noqa: F401
 from cxrviz.appstate import current
 
 MAX_QUERY_BYTES = 16 * 1024  # a page URL's query is far below this
 MAX_VALUES_PER_KEY = 256
-MAX_POLYGON = 512  # vertices of a lasso
 MAX_BODY_BYTES = 64 * 1024
 MAX_EPISODES = 100_000  # episodes named in one trajectory request ("the selection")
 EDGE_BUDGET = 200_000  # trajectory segments sent at most; beyond, the map says how many it left
@@ -256,38 +256,6 @@ def point():
         "patient_index": int(store.patient_index[pos]), "episode": int(store.episode_index[pos]),
         "day": None if day != day else float(day),
         "hover": hover_lines(store, [pos])[0], "path": patient_path(store, pos)})
-
-
-def inside_polygon(x: np.ndarray, y: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Even-odd rule, vectorised over the points (one pass per polygon edge), after a
-    bounding-box cut."""
-    out = np.zeros(len(x), bool)
-    box = ((x >= poly[:, 0].min()) & (x <= poly[:, 0].max()) & (y >= poly[:, 1].min())
-           & (y <= poly[:, 1].max()))
-    idx = np.flatnonzero(box)
-    px, py = x[idx], y[idx]
-    hit = np.zeros(len(idx), bool)
-    for (x0, y0), (x1, y1) in zip(poly, np.roll(poly, -1, axis=0)):
-        crosses = (y0 > py) != (y1 > py)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
-        hit ^= crosses & (px < at)
-    out[idx] = hit
-    return out
-
-
-def polygon_array(poly) -> np.ndarray:
-    """A box / lasso as sent by the map ([[x, y], ...] in map coordinates, 3 to MAX_POLYGON
-    finite vertices) -> float array; ValueError otherwise."""
-    if not isinstance(poly, list) or not 3 <= len(poly) <= MAX_POLYGON:
-        raise ValueError(f"polygon: 3 to {MAX_POLYGON} [x, y] vertices")
-    try:
-        arr = np.array(poly, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError("polygon: numbers only") from None
-    if arr.shape != (len(poly), 2) or not np.isfinite(arr).all():
-        raise ValueError("polygon: finite [x, y] pairs")
-    return arr
 
 
 def query_of(text: str) -> dict:

@@ -49,15 +49,15 @@ def layout_state(query: dict) -> dict:
 def test_the_query_is_parsed_as_dash_pages_parses_it():
     from dash._pages import _parse_query_string
 
-    from cxrviz.pages.map.shell import query_dict
+    from cxrviz.map_data import query_of
 
     for q in ["", "sex=F", "sex=F&sex=M", "age=30-60&traj=ids&traj_ids=205,178", "a=&b=%20c",
               "image=covid%2F1.png&day_from=-3", "x=1&x=2&x=3&y"]:
-        assert query_dict(q) == _parse_query_string(f"?{q}" if q else ""), q
+        assert query_of(q) == _parse_query_string(f"?{q}" if q else ""), q
 
 
 def test_the_map_page_s_html_holds_the_shell_with_the_page_s_state(client, app):
-    from cxrviz.pages.map.shell import query_dict
+    from cxrviz.map_data import query_of
 
     body = client.get(f"/?{QUERY}").get_data(as_text=True)
     state = shell_state(body)
@@ -65,7 +65,7 @@ def test_the_map_page_s_html_holds_the_shell_with_the_page_s_state(client, app):
     assert state["range"] == [0, 14] and state["scope"] == "all" and state["color"] == "survival"
     assert "sex=F" in state["query"] and state["selected"] == ""
     # the page Dash renders for the same URL carries the same state: the map moves into it
-    assert state == layout_state(query_dict(QUERY))
+    assert state == layout_state(query_of(QUERY))
     assert shell_state(client.get("/").get_data(as_text=True)) == layout_state({})
     # the untrained weights are said in the shell too (random weights here)
     shell = body[body.index('<div class="map-shell"'):body.index('<div id="react-entry-point"')]
@@ -78,6 +78,8 @@ def test_a_link_s_ignored_values_are_said_in_the_shell_as_on_the_page(client):
     shell = body[body.index('<div class="map-shell"'):body.index('<div id="react-entry-point"')]
     assert "ignored: color=nope" in shell
     assert shell_state(body)["color"] != "nope"
+    # a query past the server's bounds: no shell (the map mounts in Dash's page)
+    assert "map-shell" not in client.get("/?" + "&".join(["sex=F"] * 300)).get_data(as_text=True)
 
 
 def scripts(fragment: str) -> list:

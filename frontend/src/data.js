@@ -40,19 +40,17 @@ export function loadAll() {
   return loading;
 }
 
-const config_ = config;
-
 async function fetchAll() {
-  const [config, points, events] = await Promise.all([config_(), getBuffer("/points"),
-                                                       getBuffer("/events")]);
-  const cols = columns(points.buffer, config.points);
+  const [cfg, points, events] = await Promise.all([config(), getBuffer("/points"),
+                                                    getBuffer("/events")]);
+  const cols = columns(points.buffer, cfg.points);
   // each image's patient, from its episode's (sent per episode, not per image)
   cols.patient = new Uint32Array(cols.episode.length);
   for (let i = 0; i < cols.episode.length; i++) cols.patient[i] = cols.episode_patient[cols.episode[i]];
   const all = new Float32Array(events.buffer);
   const ev = {};
-  config.alignments.forEach((a, k) => {
-    ev[a] = all.subarray(k * config.n_episodes, (k + 1) * config.n_episodes);
+  cfg.alignments.forEach((a, k) => {
+    ev[a] = all.subarray(k * cfg.n_episodes, (k + 1) * cfg.n_episodes);
   });
   return {config, cols, events: ev};
 }

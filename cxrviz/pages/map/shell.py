@@ -13,19 +13,10 @@ from __future__ import annotations
 
 import html
 import json
-from urllib.parse import parse_qs
-
 from cxrviz.appstate import current
+from cxrviz.map_data import query_of
 from cxrviz.pages.common import banner_text
 from cxrviz.pages.map import callbacks, time, urlstate
-
-
-def query_dict(search: str) -> dict:
-    """A query string as Dash Pages hands it to layout(**query): one value as a string, a
-    repeated key as a list, blanks kept (dash._pages parses it the same way)."""
-    search = search if search.startswith("?") else "?" + search
-    parsed = parse_qs(search[1:], keep_blank_values=True) if len(search) > 1 else {}
-    return {k: v[0] if len(v) == 1 else v for k, v in parsed.items()}
 
 
 def ignored_text(ignored: list) -> str:
@@ -33,9 +24,14 @@ def ignored_text(ignored: list) -> str:
 
 
 def shell_html(search: str) -> str:
-    """The shell for the map page at `search` (the request's query string)."""
+    """The shell for the map page at `search` (the request's query string), parsed as Dash
+    Pages hands it to layout(**query); '' for a query past map_data's bounds (the map then
+    mounts in Dash's page, which says what it refused)."""
     store = current().store
-    query = query_dict(search)
+    try:
+        query = query_of(search)
+    except ValueError:
+        return ""
     st, t = urlstate.decode(query, store), time.decode(query, store)
     state = json.dumps(callbacks.map_state(store, st, t))
     ignored = st["ignored"] + t["ignored"]
