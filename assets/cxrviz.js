@@ -147,8 +147,10 @@
   }
 
   /* plotly.js and dcc's graph part (the meta tag cxrviz/app.py writes): for the detail panel's
-   * charts, not the map's, so they load once the map has drawn, or 1.5 s after a page without
-   * a map has loaded. Skipped where dcc has already asked for them (a chart shown at once). */
+   * charts, not the map's, so they load once the map has drawn in Dash's page (ready: Dash has
+   * rendered its layout; 4.8 MB of plotly.js parsed earlier delayed Dash's start by seconds), or
+   * 1.5 s after a page without a map has loaded. Skipped where dcc has already asked for them
+   * (a chart shown at once). */
   function loadAfterPaint() {
     const meta = document.querySelector('meta[name="cxrviz-after-paint"]');
     if (!meta) return;
@@ -166,7 +168,7 @@
   (function waitForPaint() {
     const m = window.cxrvizMap, waited = performance.now() - started;
     const noMap = document.readyState === "complete" && !document.querySelector(".map-gl");
-    if ((m && m.firstPaint) || (noMap && waited > 1500) || waited > 10000) loadAfterPaint();
+    if ((m && m.ready) || (noMap && waited > 1500) || waited > 10000) loadAfterPaint();
     else setTimeout(waitForPaint, 50);
   })();
 
