@@ -57,7 +57,19 @@ def create_app(artifact_path, *, model: bool = True, weights_path=None):
     open_once(artifact_path, model=model, weights_path=weights_path)
     if _APP is None:
         _APP = _build_app()
+        _freeze_loaded_objects()
     return _APP
+
+
+def _freeze_loaded_objects() -> None:
+    """Move what loading made (the store's tables: at 10^6 images tens of millions of Python
+    objects, most of them strings) out of the cyclic garbage collector's reach: they live as
+    long as the process, and every full collection walked them all, a pause of tens of ms that
+    landed on whichever click or filter request was running (the p95 of a click at 10^6)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def start_model() -> None:

@@ -61,7 +61,11 @@ class Store(Episodes):
     @classmethod
     def from_artifact(cls, art: Artifact) -> "Store":
         images = art.images
-        covid = images[images[S.ROLE] == S.ROLE_COHORT].reset_index(drop=True)
+        cohort = (images[S.ROLE] == S.ROLE_COHORT).to_numpy()
+        if cohort.all() and images.index.equals(pd.RangeIndex(len(images))):
+            covid = images  # the artifact's own table, not a copy (~400 MB at 10^6 images)
+        else:
+            covid = images[cohort].reset_index(drop=True)
         rsna = images[images[S.ROLE] == S.ROLE_REFERENCE].reset_index(drop=True)
         position = {iid: i for i, iid in enumerate(covid[S.IMAGE_ID])}
         traj = art.trajectories.copy()
