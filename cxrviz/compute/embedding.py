@@ -12,6 +12,8 @@ optimize_layout_euclidean.
 """
 from __future__ import annotations
 
+import functools
+import importlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +38,6 @@ FIT_ALL_MAX = 100_000
 _UMAP_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.distances", "umap.spectral",
                  "umap.sparse", "pynndescent.pynndescent_", "pynndescent.utils",
                  "pynndescent.distances", "pynndescent.rp_trees", "pynndescent.sparse")
-_CACHES_ON = False  # once per process
 
 
 def umap_with_cached_compiles():
@@ -50,31 +51,31 @@ def umap_with_cached_compiles():
     on, the second process reads the machine code numba wrote the first time (0.1 s). The code
     compiled is the same; only where it comes from changes. If numba's dispatcher API ever
     differs, the functions stay as umap-learn made them (compiled per process)."""
-    import importlib
-
     import umap
 
-    global _CACHES_ON
-    if not _CACHES_ON:
-        _CACHES_ON = True
-        try:
-            from numba.core.caching import NullCache
-            from numba.core.registry import CPUDispatcher
-        except ImportError:
-            return umap
-        for name in _UMAP_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ImportError:
-                continue
-            for value in vars(module).values():
-                if (isinstance(value, CPUDispatcher) and value.__module__ == name
-                        and isinstance(getattr(value, "_cache", None), NullCache)):
-                    try:
-                        value.enable_caching()
-                    except Exception:  # noqa: BLE001 - an uncacheable function stays as it was
-                        pass
+    _enable_umap_caches()
     return umap
+
+
+@functools.cache  # once per process
+def _enable_umap_caches() -> None:
+    try:
+        from numba.core.caching import NullCache
+        from numba.core.registry import CPUDispatcher
+    except ImportError:
+        return
+    for name in _UMAP_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for value in vars(module).values():
+            if (isinstance(value, CPUDispatcher) and value.__module__ == name
+                    and isinstance(getattr(value, "_cache", None), NullCache)):
+                try:
+                    value.enable_caching()
+                except Exception:  # noqa: BLE001 - an uncacheable function stays as it was
+                    pass
 
 
 def fit_mask(n: int, fit_sample: int | None = None, seed: int = SEED) -> np.ndarray:
